@@ -6,7 +6,25 @@
 //! non-deterministic input. See `SPEC.md` §1–§6 for the contract.
 #![forbid(unsafe_code)]
 
+pub mod dns;
+pub mod endpoint;
+pub mod firewall;
+pub mod error;
 pub mod family;
+pub mod ids;
 pub mod ipam;
+pub mod model;
+pub mod requests;
+pub mod testkit;
+pub mod time;
+pub mod validate;
+pub mod view;
+pub mod wireguard;
 
+pub use endpoint::Endpoint;
+pub use error::{DomainError, DomainResult, ErrorCode};
 pub use family::{detect_ip_version, IpFamily, IpStackMode, IpVersion};
+pub use ids::*;
+pub use model::*;
+pub use time::Timestamp;
+pub use view::{NetworkData, NetworkView, ViewIndex};
