@@ -1,1 +1,17 @@
-//! placeholder
+//! Raftwire's replicated state: [`State`], versioned [`Command`]s, the deterministic
+//! [`apply`], and their durable home on openraft + RocksDB.
+//!
+//! A write flows: the node builds a `Command` (with every id, timestamp and secret already
+//! chosen), Raft replicates it, and every node's state machine runs [`apply`] on it. Because
+//! `apply` is a pure function of (state, command), the same log gives the same state and the
+//! same answers everywhere.
+#![forbid(unsafe_code)]
+
+pub mod apply;
+pub mod command;
+pub mod state;
+pub mod table;
+
+pub use apply::apply;
+pub use command::{ApplyResult, Command, NetworkDefaults, PeerSecretsInput, Response};
+pub use state::{AdminToken, NetworkState, PeerSecrets, State, StateData};

@@ -1,0 +1,238 @@
+//! Commands: one per mutation of the API, carrying every non-deterministic input (ids,
+//! timestamps, generated keys, token hashes) chosen by the node that accepted the request.
+//!
+//! Schema evolution: variants are only ever appended (bincode encodes the variant index), and
+//! a variant whose fields must change is replaced by a new variant while the old one stays
+//! decodable. The log and snapshot encodings carry [`crate::codec::SCHEMA_VERSION`].
+
+use raftwire_api::requests::{
+    DnsMappingPatch, DnsMappingSpec, GroupPatch, GroupSpec, NetworkPatch, NetworkSpec, PeerPatch,
+    PeerSpec, RoutePatch, RouteSpec,
+};
+use raftwire_api::*;
+use serde::{Deserialize, Serialize};
+
+use crate::state::AdminToken;
+
+/// Ids a new network needs for its `default` group and policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkDefaults {
+    pub group_id: GroupId,
+    pub policy_id: PolicyId,
+    /// One per family the default policy may ever allow (IPv4, IPv6).
+    pub rule_ids: [RuleId; 2],
+}
+
+/// Keys and token material a node generated for a new peer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerSecretsInput {
+    /// Server-generated key pair for a static peer that supplied no public key.
+    pub generated_keypair: Option<(String, String)>,
+    /// Hash of the agent token shown once to the creator (agent peers).
+    pub agent_token_hash: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    CreateNetwork {
+        id: NetworkId,
+        at: Timestamp,
+        spec: NetworkSpec,
+        defaults: NetworkDefaults,
+    },
+    UpdateNetwork {
+        id: NetworkId,
+        at: Timestamp,
+        if_match: Option<u64>,
+        patch: NetworkPatch,
+        /// Id for a rule the default policy gains when a family is added.
+        new_rule_ids: [RuleId; 2],
+    },
+    DeleteNetwork {
+        id: NetworkId,
+        if_match: Option<u64>,
+    },
+    CreatePeer {
+        network_id: NetworkId,
+        id: PeerId,
+        at: Timestamp,
+        spec: PeerSpec,
+        secrets: PeerSecretsInput,
+    },
+    UpdatePeer {
+        network_id: NetworkId,
+        id: PeerId,
+        at: Timestamp,
+        if_match: Option<u64>,
+        patch: PeerPatch,
+    },
+    DeletePeer {
+        network_id: NetworkId,
+        id: PeerId,
+        if_match: Option<u64>,
+    },
+    RotateAgentToken {
+        network_id: NetworkId,
+        peer_id: PeerId,
+        at: Timestamp,
+        token_hash: String,
+    },
+    /// An agent registers the public key of the key pair it generated.
+    RegisterAgentKey {
+        peer_id: PeerId,
+        at: Timestamp,
+        public_key: String,
+    },
+    CreateGroup {
+        network_id: NetworkId,
+        id: GroupId,
+        at: Timestamp,
+        spec: GroupSpec,
+    },
+    UpdateGroup {
+        network_id: NetworkId,
+        id: GroupId,
+        at: Timestamp,
+        if_match: Option<u64>,
+        patch: GroupPatch,
+    },
+    DeleteGroup {
+        network_id: NetworkId,
+        id: GroupId,
+        if_match: Option<u64>,
+    },
+    AddGroupMember {
+        network_id: NetworkId,
+        group_id: GroupId,
+        peer_id: PeerId,
+        at: Timestamp,
+    },
+    RemoveGroupMember {
+        network_id: NetworkId,
+        group_id: GroupId,
+        peer_id: PeerId,
+        at: Timestamp,
+    },
+    AttachPolicy {
+        network_id: NetworkId,
+        group_id: GroupId,
+        policy_id: PolicyId,
+        at: Timestamp,
+    },
+    DetachPolicy {
+        network_id: NetworkId,
+        group_id: GroupId,
+        policy_id: PolicyId,
+        at: Timestamp,
+    },
+    AttachRoute {
+        network_id: NetworkId,
+        group_id: GroupId,
+        route_id: RouteId,
+        at: Timestamp,
+    },
+    DetachRoute {
+        network_id: NetworkId,
+        group_id: GroupId,
+        route_id: RouteId,
+        at: Timestamp,
+    },
+    CreatePolicy {
+        network_id: NetworkId,
+        id: PolicyId,
+        at: Timestamp,
+        name: String,
+        description: String,
+        rules: Vec<Rule>,
+    },
+    UpdatePolicy {
+        network_id: NetworkId,
+        id: PolicyId,
+        at: Timestamp,
+        if_match: Option<u64>,
+        name: Option<String>,
+        description: Option<String>,
+        rules: Option<Vec<Rule>>,
+    },
+    DeletePolicy {
+        network_id: NetworkId,
+        id: PolicyId,
+        if_match: Option<u64>,
+    },
+    AddRule {
+        network_id: NetworkId,
+        policy_id: PolicyId,
+        at: Timestamp,
+        rule: Rule,
+    },
+    RemoveRule {
+        network_id: NetworkId,
+        policy_id: PolicyId,
+        rule_id: RuleId,
+        at: Timestamp,
+    },
+    CreateRoute {
+        network_id: NetworkId,
+        id: RouteId,
+        at: Timestamp,
+        spec: RouteSpec,
+    },
+    UpdateRoute {
+        network_id: NetworkId,
+        id: RouteId,
+        at: Timestamp,
+        if_match: Option<u64>,
+        patch: RoutePatch,
+    },
+    DeleteRoute {
+        network_id: NetworkId,
+        id: RouteId,
+        if_match: Option<u64>,
+    },
+    CreateDnsMapping {
+        network_id: NetworkId,
+        route_id: RouteId,
+        id: DnsMappingId,
+        at: Timestamp,
+        spec: DnsMappingSpec,
+    },
+    UpdateDnsMapping {
+        network_id: NetworkId,
+        route_id: RouteId,
+        id: DnsMappingId,
+        at: Timestamp,
+        if_match: Option<u64>,
+        patch: DnsMappingPatch,
+    },
+    DeleteDnsMapping {
+        network_id: NetworkId,
+        route_id: RouteId,
+        id: DnsMappingId,
+        if_match: Option<u64>,
+    },
+    CreateAdminToken {
+        token: AdminToken,
+    },
+    DeleteAdminToken {
+        id: TokenId,
+    },
+}
+
+/// What a successful command returns: the object as it is after the change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    Network(Network),
+    Peer(Peer),
+    Group(Group),
+    Policy(Policy),
+    Route(Route),
+    DnsMapping(DnsMapping),
+    AdminToken(AdminToken),
+    /// The object was deleted.
+    Deleted,
+    /// A membership or attachment changed.
+    Done,
+}
+
+/// The result of applying one command, as the Raft state machine returns it.
+pub type ApplyResult = Result<Response, DomainError>;
