@@ -61,16 +61,24 @@ fn priority(value: i64) -> DomainResult<i32> {
     })
 }
 
-/// `ipv4_cidr` or its legacy alias `cidr` (R14); both at once must agree.
+/// `ipv4_cidr` or its legacy alias `cidr` (R14); both at once must name the same prefix.
 fn ipv4_field(ipv4_cidr: &Option<String>, cidr: &Option<String>) -> DomainResult<Option<Ipv4Net>> {
-    match (ipv4_cidr, cidr) {
-        (Some(a), Some(b)) if a.trim() != b.trim() => Err(v::not_allowed(
+    let a = ipv4_cidr.as_deref().map(|a| v::network_ipv4_cidr("ipv4_cidr", a)).transpose()?;
+    let b = cidr.as_deref().map(|b| v::network_ipv4_cidr("cidr", b)).transpose()?;
+    match (a, b) {
+        (Some(a), Some(b)) if a != b => Err(v::not_allowed(
             "cidr",
             "give the IPv4 prefix once: 'ipv4_cidr' or its legacy alias 'cidr'",
         )),
-        (Some(a), _) => v::network_ipv4_cidr("ipv4_cidr", a).map(Some),
-        (None, Some(b)) => v::network_ipv4_cidr("cidr", b).map(Some),
-        (None, None) => Ok(None),
+        (a, b) => Ok(a.or(b)),
+    }
+}
+
+fn legacy_or_ipv4(ipv4_cidr: &Option<String>, cidr: &Option<String>) -> &'static str {
+    if ipv4_cidr.is_none() && cidr.is_some() {
+        "cidr"
+    } else {
+        "ipv4_cidr"
     }
 }
 
@@ -86,7 +94,13 @@ fn dns_servers(list: &[String]) -> DomainResult<Vec<IpAddr>> {
 }
 
 /// Checks that the CIDRs match the mode: present for its families, absent otherwise.
-fn cidrs_for_mode<A, B>(mode: IpStackMode, v4: Option<A>, v6: Option<B>) -> DomainResult<(Option<A>, Option<B>)> {
+/// `v4_field` names the IPv4 field the client used (`ipv4_cidr` or the legacy `cidr`).
+fn cidrs_for_mode<A, B>(
+    mode: IpStackMode,
+    v4: Option<A>,
+    v6: Option<B>,
+    v4_field: &str,
+) -> DomainResult<(Option<A>, Option<B>)> {
     let check = |family: IpFamily, present: bool, field: &str| -> DomainResult<()> {
         match (mode.has(family), present) {
             (true, false) => Err(DomainError::field(
@@ -101,7 +115,7 @@ fn cidrs_for_mode<A, B>(mode: IpStackMode, v4: Option<A>, v6: Option<B>) -> Doma
             _ => Ok(()),
         }
     };
-    check(IpFamily::Ipv4, v4.is_some(), "ipv4_cidr")?;
+    check(IpFamily::Ipv4, v4.is_some(), v4_field)?;
     check(IpFamily::Ipv6, v6.is_some(), "ipv6_cidr")?;
     Ok((v4, v6))
 }
@@ -136,8 +150,12 @@ impl CreateNetwork {
     pub fn validate(&self) -> DomainResult<NetworkSpec> {
         let name = v::dns_name("name", v::required("name", &self.name)?)?;
         let mode = self.ip_stack_mode.as_deref().map(parse_mode).transpose()?.unwrap_or_default();
-        let (ipv4_cidr, ipv6_cidr) =
-            cidrs_for_mode(mode, ipv4_field(&self.ipv4_cidr, &self.cidr)?, ipv6_field(&self.ipv6_cidr)?)?;
+        let (ipv4_cidr, ipv6_cidr) = cidrs_for_mode(
+            mode,
+            ipv4_field(&self.ipv4_cidr, &self.cidr)?,
+            ipv6_field(&self.ipv6_cidr)?,
+            legacy_or_ipv4(&self.ipv4_cidr, &self.cidr),
+        )?;
         let domain = match &self.domain {
             Some(d) => v::dns_name("domain", d)?,
             None => Network::default_domain(&name),
@@ -201,7 +219,7 @@ impl NetworkPatch {
         let keep = |f: IpFamily| mode.has(f) && current.ip_stack_mode.has(f);
         let v4 = self.ipv4_cidr.or(current.ipv4_cidr.filter(|_| keep(IpFamily::Ipv4)));
         let v6 = self.ipv6_cidr.or(current.ipv6_cidr.filter(|_| keep(IpFamily::Ipv6)));
-        let (v4, v6) = cidrs_for_mode(mode, v4, v6)?;
+        let (v4, v6) = cidrs_for_mode(mode, v4, v6, "ipv4_cidr")?;
         Ok((mode, v4, v6))
     }
 

@@ -79,15 +79,17 @@ pub fn mapping_name(field: &str, value: &str) -> DomainResult<String> {
     }
 }
 
-/// Any CIDR of either family, without host bits.
-pub fn cidr(field: &str, value: &str) -> DomainResult<IpNet> {
-    let net: IpNet = value.trim().parse().map_err(|_| {
+fn parse_net(field: &str, value: &str) -> DomainResult<IpNet> {
+    value.trim().parse().map_err(|_| {
         DomainError::field(
             ErrorCode::InvalidCidr,
             field,
             format!("'{value}' is not a CIDR (address/prefix-length)"),
         )
-    })?;
+    })
+}
+
+fn no_host_bits(field: &str, value: &str, net: IpNet) -> DomainResult<IpNet> {
     if net.trunc() != net {
         return Err(DomainError::field(
             ErrorCode::HostBitsSet,
@@ -98,13 +100,19 @@ pub fn cidr(field: &str, value: &str) -> DomainResult<IpNet> {
     Ok(net)
 }
 
-/// A CIDR that must be of `family`.
+/// Any CIDR of either family, without host bits.
+pub fn cidr(field: &str, value: &str) -> DomainResult<IpNet> {
+    no_host_bits(field, value, parse_net(field, value)?)
+}
+
+/// A CIDR that must be of `family` (the family is checked before the host bits, so a
+/// prefix in the wrong field is always reported as `wrong_family`).
 pub fn cidr_of(field: &str, value: &str, family: IpFamily) -> DomainResult<IpNet> {
-    let net = cidr(field, value)?;
+    let net = parse_net(field, value)?;
     if IpFamily::of_net(&net) != family {
         return Err(wrong_family(field, value, family));
     }
-    Ok(net)
+    no_host_bits(field, value, net)
 }
 
 pub fn wrong_family(field: &str, value: &str, expected: IpFamily) -> DomainError {
