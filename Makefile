@@ -1,0 +1,22 @@
+# The front door: `make run` starts the system, `make test` runs every test.
+# Both install the system packages the build needs first (see scripts/install-deps.sh).
+
+CARGO ?= cargo
+
+.PHONY: deps run test bench lint
+
+deps:
+	./scripts/install-deps.sh
+
+run: deps
+	$(CARGO) run -p raftwire-node --bin raftwire-node
+
+test: deps
+	$(CARGO) test --workspace
+
+bench: deps
+	$(CARGO) bench --workspace
+
+lint: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
