@@ -37,7 +37,9 @@ impl Endpoint {
                 .map_err(|_| format!("'{addr}' is not an IPv6 address"))?;
             let port = match after {
                 "" => None,
-                p => Some(parse_port(p.strip_prefix(':').ok_or("expected ':' after ']'")?)?),
+                p => Some(parse_port(
+                    p.strip_prefix(':').ok_or("expected ':' after ']'")?,
+                )?),
             };
             return Ok(Endpoint {
                 host: EndpointHost::Ip(IpAddr::V6(addr)),
@@ -136,7 +138,11 @@ mod tests {
         for (input, rendered) in cases {
             let e = Endpoint::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
             assert_eq!(e.with_port(51820), rendered, "{input}");
-            assert_eq!(Endpoint::parse(&e.to_string()).unwrap(), e, "{input} round trip");
+            assert_eq!(
+                Endpoint::parse(&e.to_string()).unwrap(),
+                e,
+                "{input} round trip"
+            );
         }
     }
 

@@ -152,7 +152,10 @@ mod tests {
         assert_eq!(detect_ip_version("0.0.0.0/0"), Some(IpFamily::Ipv4));
         assert_eq!(detect_ip_version("::/0"), Some(IpFamily::Ipv6));
         assert_eq!(detect_ip_version("::ffff:10.0.0.1"), Some(IpFamily::Ipv6));
-        assert_eq!(detect_ip_version("::ffff:10.0.0.0/104"), Some(IpFamily::Ipv6));
+        assert_eq!(
+            detect_ip_version("::ffff:10.0.0.0/104"),
+            Some(IpFamily::Ipv6)
+        );
         assert_eq!(detect_ip_version("10.1.2.3"), Some(IpFamily::Ipv4));
         assert_eq!(detect_ip_version(" fd00::/64 "), Some(IpFamily::Ipv6));
         assert_eq!(detect_ip_version("10.0.0.0/33"), None);

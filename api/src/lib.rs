@@ -6,11 +6,12 @@
 //! non-deterministic input. See `SPEC.md` §1–§6 for the contract.
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod dns;
 pub mod endpoint;
-pub mod firewall;
 pub mod error;
 pub mod family;
+pub mod firewall;
 pub mod ids;
 pub mod ipam;
 pub mod model;

@@ -38,7 +38,11 @@ fn each<T>(
 
 fn parse_id<T: std::str::FromStr>(field: &str, value: &str) -> DomainResult<T> {
     value.trim().parse().map_err(|_| {
-        DomainError::field(ErrorCode::InvalidValue, field, format!("'{value}' is not an id"))
+        DomainError::field(
+            ErrorCode::InvalidValue,
+            field,
+            format!("'{value}' is not an id"),
+        )
     })
 }
 
@@ -57,14 +61,24 @@ fn parse_mode(value: &str) -> DomainResult<IpStackMode> {
 
 fn priority(value: i64) -> DomainResult<i32> {
     i32::try_from(value).map_err(|_| {
-        DomainError::field(ErrorCode::InvalidValue, "priority", "priority must fit in 32 bits")
+        DomainError::field(
+            ErrorCode::InvalidValue,
+            "priority",
+            "priority must fit in 32 bits",
+        )
     })
 }
 
 /// `ipv4_cidr` or its legacy alias `cidr` (R14); both at once must name the same prefix.
 fn ipv4_field(ipv4_cidr: &Option<String>, cidr: &Option<String>) -> DomainResult<Option<Ipv4Net>> {
-    let a = ipv4_cidr.as_deref().map(|a| v::network_ipv4_cidr("ipv4_cidr", a)).transpose()?;
-    let b = cidr.as_deref().map(|b| v::network_ipv4_cidr("cidr", b)).transpose()?;
+    let a = ipv4_cidr
+        .as_deref()
+        .map(|a| v::network_ipv4_cidr("ipv4_cidr", a))
+        .transpose()?;
+    let b = cidr
+        .as_deref()
+        .map(|b| v::network_ipv4_cidr("cidr", b))
+        .transpose()?;
     match (a, b) {
         (Some(a), Some(b)) if a != b => Err(v::not_allowed(
             "cidr",
@@ -149,7 +163,12 @@ pub struct NetworkSpec {
 impl CreateNetwork {
     pub fn validate(&self) -> DomainResult<NetworkSpec> {
         let name = v::dns_name("name", v::required("name", &self.name)?)?;
-        let mode = self.ip_stack_mode.as_deref().map(parse_mode).transpose()?.unwrap_or_default();
+        let mode = self
+            .ip_stack_mode
+            .as_deref()
+            .map(parse_mode)
+            .transpose()?
+            .unwrap_or_default();
         let (ipv4_cidr, ipv6_cidr) = cidrs_for_mode(
             mode,
             ipv4_field(&self.ipv4_cidr, &self.cidr)?,
@@ -200,11 +219,19 @@ pub struct NetworkPatch {
 impl UpdateNetwork {
     pub fn validate(&self) -> DomainResult<NetworkPatch> {
         Ok(NetworkPatch {
-            name: self.name.as_deref().map(|n| v::dns_name("name", n)).transpose()?,
+            name: self
+                .name
+                .as_deref()
+                .map(|n| v::dns_name("name", n))
+                .transpose()?,
             ip_stack_mode: self.ip_stack_mode.as_deref().map(parse_mode).transpose()?,
             ipv4_cidr: ipv4_field(&self.ipv4_cidr, &self.cidr)?,
             ipv6_cidr: ipv6_field(&self.ipv6_cidr)?,
-            domain: self.domain.as_deref().map(|d| v::dns_name("domain", d)).transpose()?,
+            domain: self
+                .domain
+                .as_deref()
+                .map(|d| v::dns_name("domain", d))
+                .transpose()?,
             dns_servers: self.dns_servers.as_deref().map(dns_servers).transpose()?,
             force: self.force.unwrap_or(false),
         })
@@ -214,18 +241,26 @@ impl UpdateNetwork {
 impl NetworkPatch {
     /// The mode and prefixes after this change: a kept family keeps its prefix unless a new
     /// one is given; an added family needs one; a removed family must not be given one.
-    pub fn resolve(&self, current: &Network) -> DomainResult<(IpStackMode, Option<Ipv4Net>, Option<Ipv6Net>)> {
+    pub fn resolve(
+        &self,
+        current: &Network,
+    ) -> DomainResult<(IpStackMode, Option<Ipv4Net>, Option<Ipv6Net>)> {
         let mode = self.ip_stack_mode.unwrap_or(current.ip_stack_mode);
         let keep = |f: IpFamily| mode.has(f) && current.ip_stack_mode.has(f);
-        let v4 = self.ipv4_cidr.or(current.ipv4_cidr.filter(|_| keep(IpFamily::Ipv4)));
-        let v6 = self.ipv6_cidr.or(current.ipv6_cidr.filter(|_| keep(IpFamily::Ipv6)));
+        let v4 = self
+            .ipv4_cidr
+            .or(current.ipv4_cidr.filter(|_| keep(IpFamily::Ipv4)));
+        let v6 = self
+            .ipv6_cidr
+            .or(current.ipv6_cidr.filter(|_| keep(IpFamily::Ipv6)));
         let (v4, v6) = cidrs_for_mode(mode, v4, v6, "ipv4_cidr")?;
         Ok((mode, v4, v6))
     }
 
     /// Whether the change touches the mode or a prefix (and so may renumber peers).
     pub fn changes_addressing(&self, current: &Network) -> bool {
-        self.ip_stack_mode.is_some_and(|m| m != current.ip_stack_mode)
+        self.ip_stack_mode
+            .is_some_and(|m| m != current.ip_stack_mode)
             || self.ipv4_cidr.is_some_and(|c| Some(c) != current.ipv4_cidr)
             || self.ipv6_cidr.is_some_and(|c| Some(c) != current.ipv6_cidr)
     }
@@ -293,17 +328,37 @@ impl CreatePeer {
             name,
             is_jump,
             use_agent,
-            ipv4_address: self.ipv4_address.as_deref().map(|a| v::ipv4_address("ipv4_address", a)).transpose()?,
-            ipv6_address: self.ipv6_address.as_deref().map(|a| v::ipv6_address("ipv6_address", a)).transpose()?,
-            public_key: self.public_key.as_deref().map(|k| v::wireguard_key("public_key", k)).transpose()?,
-            endpoint: self.endpoint.as_deref().map(|e| Endpoint::parse_field("endpoint", e)).transpose()?,
+            ipv4_address: self
+                .ipv4_address
+                .as_deref()
+                .map(|a| v::ipv4_address("ipv4_address", a))
+                .transpose()?,
+            ipv6_address: self
+                .ipv6_address
+                .as_deref()
+                .map(|a| v::ipv6_address("ipv6_address", a))
+                .transpose()?,
+            public_key: self
+                .public_key
+                .as_deref()
+                .map(|k| v::wireguard_key("public_key", k))
+                .transpose()?,
+            endpoint: self
+                .endpoint
+                .as_deref()
+                .map(|e| Endpoint::parse_field("endpoint", e))
+                .transpose()?,
             listen_port,
             additional_allowed_ips: each(
                 "additional_allowed_ips",
                 self.additional_allowed_ips.as_deref().unwrap_or_default(),
                 v::cidr,
             )?,
-            group_ids: self.group_ids.as_deref().map(|g| each("group_ids", g, parse_id)).transpose()?,
+            group_ids: self
+                .group_ids
+                .as_deref()
+                .map(|g| each("group_ids", g, parse_id))
+                .transpose()?,
             ipv6_nat: self.ipv6_nat.unwrap_or(false),
         })
     }
@@ -348,20 +403,40 @@ pub struct PeerPatch {
 impl UpdatePeer {
     pub fn validate(&self) -> DomainResult<PeerPatch> {
         Ok(PeerPatch {
-            name: self.name.as_deref().map(|n| v::label("name", n)).transpose()?,
+            name: self
+                .name
+                .as_deref()
+                .map(|n| v::label("name", n))
+                .transpose()?,
             is_jump: self.is_jump,
             use_agent: self.use_agent,
-            ipv4_address: self.ipv4_address.as_deref().map(|a| v::ipv4_address("ipv4_address", a)).transpose()?,
-            ipv6_address: self.ipv6_address.as_deref().map(|a| v::ipv6_address("ipv6_address", a)).transpose()?,
+            ipv4_address: self
+                .ipv4_address
+                .as_deref()
+                .map(|a| v::ipv4_address("ipv4_address", a))
+                .transpose()?,
+            ipv6_address: self
+                .ipv6_address
+                .as_deref()
+                .map(|a| v::ipv6_address("ipv6_address", a))
+                .transpose()?,
             public_key: self
                 .public_key
                 .as_ref()
-                .map(|k| k.as_deref().map(|k| v::wireguard_key("public_key", k)).transpose())
+                .map(|k| {
+                    k.as_deref()
+                        .map(|k| v::wireguard_key("public_key", k))
+                        .transpose()
+                })
                 .transpose()?,
             endpoint: self
                 .endpoint
                 .as_ref()
-                .map(|e| e.as_deref().map(|e| Endpoint::parse_field("endpoint", e)).transpose())
+                .map(|e| {
+                    e.as_deref()
+                        .map(|e| Endpoint::parse_field("endpoint", e))
+                        .transpose()
+                })
                 .transpose()?,
             listen_port: self
                 .listen_port
@@ -372,7 +447,11 @@ impl UpdatePeer {
                 .as_deref()
                 .map(|l| each("additional_allowed_ips", l, v::cidr))
                 .transpose()?,
-            group_ids: self.group_ids.as_deref().map(|g| each("group_ids", g, parse_id)).transpose()?,
+            group_ids: self
+                .group_ids
+                .as_deref()
+                .map(|g| each("group_ids", g, parse_id))
+                .transpose()?,
             ipv6_nat: self.ipv6_nat,
         })
     }
@@ -423,7 +502,11 @@ pub struct GroupPatch {
 impl UpdateGroup {
     pub fn validate(&self) -> DomainResult<GroupPatch> {
         Ok(GroupPatch {
-            name: self.name.as_deref().map(|n| v::label("name", n)).transpose()?,
+            name: self
+                .name
+                .as_deref()
+                .map(|n| v::label("name", n))
+                .transpose()?,
             description: self.description.clone(),
             priority: self.priority.map(priority).transpose()?,
         })
@@ -593,7 +676,11 @@ pub struct PolicyPatch {
 impl UpdatePolicy {
     pub fn validate(&self) -> DomainResult<PolicyPatch> {
         Ok(PolicyPatch {
-            name: self.name.as_deref().map(|n| v::label("name", n)).transpose()?,
+            name: self
+                .name
+                .as_deref()
+                .map(|n| v::label("name", n))
+                .transpose()?,
             description: self.description.clone(),
             rules: self.rules.as_deref().map(rules).transpose()?,
         })
@@ -624,8 +711,14 @@ impl CreateRoute {
         Ok(RouteSpec {
             name: v::label("name", v::required("name", &self.name)?)?,
             description: self.description.clone().unwrap_or_default(),
-            destination_cidr: v::cidr("destination_cidr", v::required("destination_cidr", &self.destination_cidr)?)?,
-            jump_peer_id: parse_id("jump_peer_id", v::required("jump_peer_id", &self.jump_peer_id)?)?,
+            destination_cidr: v::cidr(
+                "destination_cidr",
+                v::required("destination_cidr", &self.destination_cidr)?,
+            )?,
+            jump_peer_id: parse_id(
+                "jump_peer_id",
+                v::required("jump_peer_id", &self.jump_peer_id)?,
+            )?,
         })
     }
 }
@@ -650,10 +743,22 @@ pub struct RoutePatch {
 impl UpdateRoute {
     pub fn validate(&self) -> DomainResult<RoutePatch> {
         Ok(RoutePatch {
-            name: self.name.as_deref().map(|n| v::label("name", n)).transpose()?,
+            name: self
+                .name
+                .as_deref()
+                .map(|n| v::label("name", n))
+                .transpose()?,
             description: self.description.clone(),
-            destination_cidr: self.destination_cidr.as_deref().map(|c| v::cidr("destination_cidr", c)).transpose()?,
-            jump_peer_id: self.jump_peer_id.as_deref().map(|j| parse_id("jump_peer_id", j)).transpose()?,
+            destination_cidr: self
+                .destination_cidr
+                .as_deref()
+                .map(|c| v::cidr("destination_cidr", c))
+                .transpose()?,
+            jump_peer_id: self
+                .jump_peer_id
+                .as_deref()
+                .map(|j| parse_id("jump_peer_id", j))
+                .transpose()?,
         })
     }
 }
@@ -698,8 +803,16 @@ pub struct DnsMappingPatch {
 impl UpdateDnsMapping {
     pub fn validate(&self) -> DomainResult<DnsMappingPatch> {
         Ok(DnsMappingPatch {
-            name: self.name.as_deref().map(|n| v::mapping_name("name", n)).transpose()?,
-            ip_address: self.ip_address.as_deref().map(|a| v::address("ip_address", a)).transpose()?,
+            name: self
+                .name
+                .as_deref()
+                .map(|n| v::mapping_name("name", n))
+                .transpose()?,
+            ip_address: self
+                .ip_address
+                .as_deref()
+                .map(|a| v::address("ip_address", a))
+                .transpose()?,
         })
     }
 }

@@ -35,7 +35,11 @@ pub fn test_key(n: u128) -> String {
     let mut out = String::with_capacity(44);
     let mut x = n;
     for i in 0..42 {
-        out.push(if i < 22 { B64[(x % 64) as usize] as char } else { 'A' });
+        out.push(if i < 22 {
+            B64[(x % 64) as usize] as char
+        } else {
+            'A'
+        });
         x /= 64;
     }
     out.push('A'); // last sextet with its two low bits zero
@@ -148,7 +152,11 @@ impl Builder {
     }
 
     pub fn peer_mut(&mut self, id: PeerId) -> &mut Peer {
-        self.data.peers.iter_mut().find(|p| p.id == id).expect("peer")
+        self.data
+            .peers
+            .iter_mut()
+            .find(|p| p.id == id)
+            .expect("peer")
     }
 
     pub fn group(&mut self, name: &str, priority: i32) -> GroupId {
@@ -170,7 +178,11 @@ impl Builder {
     }
 
     pub fn group_mut(&mut self, id: GroupId) -> &mut Group {
-        self.data.groups.iter_mut().find(|g| g.id == id).expect("group")
+        self.data
+            .groups
+            .iter_mut()
+            .find(|g| g.id == id)
+            .expect("group")
     }
 
     /// Adds `peer` to `group` (keeping its other groups).
@@ -289,15 +301,32 @@ mod tests {
 
     #[test]
     fn builder_allocates_lowest_free_in_every_family_of_the_mode() {
-        let mut b = Builder::new("corp", IpStackMode::Dual, Some("10.0.0.0/24"), Some("fd00::/64"));
+        let mut b = Builder::new(
+            "corp",
+            IpStackMode::Dual,
+            Some("10.0.0.0/24"),
+            Some("fd00::/64"),
+        );
         let j = b.jump("jump");
         let p = b.peer("laptop");
         let data = b.build();
         let view = data.view();
         let idx = view.index();
         let (j, p) = (idx.peer(j).unwrap(), idx.peer(p).unwrap());
-        assert_eq!(j.addresses(), vec!["10.0.0.1".parse::<IpAddr>().unwrap(), "fd00::1".parse().unwrap()]);
-        assert_eq!(p.addresses(), vec!["10.0.0.2".parse::<IpAddr>().unwrap(), "fd00::2".parse().unwrap()]);
+        assert_eq!(
+            j.addresses(),
+            vec![
+                "10.0.0.1".parse::<IpAddr>().unwrap(),
+                "fd00::1".parse().unwrap()
+            ]
+        );
+        assert_eq!(
+            p.addresses(),
+            vec![
+                "10.0.0.2".parse::<IpAddr>().unwrap(),
+                "fd00::2".parse().unwrap()
+            ]
+        );
         assert_eq!(view.primary_jump().map(|j| j.id), Some(j.id));
     }
 }

@@ -46,7 +46,9 @@ fn name_error(field: &str, value: &str, what: &str) -> DomainError {
     DomainError::field(
         ErrorCode::InvalidName,
         field,
-        format!("'{value}' is not {what}: use lowercase a-z, 0-9 and '-', 1-63 characters per label"),
+        format!(
+            "'{value}' is not {what}: use lowercase a-z, 0-9 and '-', 1-63 characters per label"
+        ),
     )
 }
 
@@ -123,7 +125,11 @@ pub fn wrong_family(field: &str, value: &str, expected: IpFamily) -> DomainError
     )
 }
 
-fn check_prefix(field: &str, net: IpNet, bounds: &std::ops::RangeInclusive<u8>) -> DomainResult<()> {
+fn check_prefix(
+    field: &str,
+    net: IpNet,
+    bounds: &std::ops::RangeInclusive<u8>,
+) -> DomainResult<()> {
     if bounds.contains(&net.prefix_len()) {
         Ok(())
     } else {
@@ -228,7 +234,11 @@ pub fn wireguard_key(field: &str, value: &str) -> DomainResult<String> {
 /// Requires an optional request field to be present.
 pub fn required<'a, T>(field: &str, value: &'a Option<T>) -> DomainResult<&'a T> {
     value.as_ref().ok_or_else(|| {
-        DomainError::field(ErrorCode::MissingField, field, format!("'{field}' is required"))
+        DomainError::field(
+            ErrorCode::MissingField,
+            field,
+            format!("'{field}' is required"),
+        )
     })
 }
 
@@ -259,7 +269,10 @@ mod tests {
             code_and_field(label("name", "Bad Name")),
             (ErrorCode::InvalidName, "name".into())
         );
-        assert_eq!(dns_name("domain", "corp.internal.").unwrap(), "corp.internal");
+        assert_eq!(
+            dns_name("domain", "corp.internal.").unwrap(),
+            "corp.internal"
+        );
     }
 
     #[test]
@@ -276,24 +289,53 @@ mod tests {
     #[test]
     fn network_cidrs_are_checked_per_field_family_bounds_and_host_bits() {
         assert_eq!(
-            network_ipv4_cidr("ipv4_cidr", "10.0.0.0/24").unwrap().to_string(),
+            network_ipv4_cidr("ipv4_cidr", "10.0.0.0/24")
+                .unwrap()
+                .to_string(),
             "10.0.0.0/24"
         );
         let cases: [(DomainResult<Ipv4Net>, ErrorCode); 5] = [
-            (network_ipv4_cidr("ipv4_cidr", "fd00::/64"), ErrorCode::WrongFamily),
-            (network_ipv4_cidr("ipv4_cidr", "10.0.0.0/31"), ErrorCode::PrefixLength),
-            (network_ipv4_cidr("ipv4_cidr", "10.0.0.0/7"), ErrorCode::PrefixLength),
-            (network_ipv4_cidr("ipv4_cidr", "10.0.0.1/24"), ErrorCode::HostBitsSet),
-            (network_ipv4_cidr("ipv4_cidr", "10.0.0.0"), ErrorCode::InvalidCidr),
+            (
+                network_ipv4_cidr("ipv4_cidr", "fd00::/64"),
+                ErrorCode::WrongFamily,
+            ),
+            (
+                network_ipv4_cidr("ipv4_cidr", "10.0.0.0/31"),
+                ErrorCode::PrefixLength,
+            ),
+            (
+                network_ipv4_cidr("ipv4_cidr", "10.0.0.0/7"),
+                ErrorCode::PrefixLength,
+            ),
+            (
+                network_ipv4_cidr("ipv4_cidr", "10.0.0.1/24"),
+                ErrorCode::HostBitsSet,
+            ),
+            (
+                network_ipv4_cidr("ipv4_cidr", "10.0.0.0"),
+                ErrorCode::InvalidCidr,
+            ),
         ];
         for (r, code) in cases {
             assert_eq!(code_and_field(r), (code, "ipv4_cidr".into()));
         }
         let cases: [(DomainResult<Ipv6Net>, ErrorCode); 4] = [
-            (network_ipv6_cidr("ipv6_cidr", "10.0.0.0/24"), ErrorCode::WrongFamily),
-            (network_ipv6_cidr("ipv6_cidr", "fd00::/127"), ErrorCode::PrefixLength),
-            (network_ipv6_cidr("ipv6_cidr", "fd00::/31"), ErrorCode::PrefixLength),
-            (network_ipv6_cidr("ipv6_cidr", "fd00::1/64"), ErrorCode::HostBitsSet),
+            (
+                network_ipv6_cidr("ipv6_cidr", "10.0.0.0/24"),
+                ErrorCode::WrongFamily,
+            ),
+            (
+                network_ipv6_cidr("ipv6_cidr", "fd00::/127"),
+                ErrorCode::PrefixLength,
+            ),
+            (
+                network_ipv6_cidr("ipv6_cidr", "fd00::/31"),
+                ErrorCode::PrefixLength,
+            ),
+            (
+                network_ipv6_cidr("ipv6_cidr", "fd00::1/64"),
+                ErrorCode::HostBitsSet,
+            ),
         ];
         for (r, code) in cases {
             assert_eq!(code_and_field(r), (code, "ipv6_cidr".into()));
@@ -326,10 +368,18 @@ mod tests {
 
     #[test]
     fn wireguard_keys_must_be_base64_of_32_bytes() {
-        assert!(is_wireguard_key("yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk="));
-        assert!(!is_wireguard_key("yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmB="));
-        assert!(!is_wireguard_key("yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk"));
-        assert!(!is_wireguard_key("yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBm!="));
+        assert!(is_wireguard_key(
+            "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk="
+        ));
+        assert!(!is_wireguard_key(
+            "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmB="
+        ));
+        assert!(!is_wireguard_key(
+            "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk"
+        ));
+        assert!(!is_wireguard_key(
+            "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBm!="
+        ));
         assert_eq!(
             code_and_field(wireguard_key("public_key", "abc")),
             (ErrorCode::InvalidValue, "public_key".into())

@@ -35,7 +35,10 @@ impl NetworkData {
     /// Borrows the data as a view. Panics if `network` is unset (a programming error).
     pub fn view(&self) -> NetworkView<'_> {
         NetworkView {
-            network: self.network.as_ref().expect("NetworkData without a network"),
+            network: self
+                .network
+                .as_ref()
+                .expect("NetworkData without a network"),
             peers: self.peers.iter().collect(),
             groups: self.groups.iter().collect(),
             policies: self.policies.iter().collect(),
@@ -59,8 +62,12 @@ impl<'a> NetworkView<'a> {
 
     /// Lookup tables over the view, built once per derivation.
     pub fn index(&self) -> ViewIndex<'a> {
-        let group_pos: HashMap<GroupId, usize> =
-            self.groups.iter().enumerate().map(|(i, g)| (g.id, i)).collect();
+        let group_pos: HashMap<GroupId, usize> = self
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.id, i))
+            .collect();
         let mut members: HashMap<GroupId, Vec<&'a Peer>> = HashMap::new();
         for p in &self.peers {
             for g in &p.group_ids {
@@ -113,8 +120,17 @@ impl<'a> ViewIndex<'a> {
 
     /// The peer's groups ordered by priority (lower first), then creation order.
     pub fn groups_by_priority(&self, peer: &Peer) -> Vec<&'a Group> {
-        let mut gs: Vec<&'a Group> = peer.group_ids.iter().filter_map(|g| self.group(*g)).collect();
-        gs.sort_by_key(|g| (g.priority, self.group_pos.get(&g.id).copied().unwrap_or(usize::MAX)));
+        let mut gs: Vec<&'a Group> = peer
+            .group_ids
+            .iter()
+            .filter_map(|g| self.group(*g))
+            .collect();
+        gs.sort_by_key(|g| {
+            (
+                g.priority,
+                self.group_pos.get(&g.id).copied().unwrap_or(usize::MAX),
+            )
+        });
         gs.dedup_by_key(|g| g.id);
         gs
     }

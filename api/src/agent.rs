@@ -1,0 +1,150 @@
+//! The whole desired configuration of one agent (SPEC §8): WireGuard interface and peers,
+//! the rendered wg-quick text, and — on jump peers — firewall rule sets, forwarding flags,
+//! NAT and the DNS zone to serve. Everything is derived from one [`NetworkView`].
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dns::{network_records, DnsRecord};
+use crate::firewall::{jump_firewall, jump_nat, FamilyRules, Forwarding, JumpNat};
+use crate::ids::{NetworkId, PeerId};
+use crate::view::{NetworkView, ViewIndex};
+use crate::wireguard::{peer_config, render_wg_quick, WgInterface, WgPeer};
+
+/// The rule sets of a jump, per family (`None`: the family is absent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirewallConfig {
+    pub ipv4: Option<FamilyRules>,
+    pub ipv6: Option<FamilyRules>,
+}
+
+/// What a jump's DNS server serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsConfig {
+    /// The jump's overlay addresses: where the server listens.
+    pub listen: Vec<IpAddr>,
+    /// The network domain.
+    pub zone: String,
+    pub records: Vec<DnsRecord>,
+    /// Where names outside the zone are forwarded.
+    pub upstreams: Vec<IpAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentConfig {
+    pub peer_id: PeerId,
+    pub network_id: NetworkId,
+    pub interface: WgInterface,
+    pub peers: Vec<WgPeer>,
+    pub wg_quick: String,
+    /// Jumps only.
+    pub firewall: Option<FirewallConfig>,
+    pub forwarding: Forwarding,
+    /// Jumps only.
+    pub dns: Option<DnsConfig>,
+    /// Jumps only.
+    pub nat: Option<JumpNat>,
+}
+
+/// The configuration of `peer`'s agent, or `None` if the peer is not in the view.
+/// The wg-quick text carries no private key: the agent holds its own.
+pub fn agent_config(view: &NetworkView, idx: &ViewIndex, peer: PeerId) -> Option<AgentConfig> {
+    let p = idx.peer(peer)?;
+    let wg = peer_config(view, idx, peer)?;
+    let wg_quick = render_wg_quick(&wg, None);
+    let (firewall, forwarding, dns, nat) = if p.is_jump {
+        let fw = jump_firewall(view, idx, peer)?;
+        let dns = DnsConfig {
+            listen: p.addresses(),
+            zone: view.network.domain.clone(),
+            records: network_records(view),
+            upstreams: view.network.dns_servers.clone(),
+        };
+        (
+            Some(FirewallConfig {
+                ipv4: fw.ipv4,
+                ipv6: fw.ipv6,
+            }),
+            fw.forwarding,
+            Some(dns),
+            jump_nat(view, idx, peer),
+        )
+    } else {
+        (
+            None,
+            Forwarding {
+                ipv4: false,
+                ipv6: false,
+            },
+            None,
+            None,
+        )
+    };
+    Some(AgentConfig {
+        peer_id: peer,
+        network_id: view.network.id,
+        interface: wg.interface,
+        peers: wg.peers,
+        wg_quick,
+        firewall,
+        forwarding,
+        dns,
+        nat,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::family::IpStackMode;
+    use crate::testkit::Builder;
+
+    #[test]
+    fn jump_agent_config_carries_firewall_dns_and_forwarding_of_its_families() {
+        let mut b = Builder::new("corp", IpStackMode::Ipv6, None, Some("fd00::/64"));
+        let j = b.jump("jump");
+        let p = b.peer("laptop");
+        let data = b.build();
+        let view = data.view();
+        let idx = view.index();
+        let cfg = agent_config(&view, &idx, j).unwrap();
+        assert_eq!(
+            cfg.forwarding,
+            Forwarding {
+                ipv4: false,
+                ipv6: true
+            }
+        );
+        let fw = cfg.firewall.as_ref().unwrap();
+        assert!(fw.ipv4.is_none() && fw.ipv6.is_some());
+        let dns = cfg.dns.as_ref().unwrap();
+        assert_eq!(dns.zone, "corp.internal");
+        assert_eq!(dns.listen, vec!["fd00::1".parse::<IpAddr>().unwrap()]);
+        assert_eq!(dns.records.len(), 2);
+        assert_eq!(cfg.peers.len(), 1);
+        assert!(cfg.wg_quick.contains("ListenPort = 51820"));
+        assert!(!cfg.wg_quick.contains("PrivateKey ="));
+
+        let regular = agent_config(&view, &idx, p).unwrap();
+        assert!(regular.firewall.is_none() && regular.dns.is_none() && regular.nat.is_none());
+        assert_eq!(
+            regular.forwarding,
+            Forwarding {
+                ipv4: false,
+                ipv6: false
+            }
+        );
+        // The whole message round-trips through JSON, as it travels on the WebSocket.
+        let json = serde_json::to_string(&cfg).unwrap();
+        assert_eq!(serde_json::from_str::<AgentConfig>(&json).unwrap(), cfg);
+    }
+
+    #[test]
+    fn unknown_peer_has_no_agent_config() {
+        let b = Builder::new("corp", IpStackMode::Ipv4, Some("10.0.0.0/24"), None);
+        let data = b.build();
+        let view = data.view();
+        assert!(agent_config(&view, &view.index(), PeerId::from_u128(999)).is_none());
+    }
+}
