@@ -141,7 +141,8 @@ pub struct DomainError {
     pub code: ErrorCode,
     pub field: Option<String>,
     pub detail: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Always encoded (bincode carries domain errors between nodes and is not self-describing).
+    #[serde(default)]
     pub items: Vec<String>,
 }
 
@@ -211,3 +212,23 @@ impl IpamError {
 }
 
 pub type DomainResult<T> = Result<T, DomainError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_errors_survive_a_bincode_round_trip() {
+        // Forwarded writes carry domain errors between nodes in bincode, which is not
+        // self-describing: every field must be encoded, even an empty `items`.
+        let cfg = bincode::config::standard();
+        for e in [
+            DomainError::new(ErrorCode::NotFound, "x"),
+            DomainError::field(ErrorCode::NameTaken, "name", "y").with_items(vec!["a".into()]),
+        ] {
+            let bytes = bincode::serde::encode_to_vec(&e, cfg).unwrap();
+            let (back, _): (DomainError, usize) = bincode::serde::decode_from_slice(&bytes, cfg).unwrap();
+            assert_eq!(back, e);
+        }
+    }
+}

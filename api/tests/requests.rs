@@ -1621,11 +1621,11 @@ fn ipam_errors_map_to_their_domain_codes_on_the_given_field() {
 }
 
 #[test]
-fn domain_error_serializes_code_field_and_detail_and_omits_empty_items() {
+fn domain_error_serializes_code_field_detail_and_items() {
     let e = DomainError::field(ErrorCode::WrongFamily, "ipv4_cidr", "nope");
     assert_eq!(
         serde_json::to_value(&e).unwrap(),
-        json!({"code": "wrong_family", "field": "ipv4_cidr", "detail": "nope"})
+        json!({"code": "wrong_family", "field": "ipv4_cidr", "detail": "nope", "items": []})
     );
     let e = DomainError::new(ErrorCode::StaticPeersAffected, "x").with_items(vec![UUID.into()]);
     assert_eq!(serde_json::to_value(&e).unwrap()["items"], json!([UUID]));

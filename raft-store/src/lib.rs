@@ -8,10 +8,15 @@
 #![forbid(unsafe_code)]
 
 pub mod apply;
+pub mod codec;
 pub mod command;
 pub mod state;
+pub mod store;
 pub mod table;
+pub mod types;
 
 pub use apply::apply;
 pub use command::{ApplyResult, Command, NetworkDefaults, PeerSecretsInput, Response};
 pub use state::{AdminToken, NetworkState, PeerSecrets, State, StateData};
+pub use store::{LogStore, StateMachineData, StateMachineStore};
+pub use types::TypeConfig;

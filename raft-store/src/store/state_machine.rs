@@ -1,0 +1,497 @@
+//! The replicated state machine: openraft's `RaftStateMachine` and `RaftSnapshotBuilder`.
+//!
+//! The domain state lives in memory behind a `RwLock` that the node reads concurrently.
+//! Its durable form is the snapshot (column family `snapshot`, written with `sync = true`):
+//! a restart loads the last snapshot and openraft re-applies the committed log after it.
+
+use std::io::Cursor;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use openraft::storage::RaftStateMachine;
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
+use rocksdb::{WriteBatch, DB};
+use tokio::sync::watch;
+
+use super::{any_error, blocking, cf, sync_write, CF_SNAPSHOT};
+use crate::codec;
+use crate::command::{ApplyResult, Response};
+use crate::state::State;
+use crate::types::{
+    Entry, LogId, Snapshot, SnapshotMeta, StorageError, StorageIOError, StoredMembership,
+    TypeConfig,
+};
+
+const KEY_SNAPSHOT_META: &[u8] = b"meta";
+const KEY_SNAPSHOT_DATA: &[u8] = b"data";
+
+/// The in-memory state machine: the domain state and the Raft bookkeeping that goes with
+/// it. Every write lock covers one applied entry, so a reader always sees a state together
+/// with the log id it corresponds to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StateMachineData {
+    /// The last log entry applied to `state`.
+    pub last_applied: Option<LogId>,
+    /// The last membership config applied.
+    pub last_membership: StoredMembership,
+    /// The domain state.
+    pub state: State,
+}
+
+/// The state machine store. Cheap to clone: clones share the state, the applied-index
+/// channel and the database. A clone is also the snapshot builder.
+#[derive(Clone)]
+pub struct StateMachineStore {
+    db: Arc<DB>,
+    data: Arc<RwLock<StateMachineData>>,
+    applied: Arc<watch::Sender<u64>>,
+    snapshot_counter: Arc<AtomicU64>,
+    /// Serialises writes of the current snapshot (a build racing an install).
+    snapshot_write: Arc<Mutex<()>>,
+}
+
+fn poisoned(what: &str) -> StorageError {
+    StorageIOError::read_state_machine(any_error(format!(
+        "the state machine lock is poisoned ({what}): an apply panicked"
+    )))
+    .into()
+}
+
+fn snapshot_read_err(e: impl std::fmt::Display) -> StorageError {
+    StorageIOError::read_snapshot(None, any_error(e)).into()
+}
+
+fn snapshot_write_err(meta: &SnapshotMeta, e: impl std::fmt::Display) -> StorageError {
+    StorageIOError::write_snapshot(Some(meta.signature()), any_error(e)).into()
+}
+
+/// Reads the stored snapshot's meta and bytes.
+fn read_stored_snapshot(db: &DB) -> Result<Option<(SnapshotMeta, Vec<u8>)>, StorageError> {
+    let snap = cf(db, CF_SNAPSHOT)?;
+    let meta = db
+        .get_cf(snap, KEY_SNAPSHOT_META)
+        .map_err(snapshot_read_err)?;
+    let data = db
+        .get_cf(snap, KEY_SNAPSHOT_DATA)
+        .map_err(snapshot_read_err)?;
+    match (meta, data) {
+        (None, None) => Ok(None),
+        (Some(meta), Some(data)) => {
+            let meta: SnapshotMeta =
+                codec::decode_versioned("snapshot meta", &meta).map_err(snapshot_read_err)?;
+            Ok(Some((meta, data)))
+        }
+        _ => Err(snapshot_read_err(
+            "the stored snapshot is incomplete (meta or data missing)",
+        )),
+    }
+}
+
+/// Whether the stored snapshot should be replaced by one up to `new`.
+fn replaces(stored: &SnapshotMeta, new: &SnapshotMeta) -> bool {
+    stored.last_log_id.map(|l| l.index) <= new.last_log_id.map(|l| l.index)
+}
+
+impl StateMachineStore {
+    /// Wraps the shared database and loads the state machine from the stored snapshot.
+    pub fn open(db: Arc<DB>) -> Result<StateMachineStore, StorageError> {
+        let (data, counter) = match read_stored_snapshot(&db)? {
+            None => (StateMachineData::default(), 0),
+            Some((meta, bytes)) => {
+                let payload = codec::decode_snapshot(&bytes).map_err(snapshot_read_err)?;
+                if payload.last_applied != meta.last_log_id
+                    || payload.last_membership != meta.last_membership
+                {
+                    return Err(snapshot_read_err(format!(
+                        "the stored snapshot's data does not match its meta {meta}"
+                    )));
+                }
+                let counter = meta
+                    .snapshot_id
+                    .rsplit('-')
+                    .next()
+                    .and_then(|c| c.parse::<u64>().ok())
+                    .unwrap_or(0);
+                tracing::info!("loaded the state machine from snapshot {meta}");
+                let data = StateMachineData {
+                    last_applied: payload.last_applied,
+                    last_membership: payload.last_membership,
+                    state: payload.state,
+                };
+                (data, counter)
+            }
+        };
+        let (applied, _) = watch::channel(data.last_applied.map_or(0, |l| l.index));
+        Ok(StateMachineStore {
+            db,
+            data: Arc::new(RwLock::new(data)),
+            applied: Arc::new(applied),
+            snapshot_counter: Arc::new(AtomicU64::new(counter)),
+            snapshot_write: Arc::new(Mutex::new(())),
+        })
+    }
+
+    /// The shared in-memory state machine. Hold its read lock briefly: `apply` waits on it.
+    pub fn data(&self) -> Arc<RwLock<StateMachineData>> {
+        self.data.clone()
+    }
+
+    /// Runs `f` on a consistent view of the state machine (under the read lock).
+    pub fn read<R>(&self, f: impl FnOnce(&StateMachineData) -> R) -> Result<R, StorageError> {
+        Ok(f(&*self.read_guard()?))
+    }
+
+    /// The index of the last applied log entry, updated after every applied batch and
+    /// installed snapshot (0 before anything was applied).
+    pub fn subscribe_applied(&self) -> watch::Receiver<u64> {
+        self.applied.subscribe()
+    }
+
+    /// The last applied log id.
+    pub fn last_applied(&self) -> Result<Option<LogId>, StorageError> {
+        self.read(|d| d.last_applied)
+    }
+
+    /// The shared database (diagnostics and tests).
+    pub fn db(&self) -> &Arc<DB> {
+        &self.db
+    }
+
+    fn read_guard(&self) -> Result<RwLockReadGuard<'_, StateMachineData>, StorageError> {
+        self.data.read().map_err(|_| poisoned("read"))
+    }
+
+    fn write_guard(&self) -> Result<RwLockWriteGuard<'_, StateMachineData>, StorageError> {
+        self.data.write().map_err(|_| poisoned("write"))
+    }
+
+    /// Encodes the state under the read lock: the bytes, and the meta they correspond to.
+    fn encode_current(&self) -> Result<(Vec<u8>, Option<LogId>, StoredMembership), StorageError> {
+        let d = self.read_guard()?;
+        let bytes = codec::encode_snapshot(&d.last_applied, &d.last_membership, &d.state)
+            .map_err(|e| StorageError::from(StorageIOError::write_snapshot(None, any_error(e))))?;
+        Ok((bytes, d.last_applied, d.last_membership.clone()))
+    }
+
+    /// Writes `meta` and `bytes` as the current snapshot (synced). With `only_if_newer`, a
+    /// stored snapshot of a later log id is kept and returned instead.
+    async fn persist_snapshot(
+        &self,
+        meta: SnapshotMeta,
+        bytes: Vec<u8>,
+        only_if_newer: bool,
+    ) -> Result<(SnapshotMeta, Vec<u8>), StorageError> {
+        let db = self.db.clone();
+        let lock = self.snapshot_write.clone();
+        blocking(move || {
+            let _guard = lock
+                .lock()
+                .map_err(|_| snapshot_write_err(&meta, "the snapshot write lock is poisoned"))?;
+            if only_if_newer {
+                if let Some((stored, stored_bytes)) = read_stored_snapshot(&db)? {
+                    if !replaces(&stored, &meta) {
+                        tracing::info!("keeping the stored snapshot {stored}, newer than {meta}");
+                        return Ok((stored, stored_bytes));
+                    }
+                }
+            }
+            let meta_bytes = codec::encode_versioned("snapshot meta", &meta)
+                .map_err(|e| snapshot_write_err(&meta, e))?;
+            let snap = cf(&db, CF_SNAPSHOT)?;
+            let mut batch = WriteBatch::default();
+            batch.put_cf(snap, KEY_SNAPSHOT_META, meta_bytes);
+            batch.put_cf(snap, KEY_SNAPSHOT_DATA, &bytes);
+            db.write_opt(batch, &sync_write())
+                .map_err(|e| snapshot_write_err(&meta, e))?;
+            Ok((meta, bytes))
+        })
+        .await
+    }
+
+    /// Applies a batch of committed entries (sync: no await while a lock is held).
+    fn apply_entries(
+        &self,
+        entries: impl IntoIterator<Item = Entry>,
+    ) -> Result<Vec<ApplyResult>, StorageError> {
+        let mut replies = Vec::new();
+        let mut last = None;
+        for entry in entries {
+            let mut d = self.write_guard()?;
+            d.last_applied = Some(entry.log_id);
+            let reply = match entry.payload {
+                EntryPayload::Blank => Ok(Response::Done),
+                EntryPayload::Normal(command) => crate::apply(&mut d.state, command),
+                EntryPayload::Membership(m) => {
+                    d.last_membership = StoredMembership::new(Some(entry.log_id), m);
+                    Ok(Response::Done)
+                }
+            };
+            drop(d);
+            replies.push(reply);
+            last = Some(entry.log_id.index);
+        }
+        if let Some(index) = last {
+            self.applied.send_replace(index);
+        }
+        Ok(replies)
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
+    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+        let (bytes, last_applied, last_membership) = self.encode_current()?;
+        let counter = self.snapshot_counter.fetch_add(1, Ordering::SeqCst) + 1;
+        let snapshot_id = match last_applied {
+            Some(l) => format!("{}-{}-{}", l.leader_id.term, l.index, counter),
+            None => format!("0-0-{counter}"),
+        };
+        let meta = SnapshotMeta {
+            last_log_id: last_applied,
+            last_membership,
+            snapshot_id,
+        };
+        tracing::info!("built snapshot {meta} ({} bytes)", bytes.len());
+        let (meta, bytes) = self.persist_snapshot(meta, bytes, true).await?;
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachineStore {
+    type SnapshotBuilder = StateMachineStore;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        self.read(|d| (d.last_applied, d.last_membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<ApplyResult>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        self.apply_entries(entries)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> StateMachineStore {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let bytes = snapshot.into_inner();
+        let payload = codec::decode_snapshot(&bytes).map_err(|e| {
+            StorageError::from(StorageIOError::read_snapshot(
+                Some(meta.signature()),
+                any_error(e),
+            ))
+        })?;
+        if payload.last_applied != meta.last_log_id
+            || payload.last_membership != meta.last_membership
+        {
+            return Err(snapshot_write_err(
+                meta,
+                "the received snapshot's data does not match its meta",
+            ));
+        }
+        tracing::info!("installing snapshot {meta}");
+        self.persist_snapshot(meta.clone(), bytes, false).await?;
+        {
+            let mut d = self.write_guard()?;
+            *d = StateMachineData {
+                last_applied: payload.last_applied,
+                last_membership: payload.last_membership,
+                state: payload.state,
+            };
+        }
+        self.applied
+            .send_replace(meta.last_log_id.map_or(0, |l| l.index));
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
+        let db = self.db.clone();
+        let stored = blocking(move || read_stored_snapshot(&db)).await?;
+        Ok(stored.map(|(meta, bytes)| Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use openraft::{BasicNode, CommittedLeaderId, Membership};
+    use raftwire_api::{Timestamp, TokenId};
+
+    use super::*;
+    use crate::state::AdminToken;
+    use crate::store::open;
+    use crate::Command;
+
+    fn log_id(term: u64, index: u64) -> LogId {
+        LogId::new(CommittedLeaderId::new(term, 1), index)
+    }
+
+    fn token(n: u128) -> Command {
+        Command::CreateAdminToken {
+            token: AdminToken {
+                id: TokenId::from_u128(n),
+                name: format!("t{n}"),
+                token_hash: format!("h{n}"),
+                created_at: Timestamp(n as u64),
+            },
+        }
+    }
+
+    fn membership() -> Membership<u64, BasicNode> {
+        Membership::new(
+            vec![BTreeSet::from([1])],
+            BTreeMap::from([(1, BasicNode::new("a:1"))]),
+        )
+    }
+
+    fn entries() -> Vec<Entry> {
+        vec![
+            Entry {
+                log_id: log_id(1, 0),
+                payload: EntryPayload::Membership(membership()),
+            },
+            Entry {
+                log_id: log_id(1, 1),
+                payload: EntryPayload::Blank,
+            },
+            Entry {
+                log_id: log_id(1, 2),
+                payload: EntryPayload::Normal(token(1)),
+            },
+            Entry {
+                log_id: log_id(1, 3),
+                payload: EntryPayload::Normal(token(1)),
+            },
+        ]
+    }
+
+    #[tokio::test]
+    async fn apply_answers_every_entry_and_advances_the_applied_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_log, mut sm) = open(dir.path()).unwrap();
+        let mut applied = sm.subscribe_applied();
+        assert_eq!(*applied.borrow_and_update(), 0);
+
+        let replies = sm.apply(entries()).await.unwrap();
+        assert_eq!(replies.len(), 4);
+        assert_eq!(replies[0], Ok(Response::Done));
+        assert_eq!(replies[1], Ok(Response::Done));
+        assert!(matches!(replies[2], Ok(Response::AdminToken(_))));
+        assert!(replies[3].is_err(), "a duplicate token is a domain error");
+
+        assert!(applied.has_changed().unwrap());
+        assert_eq!(*applied.borrow_and_update(), 3);
+        let (last, mem) = sm.applied_state().await.unwrap();
+        assert_eq!(last, Some(log_id(1, 3)));
+        assert_eq!(mem, StoredMembership::new(Some(log_id(1, 0)), membership()));
+        assert_eq!(sm.read(|d| d.state.admin_tokens().count()).unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_last_snapshot_is_loaded_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let (meta, data) = {
+            let (_log, mut sm) = open(dir.path()).unwrap();
+            sm.apply(entries()).await.unwrap();
+            let snap = sm
+                .get_snapshot_builder()
+                .await
+                .build_snapshot()
+                .await
+                .unwrap();
+            assert_eq!(snap.meta.snapshot_id, "1-3-1");
+            (snap.meta, sm.read(|d| d.clone()).unwrap())
+        };
+        let (_log, mut sm) = open(dir.path()).unwrap();
+        assert_eq!(sm.read(|d| d.clone()).unwrap(), data);
+        assert_eq!(*sm.subscribe_applied().borrow(), 3);
+        let current = sm
+            .get_current_snapshot()
+            .await
+            .unwrap()
+            .expect("a snapshot");
+        assert_eq!(current.meta, meta);
+        // Ids stay unique across restarts.
+        let again = sm
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
+        assert_eq!(again.meta.snapshot_id, "1-3-2");
+    }
+
+    #[tokio::test]
+    async fn an_older_snapshot_does_not_replace_a_newer_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_log, mut sm) = open(dir.path()).unwrap();
+        sm.apply(entries()).await.unwrap();
+        let newer = sm
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
+
+        let older = SnapshotMeta {
+            last_log_id: Some(log_id(1, 1)),
+            last_membership: newer.meta.last_membership.clone(),
+            snapshot_id: "1-1-9".into(),
+        };
+        let (kept, _) = sm
+            .persist_snapshot(older, b"older".to_vec(), true)
+            .await
+            .unwrap();
+        assert_eq!(kept, newer.meta);
+        let current = sm.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(current.meta, newer.meta);
+    }
+
+    #[tokio::test]
+    async fn install_replaces_the_state_and_rejects_mismatched_meta() {
+        let dir_a = tempfile::tempdir().unwrap();
+        let (_la, mut a) = open(dir_a.path()).unwrap();
+        a.apply(entries()).await.unwrap();
+        let snap = a
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
+
+        let dir_b = tempfile::tempdir().unwrap();
+        let (_lb, mut b) = open(dir_b.path()).unwrap();
+        let mut wrong = snap.meta.clone();
+        wrong.last_log_id = Some(log_id(1, 2));
+        assert!(b
+            .install_snapshot(&wrong, snap.snapshot.clone())
+            .await
+            .is_err());
+
+        b.install_snapshot(&snap.meta, snap.snapshot.clone())
+            .await
+            .unwrap();
+        assert_eq!(
+            b.read(|d| d.clone()).unwrap(),
+            a.read(|d| d.clone()).unwrap()
+        );
+        assert_eq!(*b.subscribe_applied().borrow(), 3);
+    }
+}
