@@ -1,13 +1,30 @@
-//! `raftwire-node`: the control-plane node binary.
-//!
-//! The HTTP API, Raft wiring and agent hub are the subject of the node issue and do not
-//! exist yet. Until they do, this binary says so plainly instead of pretending to run.
+//! `raftwire-node`: runs one control-plane node (SPEC §10). With no arguments: a
+//! single-node cluster in `./data`, API on http://127.0.0.1:7070.
 
-fn main() {
-    eprintln!(
-        "raftwire-node: the node (HTTP API + Raft cluster) is not built yet.\n\
-         What exists today is the pure domain core (crate raftwire-api) and the replicated\n\
-         state (crate raftwire-raft-store); run `make test` to exercise them."
+use clap::Parser;
+use raftwire_node::{start, NodeArgs};
+use tokio::signal::unix::{signal, SignalKind};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,openraft=warn".into()),
+        )
+        .init();
+    let cfg = NodeArgs::parse().resolve();
+    let node = start(cfg.clone()).await?;
+    println!(
+        "raftwire-node {} listening on http://{} (advertised as {})",
+        cfg.id, node.local_addr, cfg.advertise
     );
-    std::process::exit(2);
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+    println!("raftwire-node {}: shutting down", cfg.id);
+    node.shutdown().await;
+    Ok(())
 }

@@ -1,0 +1,77 @@
+//! The state every handler shares: this node's Raft, its state machine, and the HTTP client
+//! it uses to talk to the other nodes.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use raftwire_raft_store::store::StateMachineStore;
+use raftwire_raft_store::types::Raft;
+use raftwire_raft_store::State;
+use tokio::sync::watch;
+
+use crate::http::error::ApiError;
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+pub struct App(Arc<AppInner>);
+
+pub struct AppInner {
+    pub id: u64,
+    pub advertise: String,
+    pub raft: Raft,
+    pub sm: StateMachineStore,
+    /// Last log index applied by this node's state machine.
+    pub applied: watch::Receiver<u64>,
+    /// Last log index this node knows to be committed.
+    pub committed: watch::Receiver<u64>,
+    pub http: reqwest::Client,
+    pub cluster_secret: String,
+    /// Hash of this node's bootstrap admin token (accepted even before it is replicated).
+    pub local_admin_hash: String,
+    pub metrics: Metrics,
+    pub hub: Hub,
+}
+
+impl Deref for App {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+impl App {
+    pub fn new(inner: AppInner) -> App {
+        App(Arc::new(inner))
+    }
+
+    /// Runs `f` on the applied state (one consistent snapshot: derivations never mix two).
+    pub fn with_state<R>(&self, f: impl FnOnce(&State) -> R) -> Result<R, ApiError> {
+        self.sm
+            .read(|d| f(&d.state))
+            .map_err(|e| ApiError::internal(format!("state machine unavailable: {e}")))
+    }
+
+    pub fn committed_index(&self) -> u64 {
+        *self.committed.borrow()
+    }
+
+    /// Copies openraft's view of the cluster into the Prometheus gauges.
+    pub fn refresh_raft_metrics(&self) {
+        let m = self.raft.metrics().borrow().clone();
+        self.metrics.term.set(m.current_term as i64);
+        self.metrics
+            .leader
+            .set(m.current_leader.unwrap_or(0) as i64);
+        self.metrics
+            .is_leader
+            .set(i64::from(m.current_leader == Some(self.id)));
+        self.metrics.commit_index.set(self.committed_index() as i64);
+        self.metrics.applied_index.set(self.applied_index() as i64);
+    }
+
+    /// The index of the last log entry this node applied.
+    pub fn applied_index(&self) -> u64 {
+        *self.applied.borrow()
+    }
+}

@@ -1,0 +1,2 @@
+//! `raftwire` CLI (being written)
+fn main() {}

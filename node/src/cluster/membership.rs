@@ -1,0 +1,70 @@
+//! Cluster membership: add a learner, promote it to voter, remove a node. Any node accepts
+//! these; a follower hands them to the leader.
+
+use std::collections::BTreeSet;
+
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::ChangeMembers;
+use raftwire_raft_store::types::{Node, NodeId};
+use serde::{Deserialize, Serialize};
+
+use super::rpc::{self, INTERNAL_MEMBERSHIP};
+use crate::app::App;
+use crate::http::error::{ApiError, ApiResult};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MembershipOp {
+    /// Add as a learner; with `wait`, return only once it has caught up with the log.
+    AddLearner {
+        id: NodeId,
+        addr: String,
+        wait: bool,
+    },
+    Promote {
+        id: NodeId,
+    },
+    Remove {
+        id: NodeId,
+    },
+}
+
+/// Applies `op` on the leader (forwarding when this node is not it).
+pub async fn change(app: &App, op: MembershipOp) -> ApiResult<()> {
+    let result = match &op {
+        MembershipOp::AddLearner { id, addr, wait } => app
+            .raft
+            .add_learner(*id, Node::new(addr.clone()), *wait)
+            .await
+            .map(|_| ()),
+        MembershipOp::Promote { id } => app
+            .raft
+            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([*id])), false)
+            .await
+            .map(|_| ()),
+        MembershipOp::Remove { id } => app
+            .raft
+            .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([*id])), false)
+            .await
+            .map(|_| ()),
+    };
+    match result {
+        Ok(()) => Ok(()),
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => match f.leader_node {
+            Some(leader) if f.leader_id != Some(app.id) => {
+                rpc::call::<MembershipOp, ()>(app, &leader.addr, INTERNAL_MEMBERSHIP, &op)
+                    .await
+                    .map_err(|e| ApiError::no_leader(format!("the leader refused the change: {e}")))
+            }
+            _ => Err(ApiError::no_leader("the cluster has no leader right now")),
+        },
+        Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
+            Err(ApiError::from(raftwire_api::DomainError::new(
+                raftwire_api::ErrorCode::InvalidValue,
+                e.to_string(),
+            )))
+        }
+        Err(e) => Err(ApiError::no_leader(format!(
+            "membership change failed: {e}"
+        ))),
+    }
+}

@@ -1,0 +1,5 @@
+//! The Raft cluster: transport between nodes, internal RPC endpoints, membership changes.
+
+pub mod membership;
+pub mod network;
+pub mod rpc;

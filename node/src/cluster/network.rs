@@ -1,0 +1,107 @@
+//! openraft's network: Raft RPCs to other nodes over HTTP (see `rpc.rs`).
+
+use std::sync::Arc;
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use raftwire_raft_store::types::{Node, NodeId, TypeConfig};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::rpc::{call_with, RpcFailure, INTERNAL_APPEND, INTERNAL_SNAPSHOT, INTERNAL_VOTE};
+
+#[derive(Clone)]
+pub struct HttpNetwork {
+    pub http: reqwest::Client,
+    pub secret: Arc<String>,
+}
+
+pub struct HttpConnection {
+    http: reqwest::Client,
+    secret: Arc<String>,
+    target: NodeId,
+    node: Node,
+}
+
+impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
+    type Network = HttpConnection;
+
+    async fn new_client(&mut self, target: NodeId, node: &Node) -> HttpConnection {
+        HttpConnection {
+            http: self.http.clone(),
+            secret: self.secret.clone(),
+            target,
+            node: node.clone(),
+        }
+    }
+}
+
+impl HttpConnection {
+    async fn send<Req, Resp, E>(
+        &self,
+        path: &str,
+        req: &Req,
+        option: &RPCOption,
+    ) -> Result<Resp, RPCError<NodeId, Node, RaftError<NodeId, E>>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let answer: Result<Resp, RaftError<NodeId, E>> = call_with(
+            &self.http,
+            &self.secret,
+            &self.node.addr,
+            path,
+            req,
+            option.hard_ttl(),
+        )
+        .await
+        .map_err(|e| match e {
+            RpcFailure::Unreachable(_) => RPCError::Unreachable(Unreachable::new(&e)),
+            _ => RPCError::Network(NetworkError::new(&e)),
+        })?;
+        answer.map_err(|e| {
+            RPCError::RemoteError(RemoteError::new_with_node(
+                self.target,
+                self.node.clone(),
+                e,
+            ))
+        })
+    }
+}
+
+impl RaftNetwork<TypeConfig> for HttpConnection {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
+        self.send(INTERNAL_APPEND, &rpc, &option).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, Node, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        self.send(INTERNAL_SNAPSHOT, &rpc, &option).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
+        self.send(INTERNAL_VOTE, &rpc, &option).await
+    }
+}

@@ -1,0 +1,97 @@
+//! Command-line flags of `raftwire-node` (SPEC §10). Every flag also reads
+//! `RAFTWIRE_<FLAG>` from the environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "raftwire-node", version, about = "Raftwire control-plane node")]
+pub struct NodeArgs {
+    /// This node's Raft id (unique in the cluster).
+    #[arg(long, env = "RAFTWIRE_ID", default_value_t = 1)]
+    pub id: u64,
+    /// Where the Raft log, snapshots and token files live.
+    #[arg(long, env = "RAFTWIRE_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Address the HTTP API (and Raft RPC) listens on.
+    #[arg(long, env = "RAFTWIRE_LISTEN", default_value = "127.0.0.1:7070")]
+    pub listen: SocketAddr,
+    /// URL other nodes and agents use to reach this node; defaults to http://<listen>.
+    #[arg(long, env = "RAFTWIRE_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Bootstrap admin token: read if present, else generated and written (mode 0600).
+    /// Default: <data-dir>/admin-token.
+    #[arg(long, env = "RAFTWIRE_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Secret shared by every node of the cluster (same rule). Default: <data-dir>/cluster-secret.
+    #[arg(long, env = "RAFTWIRE_CLUSTER_SECRET_FILE")]
+    pub cluster_secret_file: Option<PathBuf>,
+    /// Initialise a new single-voter cluster. Implied with no --join, an empty data dir and --id 1.
+    #[arg(long, env = "RAFTWIRE_BOOTSTRAP")]
+    pub bootstrap: bool,
+    /// Ask the node at this URL to add this one as a learner, then promote it once caught up.
+    #[arg(long, env = "RAFTWIRE_JOIN")]
+    pub join: Option<String>,
+}
+
+/// The resolved configuration a node runs with.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub id: u64,
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub advertise: String,
+    pub admin_token_file: PathBuf,
+    pub cluster_secret_file: PathBuf,
+    pub bootstrap: bool,
+    pub join: Option<String>,
+    /// Raft timing; tests shorten it.
+    pub raft: RaftTiming,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RaftTiming {
+    pub heartbeat_ms: u64,
+    pub election_min_ms: u64,
+    pub election_max_ms: u64,
+    /// Take a snapshot after this many log entries since the last one.
+    pub snapshot_every: u64,
+}
+
+impl Default for RaftTiming {
+    fn default() -> Self {
+        RaftTiming {
+            heartbeat_ms: 250,
+            election_min_ms: 1000,
+            election_max_ms: 2000,
+            snapshot_every: 10_000,
+        }
+    }
+}
+
+impl NodeArgs {
+    pub fn resolve(self) -> NodeConfig {
+        let advertise = self
+            .advertise
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_string();
+        NodeConfig {
+            admin_token_file: self
+                .admin_token_file
+                .unwrap_or_else(|| self.data_dir.join("admin-token")),
+            cluster_secret_file: self
+                .cluster_secret_file
+                .unwrap_or_else(|| self.data_dir.join("cluster-secret")),
+            id: self.id,
+            data_dir: self.data_dir,
+            listen: self.listen,
+            advertise,
+            bootstrap: self.bootstrap,
+            join: self.join,
+            raft: RaftTiming::default(),
+        }
+    }
+}

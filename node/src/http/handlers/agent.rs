@@ -1,0 +1,122 @@
+//! `/agent/config` and `/agent/ws`: what an agent token reaches (SPEC §8).
+
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use axum::Json;
+use raftwire_api::validate::is_wireguard_key;
+use raftwire_api::PeerId;
+use raftwire_raft_store::Command;
+
+use super::now;
+use crate::app::App;
+use crate::consensus::{propose, read_barrier, Consistency};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::Caller;
+use crate::hub::{render, AgentMessage, AgentStatus, Outbound, ServerMessage};
+
+/// Either side closes a connection silent for this long.
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(30);
+/// How often the node pings.
+pub const PING_EVERY: Duration = Duration::from_secs(10);
+
+fn agent_peer(caller: Caller) -> ApiResult<PeerId> {
+    match caller {
+        Caller::Agent { peer_id, .. } => Ok(peer_id),
+        Caller::Admin => Err(ApiError::forbidden("this endpoint takes an agent token")),
+    }
+}
+
+/// The agent's desired configuration, with the log index it was rendered at.
+pub async fn config(State(app): State<App>, caller: Caller) -> ApiResult<Json<ServerMessage>> {
+    let peer = agent_peer(caller)?;
+    read_barrier(&app, Consistency::Linearizable).await?;
+    let version = app.applied_index();
+    let cfg = app
+        .with_state(|s| render(s, peer))?
+        .ok_or_else(|| ApiError::not_found("peer", peer))?;
+    Ok(Json(ServerMessage::Config {
+        version,
+        config: Box::new(cfg),
+    }))
+}
+
+pub async fn ws(
+    State(app): State<App>,
+    caller: Caller,
+    upgrade: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    let peer = agent_peer(caller)?;
+    Ok(upgrade.on_upgrade(move |socket| serve(app, peer, socket)))
+}
+
+async fn serve(app: App, peer: PeerId, mut socket: WebSocket) {
+    // The agent speaks first.
+    let hello = match tokio::time::timeout(SILENCE_LIMIT, socket.recv()).await {
+        Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<AgentMessage>(&t).ok(),
+        _ => None,
+    };
+    let Some(AgentMessage::Hello {
+        public_key,
+        applied_version,
+        ..
+    }) = hello
+    else {
+        let _ = socket.send(Message::Close(None)).await;
+        return;
+    };
+    if let Some(key) = public_key.filter(|k| is_wireguard_key(k)) {
+        let known = app
+            .with_state(|s| s.peer(peer).and_then(|p| p.public_key.clone()))
+            .ok()
+            .flatten();
+        if known.as_deref() != Some(key.as_str()) {
+            let cmd = Command::RegisterAgentKey {
+                peer_id: peer,
+                at: now(),
+                public_key: key,
+            };
+            if let Err(e) = propose(&app, cmd).await {
+                tracing::warn!("agent {peer}: key registration failed: {}", e.error);
+            }
+        }
+    }
+    let (conn, mut outbound) = app.hub.register(peer);
+    let version = app.applied_index();
+    let _ = app.with_state(|s| app.hub.offer(s, peer, version, Some(applied_version)));
+
+    let mut ping = tokio::time::interval(PING_EVERY);
+    let mut last_heard = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            out = outbound.recv() => match out {
+                Some(Outbound::Send(text)) => {
+                    if socket.send(Message::Text(text.into())).await.is_err() { break; }
+                }
+                Some(Outbound::Replaced) | None => {
+                    let _ = socket.send(Message::Close(None)).await;
+                    break;
+                }
+            },
+            msg = socket.recv() => {
+                last_heard = tokio::time::Instant::now();
+                match msg {
+                    Some(Ok(Message::Text(t))) => {
+                        if let Ok(AgentMessage::Status { applied_version, ok, errors }) = serde_json::from_str(&t) {
+                            app.hub.record_status(peer, AgentStatus { applied_version, ok, errors });
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => {}
+                }
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() > SILENCE_LIMIT { break; }
+                if socket.send(Message::Ping(Vec::new().into())).await.is_err() { break; }
+            }
+        }
+    }
+    app.hub.unregister(peer, conn);
+}

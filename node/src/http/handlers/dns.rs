@@ -1,0 +1,154 @@
+//! DNS: the mappings of a route (`/networks/{nid}/routes/{rid}/dns[/{mid}]`) and every
+//! record of a network (`/networks/{nid}/dns`).
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use raftwire_api::dns::{network_records, DnsRecord};
+use raftwire_api::requests::{CreateDnsMapping, UpdateDnsMapping};
+use raftwire_api::*;
+use raftwire_raft_store::{Command, NetworkState, Response};
+
+use super::peers::{network_of, PathIds, Read};
+use super::{if_match, items, new_id, now};
+use crate::app::App;
+use crate::consensus::{propose, read_barrier, unexpected};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::{Caller, JsonBody};
+
+fn route_of(ns: &NetworkState, rid: RouteId) -> ApiResult<&Route> {
+    ns.routes
+        .get(rid)
+        .ok_or_else(|| ApiError::not_found("route", rid))
+}
+
+/// The path's network, route and mapping ids.
+fn mapping_ids(ids: &PathIds) -> ApiResult<(NetworkId, RouteId, DnsMappingId)> {
+    Ok((ids.get("nid")?, ids.get("rid")?, ids.get("mid")?))
+}
+
+/// Every record of the network's zone.
+pub async fn records(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+    Read(c): Read,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.require_admin()?;
+    let nid: NetworkId = ids.get("nid")?;
+    read_barrier(&app, c).await?;
+    let list: Vec<DnsRecord> =
+        app.with_state(|s| network_of(s, nid).map(|ns| network_records(&ns.view())))??;
+    Ok(items(list))
+}
+
+/// The mappings of one route, in creation order.
+pub async fn list(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+    Read(c): Read,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.require_admin()?;
+    let (nid, rid): (NetworkId, RouteId) = (ids.get("nid")?, ids.get("rid")?);
+    read_barrier(&app, c).await?;
+    let list: Vec<DnsMapping> = app.with_state(|s| {
+        let ns = network_of(s, nid)?;
+        route_of(ns, rid)?;
+        Ok::<_, ApiError>(
+            ns.dns_mappings
+                .iter()
+                .filter(|m| m.route_id == rid)
+                .cloned()
+                .collect(),
+        )
+    })??;
+    Ok(items(list))
+}
+
+pub async fn create(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+    JsonBody(body): JsonBody<CreateDnsMapping>,
+) -> ApiResult<(StatusCode, Json<DnsMapping>)> {
+    caller.require_admin()?;
+    let (nid, rid): (NetworkId, RouteId) = (ids.get("nid")?, ids.get("rid")?);
+    let spec = body.validate()?;
+    let cmd = Command::CreateDnsMapping {
+        network_id: nid,
+        route_id: rid,
+        id: DnsMappingId(new_id()),
+        at: now(),
+        spec,
+    };
+    match propose(&app, cmd).await? {
+        Response::DnsMapping(m) => Ok((StatusCode::CREATED, Json(m))),
+        other => Err(unexpected(other)),
+    }
+}
+
+pub async fn get(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+    Read(c): Read,
+) -> ApiResult<Json<DnsMapping>> {
+    caller.require_admin()?;
+    let (nid, rid, mid) = mapping_ids(&ids)?;
+    read_barrier(&app, c).await?;
+    let mapping = app.with_state(|s| {
+        let ns = network_of(s, nid)?;
+        route_of(ns, rid)?;
+        ns.dns_mappings
+            .get(mid)
+            .filter(|m| m.route_id == rid)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found("DNS mapping", mid))
+    })??;
+    Ok(Json(mapping))
+}
+
+pub async fn update(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<UpdateDnsMapping>,
+) -> ApiResult<Json<DnsMapping>> {
+    caller.require_admin()?;
+    let (nid, rid, mid) = mapping_ids(&ids)?;
+    let patch = body.validate()?;
+    let cmd = Command::UpdateDnsMapping {
+        network_id: nid,
+        route_id: rid,
+        id: mid,
+        at: now(),
+        if_match: if_match(&headers)?,
+        patch,
+    };
+    match propose(&app, cmd).await? {
+        Response::DnsMapping(m) => Ok(Json(m)),
+        other => Err(unexpected(other)),
+    }
+}
+
+pub async fn delete(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    let (nid, rid, mid) = mapping_ids(&ids)?;
+    let cmd = Command::DeleteDnsMapping {
+        network_id: nid,
+        route_id: rid,
+        id: mid,
+        if_match: if_match(&headers)?,
+    };
+    match propose(&app, cmd).await? {
+        Response::Deleted => Ok(StatusCode::NO_CONTENT),
+        other => Err(unexpected(other)),
+    }
+}

@@ -1,0 +1,278 @@
+//! `/networks/{nid}/groups[/{gid}]` and a group's members, policies and routes.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use raftwire_api::requests::{CreateGroup, UpdateGroup};
+use raftwire_api::*;
+use raftwire_raft_store::{Command, NetworkState, Response};
+use serde::Serialize;
+
+use super::peers::{network_of, PathIds, Read};
+use super::{if_match, items, new_id, now};
+use crate::app::App;
+use crate::consensus::{propose, read_barrier, unexpected};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::{Caller, JsonBody};
+
+/// A group as the API shows it: the group plus its members, in peer creation order.
+#[derive(Serialize)]
+pub struct GroupView {
+    #[serde(flatten)]
+    group: Group,
+    peer_ids: Vec<PeerId>,
+}
+
+fn members(ns: &NetworkState, gid: GroupId) -> Vec<PeerId> {
+    ns.peers
+        .iter()
+        .filter(|p| p.group_ids.contains(&gid))
+        .map(|p| p.id)
+        .collect()
+}
+
+fn group_view(ns: &NetworkState, group: &Group) -> GroupView {
+    GroupView {
+        peer_ids: members(ns, group.id),
+        group: group.clone(),
+    }
+}
+
+/// The group after a write, with its members as this node's applied state has them.
+fn with_members(app: &App, nid: NetworkId, group: Group) -> ApiResult<GroupView> {
+    let peer_ids = app.with_state(|s| {
+        s.network(nid)
+            .map(|ns| members(ns, group.id))
+            .unwrap_or_default()
+    })?;
+    Ok(GroupView { group, peer_ids })
+}
+
+pub async fn list(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+    Read(c): Read,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.require_admin()?;
+    let nid: NetworkId = ids.get("nid")?;
+    read_barrier(&app, c).await?;
+    let list: Vec<GroupView> = app.with_state(|s| {
+        network_of(s, nid).map(|ns| ns.groups.iter().map(|g| group_view(ns, g)).collect())
+    })??;
+    Ok(items(list))
+}
+
+pub async fn create(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+    JsonBody(body): JsonBody<CreateGroup>,
+) -> ApiResult<(StatusCode, Json<GroupView>)> {
+    caller.require_admin()?;
+    let nid: NetworkId = ids.get("nid")?;
+    let spec = body.validate()?;
+    let cmd = Command::CreateGroup {
+        network_id: nid,
+        id: GroupId(new_id()),
+        at: now(),
+        spec,
+    };
+    match propose(&app, cmd).await? {
+        Response::Group(g) => Ok((StatusCode::CREATED, Json(with_members(&app, nid, g)?))),
+        other => Err(unexpected(other)),
+    }
+}
+
+pub async fn get(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+    Read(c): Read,
+) -> ApiResult<Json<GroupView>> {
+    caller.require_admin()?;
+    let (nid, gid): (NetworkId, GroupId) = (ids.get("nid")?, ids.get("gid")?);
+    read_barrier(&app, c).await?;
+    let view = app.with_state(|s| {
+        let ns = network_of(s, nid)?;
+        ns.groups
+            .get(gid)
+            .map(|g| group_view(ns, g))
+            .ok_or_else(|| ApiError::not_found("group", gid))
+    })??;
+    Ok(Json(view))
+}
+
+pub async fn update(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<UpdateGroup>,
+) -> ApiResult<Json<GroupView>> {
+    caller.require_admin()?;
+    let (nid, gid): (NetworkId, GroupId) = (ids.get("nid")?, ids.get("gid")?);
+    let patch = body.validate()?;
+    let cmd = Command::UpdateGroup {
+        network_id: nid,
+        id: gid,
+        at: now(),
+        if_match: if_match(&headers)?,
+        patch,
+    };
+    match propose(&app, cmd).await? {
+        Response::Group(g) => Ok(Json(with_members(&app, nid, g)?)),
+        other => Err(unexpected(other)),
+    }
+}
+
+pub async fn delete(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    let (nid, gid): (NetworkId, GroupId) = (ids.get("nid")?, ids.get("gid")?);
+    let cmd = Command::DeleteGroup {
+        network_id: nid,
+        id: gid,
+        if_match: if_match(&headers)?,
+    };
+    match propose(&app, cmd).await? {
+        Response::Deleted => Ok(StatusCode::NO_CONTENT),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// Membership and attachment changes all answer 204.
+async fn change(app: &App, cmd: Command) -> ApiResult<StatusCode> {
+    match propose(app, cmd).await? {
+        Response::Done | Response::Group(_) => Ok(StatusCode::NO_CONTENT),
+        other => Err(unexpected(other)),
+    }
+}
+
+fn group_and(ids: &PathIds) -> ApiResult<(NetworkId, GroupId)> {
+    Ok((ids.get("nid")?, ids.get("gid")?))
+}
+
+pub async fn add_member(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    let (network_id, group_id) = group_and(&ids)?;
+    let peer_id: PeerId = ids.get("pid")?;
+    change(
+        &app,
+        Command::AddGroupMember {
+            network_id,
+            group_id,
+            peer_id,
+            at: now(),
+        },
+    )
+    .await
+}
+
+pub async fn remove_member(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    let (network_id, group_id) = group_and(&ids)?;
+    let peer_id: PeerId = ids.get("pid")?;
+    change(
+        &app,
+        Command::RemoveGroupMember {
+            network_id,
+            group_id,
+            peer_id,
+            at: now(),
+        },
+    )
+    .await
+}
+
+pub async fn attach_policy(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    let (network_id, group_id) = group_and(&ids)?;
+    let policy_id: PolicyId = ids.get("polid")?;
+    change(
+        &app,
+        Command::AttachPolicy {
+            network_id,
+            group_id,
+            policy_id,
+            at: now(),
+        },
+    )
+    .await
+}
+
+pub async fn detach_policy(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    let (network_id, group_id) = group_and(&ids)?;
+    let policy_id: PolicyId = ids.get("polid")?;
+    change(
+        &app,
+        Command::DetachPolicy {
+            network_id,
+            group_id,
+            policy_id,
+            at: now(),
+        },
+    )
+    .await
+}
+
+pub async fn attach_route(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    let (network_id, group_id) = group_and(&ids)?;
+    let route_id: RouteId = ids.get("rid")?;
+    change(
+        &app,
+        Command::AttachRoute {
+            network_id,
+            group_id,
+            route_id,
+            at: now(),
+        },
+    )
+    .await
+}
+
+pub async fn detach_route(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    let (network_id, group_id) = group_and(&ids)?;
+    let route_id: RouteId = ids.get("rid")?;
+    change(
+        &app,
+        Command::DetachRoute {
+            network_id,
+            group_id,
+            route_id,
+            at: now(),
+        },
+    )
+    .await
+}

@@ -1,0 +1,165 @@
+//! `/networks/{nid}/policies[/{polid}]` and `/policies/{polid}/rules[/{rule_id}]`.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use raftwire_api::requests::{CreatePolicy, CreateRule, RuleSpec, UpdatePolicy};
+use raftwire_api::*;
+use raftwire_raft_store::{Command, Response};
+
+use super::peers::{network_of, PathIds, Read};
+use super::{if_match, items, new_id, now};
+use crate::app::App;
+use crate::consensus::{propose, read_barrier, unexpected};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::{Caller, JsonBody};
+
+/// Rules with fresh ids, in the order given.
+fn with_ids(specs: Vec<RuleSpec>) -> Vec<Rule> {
+    specs
+        .into_iter()
+        .map(|r| r.into_rule(RuleId(new_id())))
+        .collect()
+}
+
+pub async fn list(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+    Read(c): Read,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.require_admin()?;
+    let nid: NetworkId = ids.get("nid")?;
+    read_barrier(&app, c).await?;
+    let list: Vec<Policy> =
+        app.with_state(|s| network_of(s, nid).map(|ns| ns.policies.iter().cloned().collect()))??;
+    Ok(items(list))
+}
+
+pub async fn create(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+    JsonBody(body): JsonBody<CreatePolicy>,
+) -> ApiResult<(StatusCode, Json<Policy>)> {
+    caller.require_admin()?;
+    let nid: NetworkId = ids.get("nid")?;
+    let spec = body.validate()?;
+    let cmd = Command::CreatePolicy {
+        network_id: nid,
+        id: PolicyId(new_id()),
+        at: now(),
+        name: spec.name,
+        description: spec.description,
+        rules: with_ids(spec.rules),
+    };
+    match propose(&app, cmd).await? {
+        Response::Policy(p) => Ok((StatusCode::CREATED, Json(p))),
+        other => Err(unexpected(other)),
+    }
+}
+
+pub async fn get(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+    Read(c): Read,
+) -> ApiResult<Json<Policy>> {
+    caller.require_admin()?;
+    let (nid, polid): (NetworkId, PolicyId) = (ids.get("nid")?, ids.get("polid")?);
+    read_barrier(&app, c).await?;
+    let policy = app.with_state(|s| {
+        network_of(s, nid)?
+            .policies
+            .get(polid)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found("policy", polid))
+    })??;
+    Ok(Json(policy))
+}
+
+pub async fn update(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<UpdatePolicy>,
+) -> ApiResult<Json<Policy>> {
+    caller.require_admin()?;
+    let (nid, polid): (NetworkId, PolicyId) = (ids.get("nid")?, ids.get("polid")?);
+    let patch = body.validate()?;
+    let cmd = Command::UpdatePolicy {
+        network_id: nid,
+        id: polid,
+        at: now(),
+        if_match: if_match(&headers)?,
+        name: patch.name,
+        description: patch.description,
+        rules: patch.rules.map(with_ids),
+    };
+    match propose(&app, cmd).await? {
+        Response::Policy(p) => Ok(Json(p)),
+        other => Err(unexpected(other)),
+    }
+}
+
+pub async fn delete(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    let (nid, polid): (NetworkId, PolicyId) = (ids.get("nid")?, ids.get("polid")?);
+    let cmd = Command::DeletePolicy {
+        network_id: nid,
+        id: polid,
+        if_match: if_match(&headers)?,
+    };
+    match propose(&app, cmd).await? {
+        Response::Deleted => Ok(StatusCode::NO_CONTENT),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// Appends a rule; answers 201 with the policy as it now is.
+pub async fn add_rule(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+    JsonBody(body): JsonBody<CreateRule>,
+) -> ApiResult<(StatusCode, Json<Policy>)> {
+    caller.require_admin()?;
+    let (nid, polid): (NetworkId, PolicyId) = (ids.get("nid")?, ids.get("polid")?);
+    let rule = body.validate()?.into_rule(RuleId(new_id()));
+    let cmd = Command::AddRule {
+        network_id: nid,
+        policy_id: polid,
+        at: now(),
+        rule,
+    };
+    match propose(&app, cmd).await? {
+        Response::Policy(p) => Ok((StatusCode::CREATED, Json(p))),
+        other => Err(unexpected(other)),
+    }
+}
+
+pub async fn remove_rule(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    let (nid, polid): (NetworkId, PolicyId) = (ids.get("nid")?, ids.get("polid")?);
+    let rule_id: RuleId = ids.get("rule_id")?;
+    let cmd = Command::RemoveRule {
+        network_id: nid,
+        policy_id: polid,
+        rule_id,
+        at: now(),
+    };
+    match propose(&app, cmd).await? {
+        Response::Policy(_) | Response::Done | Response::Deleted => Ok(StatusCode::NO_CONTENT),
+        other => Err(unexpected(other)),
+    }
+}

@@ -1,0 +1,111 @@
+//! `/networks/{nid}/routes[/{rid}]`.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use raftwire_api::requests::{CreateRoute, UpdateRoute};
+use raftwire_api::*;
+use raftwire_raft_store::{Command, Response};
+
+use super::peers::{network_of, PathIds, Read};
+use super::{if_match, items, new_id, now};
+use crate::app::App;
+use crate::consensus::{propose, read_barrier, unexpected};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::{Caller, JsonBody};
+
+pub async fn list(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+    Read(c): Read,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.require_admin()?;
+    let nid: NetworkId = ids.get("nid")?;
+    read_barrier(&app, c).await?;
+    let list: Vec<Route> =
+        app.with_state(|s| network_of(s, nid).map(|ns| ns.routes.iter().cloned().collect()))??;
+    Ok(items(list))
+}
+
+pub async fn create(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+    JsonBody(body): JsonBody<CreateRoute>,
+) -> ApiResult<(StatusCode, Json<Route>)> {
+    caller.require_admin()?;
+    let nid: NetworkId = ids.get("nid")?;
+    let spec = body.validate()?;
+    let cmd = Command::CreateRoute {
+        network_id: nid,
+        id: RouteId(new_id()),
+        at: now(),
+        spec,
+    };
+    match propose(&app, cmd).await? {
+        Response::Route(r) => Ok((StatusCode::CREATED, Json(r))),
+        other => Err(unexpected(other)),
+    }
+}
+
+pub async fn get(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+    Read(c): Read,
+) -> ApiResult<Json<Route>> {
+    caller.require_admin()?;
+    let (nid, rid): (NetworkId, RouteId) = (ids.get("nid")?, ids.get("rid")?);
+    read_barrier(&app, c).await?;
+    let route = app.with_state(|s| {
+        network_of(s, nid)?
+            .routes
+            .get(rid)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found("route", rid))
+    })??;
+    Ok(Json(route))
+}
+
+pub async fn update(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<UpdateRoute>,
+) -> ApiResult<Json<Route>> {
+    caller.require_admin()?;
+    let (nid, rid): (NetworkId, RouteId) = (ids.get("nid")?, ids.get("rid")?);
+    let patch = body.validate()?;
+    let cmd = Command::UpdateRoute {
+        network_id: nid,
+        id: rid,
+        at: now(),
+        if_match: if_match(&headers)?,
+        patch,
+    };
+    match propose(&app, cmd).await? {
+        Response::Route(r) => Ok(Json(r)),
+        other => Err(unexpected(other)),
+    }
+}
+
+pub async fn delete(
+    State(app): State<App>,
+    caller: Caller,
+    ids: PathIds,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    let (nid, rid): (NetworkId, RouteId) = (ids.get("nid")?, ids.get("rid")?);
+    let cmd = Command::DeleteRoute {
+        network_id: nid,
+        id: rid,
+        if_match: if_match(&headers)?,
+    };
+    match propose(&app, cmd).await? {
+        Response::Deleted => Ok(StatusCode::NO_CONTENT),
+        other => Err(unexpected(other)),
+    }
+}

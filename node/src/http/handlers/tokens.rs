@@ -1,0 +1,99 @@
+//! `/tokens[/{id}]`: admin API tokens. The token itself is shown once, at creation; the
+//! state keeps only its hash, and no answer ever contains the hash.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use raftwire_api::validate as v;
+use raftwire_api::{Timestamp, TokenId};
+use raftwire_raft_store::{AdminToken, Command, Response};
+use serde::{Deserialize, Serialize};
+
+use super::peers::{PathIds, Read};
+use super::{items, new_id, now};
+use crate::app::App;
+use crate::consensus::{propose, read_barrier, unexpected};
+use crate::http::error::ApiResult;
+use crate::http::extract::{Caller, JsonBody};
+use crate::secrets::{hash_token, new_token};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    pub name: Option<String>,
+}
+
+/// An admin token as the API lists it.
+#[derive(Serialize)]
+pub struct TokenInfo {
+    id: TokenId,
+    name: String,
+    created_at: Timestamp,
+}
+
+impl From<&AdminToken> for TokenInfo {
+    fn from(t: &AdminToken) -> Self {
+        TokenInfo {
+            id: t.id,
+            name: t.name.clone(),
+            created_at: t.created_at,
+        }
+    }
+}
+
+/// The 201 body: the listing fields plus the token, shown only here.
+#[derive(Serialize)]
+pub struct TokenCreated {
+    #[serde(flatten)]
+    info: TokenInfo,
+    token: String,
+}
+
+pub async fn list(
+    State(app): State<App>,
+    caller: Caller,
+    Read(c): Read,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.require_admin()?;
+    read_barrier(&app, c).await?;
+    let list: Vec<TokenInfo> =
+        app.with_state(|s| s.admin_tokens().map(TokenInfo::from).collect())?;
+    Ok(items(list))
+}
+
+pub async fn create(
+    State(app): State<App>,
+    caller: Caller,
+    JsonBody(body): JsonBody<CreateToken>,
+) -> ApiResult<(StatusCode, Json<TokenCreated>)> {
+    caller.require_admin()?;
+    let name = v::label("name", v::required("name", &body.name)?)?;
+    let token = new_token();
+    let cmd = Command::CreateAdminToken {
+        token: AdminToken {
+            id: TokenId(new_id()),
+            name,
+            token_hash: hash_token(&token),
+            created_at: now(),
+        },
+    };
+    match propose(&app, cmd).await? {
+        Response::AdminToken(t) => Ok((
+            StatusCode::CREATED,
+            Json(TokenCreated {
+                info: TokenInfo::from(&t),
+                token,
+            }),
+        )),
+        other => Err(unexpected(other)),
+    }
+}
+
+pub async fn delete(State(app): State<App>, caller: Caller, ids: PathIds) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    let id: TokenId = ids.get("id")?;
+    match propose(&app, Command::DeleteAdminToken { id }).await? {
+        Response::Deleted => Ok(StatusCode::NO_CONTENT),
+        other => Err(unexpected(other)),
+    }
+}

@@ -1,0 +1,165 @@
+//! The HTTP surface: the `/api/v1` API, health and metrics, and the internal cluster RPC.
+
+pub mod error;
+pub mod extract;
+pub mod handlers;
+
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use raftwire_api::ErrorCode;
+
+use crate::app::App;
+use crate::metrics::RouteLabels;
+use error::ApiError;
+use extract::BODY_LIMIT;
+use handlers::*;
+
+fn api() -> Router<App> {
+    Router::new()
+        .route("/networks", get(networks::list).post(networks::create))
+        .route(
+            "/networks/{nid}",
+            get(networks::get)
+                .patch(networks::update)
+                .delete(networks::delete),
+        )
+        .route("/networks/{nid}/ipam", get(networks::ipam))
+        .route(
+            "/networks/{nid}/peers",
+            get(peers::list).post(peers::create),
+        )
+        .route(
+            "/networks/{nid}/peers/{pid}",
+            get(peers::get).patch(peers::update).delete(peers::delete),
+        )
+        .route("/networks/{nid}/peers/{pid}/config", get(peers::config))
+        .route(
+            "/networks/{nid}/peers/{pid}/token",
+            post(peers::rotate_token),
+        )
+        .route("/networks/{nid}/peers/{pid}/firewall", get(peers::firewall))
+        .route(
+            "/networks/{nid}/groups",
+            get(groups::list).post(groups::create),
+        )
+        .route(
+            "/networks/{nid}/groups/{gid}",
+            get(groups::get)
+                .patch(groups::update)
+                .delete(groups::delete),
+        )
+        .route(
+            "/networks/{nid}/groups/{gid}/peers/{pid}",
+            axum::routing::put(groups::add_member).delete(groups::remove_member),
+        )
+        .route(
+            "/networks/{nid}/groups/{gid}/policies/{polid}",
+            axum::routing::put(groups::attach_policy).delete(groups::detach_policy),
+        )
+        .route(
+            "/networks/{nid}/groups/{gid}/routes/{rid}",
+            axum::routing::put(groups::attach_route).delete(groups::detach_route),
+        )
+        .route(
+            "/networks/{nid}/policies",
+            get(policies::list).post(policies::create),
+        )
+        .route(
+            "/networks/{nid}/policies/{polid}",
+            get(policies::get)
+                .patch(policies::update)
+                .delete(policies::delete),
+        )
+        .route(
+            "/networks/{nid}/policies/{polid}/rules",
+            post(policies::add_rule),
+        )
+        .route(
+            "/networks/{nid}/policies/{polid}/rules/{rule_id}",
+            axum::routing::delete(policies::remove_rule),
+        )
+        .route(
+            "/networks/{nid}/routes",
+            get(routes::list).post(routes::create),
+        )
+        .route(
+            "/networks/{nid}/routes/{rid}",
+            get(routes::get)
+                .patch(routes::update)
+                .delete(routes::delete),
+        )
+        .route(
+            "/networks/{nid}/routes/{rid}/dns",
+            get(dns::list).post(dns::create),
+        )
+        .route(
+            "/networks/{nid}/routes/{rid}/dns/{mid}",
+            get(dns::get).patch(dns::update).delete(dns::delete),
+        )
+        .route("/networks/{nid}/dns", get(dns::records))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", axum::routing::delete(tokens::delete))
+        .route("/agent/config", get(agent::config))
+        .route("/agent/ws", get(agent::ws))
+        .route("/cluster", get(cluster::status))
+        .route("/cluster/members", post(cluster::add))
+        .route(
+            "/cluster/members/{id}",
+            axum::routing::delete(cluster::remove),
+        )
+        .route("/cluster/members/{id}/promote", post(cluster::promote))
+}
+
+async fn not_found() -> Response {
+    ApiError::new(ErrorCode::NotFound, "no such endpoint").into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    let mut r = ApiError::new(
+        ErrorCode::InvalidValue,
+        "method not allowed on this endpoint",
+    )
+    .into_response();
+    *r.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    r
+}
+
+/// Records request latency by matched route.
+async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    app.metrics
+        .requests
+        .get_or_create(&RouteLabels {
+            method,
+            route,
+            status: resp.status().as_u16(),
+        })
+        .observe(start.elapsed().as_secs_f64());
+    resp
+}
+
+pub fn router(app: App) -> Router {
+    Router::new()
+        .nest("/api/v1", api())
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .merge(crate::cluster::rpc::routes().layer(DefaultBodyLimit::disable()))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(app.clone(), observe))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(app)
+}

@@ -1,0 +1,228 @@
+//! The agent hub: the agents connected to *this* node, and the push of their configuration
+//! whenever an applied change alters it (SPEC §8, DESIGN "How a write flows" step 5).
+//!
+//! Each connection registers under its peer id (a newer connection replaces an older one).
+//! After every advance of the applied index the hub re-renders the configuration of each
+//! connected agent from one consistent state and sends it only if it differs from what that
+//! agent last got from this node. `version` is the Raft log index of the rendering state.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
+use raftwire_api::agent::{agent_config, AgentConfig};
+use raftwire_api::PeerId;
+use raftwire_raft_store::State;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::app::App;
+use crate::metrics::Metrics;
+
+/// Node → agent messages.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ServerMessage {
+    Config {
+        version: u64,
+        config: Box<AgentConfig>,
+    },
+}
+
+/// Agent → node messages.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum AgentMessage {
+    Hello {
+        public_key: Option<String>,
+        hostname: Option<String>,
+        #[serde(default)]
+        applied_version: u64,
+    },
+    Status {
+        applied_version: u64,
+        ok: bool,
+        #[serde(default)]
+        errors: Vec<String>,
+    },
+    Ping,
+}
+
+/// What the connection task is told to do.
+#[derive(Debug)]
+pub enum Outbound {
+    Send(String),
+    /// A newer connection for the same peer replaced this one.
+    Replaced,
+}
+
+struct Conn {
+    id: u64,
+    tx: mpsc::UnboundedSender<Outbound>,
+}
+
+/// The last configuration this node sent a peer's agent: its fingerprint and version.
+#[derive(Clone, Copy)]
+struct Sent {
+    fingerprint: u64,
+    version: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    conns: HashMap<PeerId, Conn>,
+    sent: HashMap<PeerId, Sent>,
+    status: HashMap<PeerId, AgentStatus>,
+    next_id: u64,
+}
+
+/// The last status an agent reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentStatus {
+    pub applied_version: u64,
+    pub ok: bool,
+    pub errors: Vec<String>,
+}
+
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Mutex<Inner>>,
+    metrics: Metrics,
+}
+
+fn fingerprint(cfg: &AgentConfig) -> u64 {
+    let mut h = DefaultHasher::new();
+    serde_json::to_string(cfg).unwrap_or_default().hash(&mut h);
+    h.finish()
+}
+
+impl Hub {
+    pub fn new(metrics: Metrics) -> Hub {
+        Hub {
+            inner: Arc::default(),
+            metrics,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a connection for `peer`, replacing (and closing) an older one.
+    pub fn register(&self, peer: PeerId) -> (u64, mpsc::UnboundedReceiver<Outbound>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut inner = self.lock();
+        inner.next_id += 1;
+        let id = inner.next_id;
+        if let Some(old) = inner.conns.insert(peer, Conn { id, tx }) {
+            let _ = old.tx.send(Outbound::Replaced);
+        }
+        self.metrics.connected_agents.set(inner.conns.len() as i64);
+        (id, rx)
+    }
+
+    /// Removes the connection `id` of `peer` (if it is still the current one).
+    pub fn unregister(&self, peer: PeerId, id: u64) {
+        let mut inner = self.lock();
+        if inner.conns.get(&peer).is_some_and(|c| c.id == id) {
+            inner.conns.remove(&peer);
+        }
+        self.metrics.connected_agents.set(inner.conns.len() as i64);
+    }
+
+    pub fn close_all(&self) {
+        let mut inner = self.lock();
+        inner.conns.clear();
+        self.metrics.connected_agents.set(0);
+    }
+
+    pub fn connected(&self) -> usize {
+        self.lock().conns.len()
+    }
+
+    pub fn record_status(&self, peer: PeerId, status: AgentStatus) {
+        self.lock().status.insert(peer, status);
+    }
+
+    pub fn status(&self, peer: PeerId) -> Option<AgentStatus> {
+        self.lock().status.get(&peer).cloned()
+    }
+
+    /// Sends `peer` its configuration rendered from `state` at `version` unless the agent
+    /// already has it: it got the same configuration from this node, or reports a version
+    /// at least as new as the last change this node saw.
+    pub fn offer(&self, state: &State, peer: PeerId, version: u64, agent_has: Option<u64>) {
+        let Some(cfg) = render(state, peer) else {
+            return;
+        };
+        let fp = fingerprint(&cfg);
+        let mut inner = self.lock();
+        let unchanged = inner
+            .sent
+            .get(&peer)
+            .filter(|s| s.fingerprint == fp)
+            .copied();
+        let skip = match (unchanged, agent_has) {
+            // A push after a change that did not alter this agent's configuration.
+            (Some(_), None) => true,
+            // A reconnecting agent that already has this configuration.
+            (Some(s), Some(v)) => v >= s.version,
+            (None, _) => false,
+        };
+        if skip {
+            return;
+        }
+        // An unchanged configuration keeps the version it was first rendered at.
+        let version = unchanged.map(|s| s.version).unwrap_or(version);
+        let Some(conn) = inner.conns.get(&peer) else {
+            return;
+        };
+        let msg = ServerMessage::Config {
+            version,
+            config: Box::new(cfg),
+        };
+        if let Ok(text) = serde_json::to_string(&msg) {
+            if conn.tx.send(Outbound::Send(text)).is_ok() {
+                inner.sent.insert(
+                    peer,
+                    Sent {
+                        fingerprint: fp,
+                        version,
+                    },
+                );
+            }
+        }
+    }
+
+    fn connected_peers(&self) -> Vec<PeerId> {
+        self.lock().conns.keys().copied().collect()
+    }
+}
+
+/// The configuration of `peer`'s agent in `state`, if the peer exists.
+pub fn render(state: &State, peer: PeerId) -> Option<AgentConfig> {
+    let ns = state.network_of_peer(peer)?;
+    let view = ns.view();
+    agent_config(&view, &view.index(), peer)
+}
+
+/// Pushes changed configurations after every applied change, until the node stops.
+pub async fn run(app: App) {
+    let mut applied = app.applied.clone();
+    loop {
+        if applied.changed().await.is_err() {
+            return;
+        }
+        let version = *applied.borrow_and_update();
+        let peers = app.hub.connected_peers();
+        if peers.is_empty() {
+            continue;
+        }
+        let _ = app.with_state(|s| {
+            for p in peers {
+                app.hub.offer(s, p, version, None);
+            }
+        });
+    }
+}

@@ -1,0 +1,222 @@
+//! Starting and stopping a node: storage, Raft, the HTTP server, bootstrap and join.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use openraft::SnapshotPolicy;
+use raftwire_raft_store::types::{Node, Raft};
+use raftwire_raft_store::{store, AdminToken, Command};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::app::{App, AppInner};
+use crate::cluster::membership::MembershipOp;
+use crate::cluster::network::HttpNetwork;
+use crate::cluster::rpc::{self, INTERNAL_MEMBERSHIP};
+use crate::config::NodeConfig;
+use crate::consensus::propose;
+use crate::http::handlers::now;
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::secrets::{hash_token, read_or_create};
+
+/// A running node. Dropping it does not stop it: call [`NodeHandle::shutdown`].
+pub struct NodeHandle {
+    pub app: App,
+    /// The address the HTTP server is bound to (useful with port 0).
+    pub local_addr: std::net::SocketAddr,
+    /// The bootstrap admin token of this node.
+    pub admin_token: String,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl NodeHandle {
+    /// Stops serving, stops Raft, and waits for both.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in &self.tasks {
+            t.abort();
+        }
+        let _ = self.app.raft.shutdown().await;
+        let _ = self.server.await;
+        self.app.hub.close_all();
+    }
+}
+
+fn raft_config(cfg: &NodeConfig) -> anyhow::Result<openraft::Config> {
+    let c = openraft::Config {
+        cluster_name: "raftwire".into(),
+        heartbeat_interval: cfg.raft.heartbeat_ms,
+        election_timeout_min: cfg.raft.election_min_ms,
+        election_timeout_max: cfg.raft.election_max_ms,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.raft.snapshot_every),
+        max_in_snapshot_log_to_keep: 1000.min(cfg.raft.snapshot_every),
+        install_snapshot_timeout: 10_000,
+        ..Default::default()
+    };
+    Ok(c.validate()?)
+}
+
+/// Starts a node: opens (or creates) its data dir, starts Raft and the HTTP server, and
+/// bootstraps or joins a cluster as configured.
+pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
+    let raft_dir = cfg.data_dir.join("raft");
+    let fresh = !raft_dir.exists();
+    let (admin_token, created) = read_or_create(&cfg.admin_token_file)
+        .with_context(|| format!("admin token file {}", cfg.admin_token_file.display()))?;
+    if created {
+        println!(
+            "raftwire-node: generated the admin token (kept in {}):\n{admin_token}",
+            cfg.admin_token_file.display()
+        );
+    }
+    let (cluster_secret, _) = read_or_create(&cfg.cluster_secret_file)
+        .with_context(|| format!("cluster secret file {}", cfg.cluster_secret_file.display()))?;
+
+    let (log_store, sm) =
+        store::open(&raft_dir).map_err(|e| anyhow::anyhow!("opening storage: {e}"))?;
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .build()
+        .context("HTTP client")?;
+    let network = HttpNetwork {
+        http: http.clone(),
+        secret: Arc::new(cluster_secret.clone()),
+    };
+    let raft = Raft::new(
+        cfg.id,
+        Arc::new(raft_config(&cfg)?),
+        network,
+        log_store.clone(),
+        sm.clone(),
+    )
+    .await
+    .context("starting Raft")?;
+
+    let metrics = Metrics::new();
+    let app = App::new(AppInner {
+        id: cfg.id,
+        advertise: cfg.advertise.clone(),
+        applied: sm.subscribe_applied(),
+        committed: log_store.subscribe_committed(),
+        raft: raft.clone(),
+        sm,
+        http: http.clone(),
+        cluster_secret,
+        local_admin_hash: hash_token(&admin_token),
+        hub: Hub::new(metrics.clone()),
+        metrics,
+    });
+
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
+    let local_addr = listener.local_addr()?;
+    let (stop, mut stopped) = watch::channel(false);
+    let router = crate::http::router(app.clone());
+    let server = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!("HTTP server failed: {e}");
+        }
+    });
+
+    let mut tasks = vec![tokio::spawn(crate::hub::run(app.clone()))];
+    let bootstrap = cfg.bootstrap || (cfg.join.is_none() && fresh && cfg.id == 1);
+    if bootstrap {
+        let members = BTreeMap::from([(cfg.id, Node::new(cfg.advertise.clone()))]);
+        match raft.initialize(members).await {
+            Ok(()) => tracing::info!("bootstrapped a new cluster as node {}", cfg.id),
+            Err(e) => tracing::info!("not bootstrapping: {e}"),
+        }
+    }
+    if let Some(seed) = cfg.join.clone() {
+        tasks.push(tokio::spawn(join(app.clone(), seed)));
+    }
+    tasks.push(tokio::spawn(register_admin_token(app.clone())));
+    Ok(NodeHandle {
+        app,
+        local_addr,
+        admin_token,
+        stop,
+        server,
+        tasks,
+    })
+}
+
+/// `--join`: ask the seed (any node) to add us as a learner and wait until we caught up,
+/// then to promote us. Retries until it works: the seed may not be up yet.
+async fn join(app: App, seed: String) {
+    let steps = [
+        MembershipOp::AddLearner {
+            id: app.id,
+            addr: app.advertise.clone(),
+            wait: true,
+        },
+        MembershipOp::Promote { id: app.id },
+    ];
+    for op in steps {
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match rpc::call::<MembershipOp, ()>(&app, &seed, INTERNAL_MEMBERSHIP, &op).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!("join via {seed}: {op:?} failed: {e}; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+    tracing::info!("joined the cluster via {seed} as a voter");
+}
+
+/// Makes this node's bootstrap admin token valid on every node by replicating its hash.
+async fn register_admin_token(app: App) {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let known = app
+            .with_state(|s| s.admin_token_by_hash(&app.local_admin_hash).is_some())
+            .unwrap_or(false);
+        let member = app
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .get_node(&app.id)
+            .is_some();
+        if known {
+            return;
+        }
+        if member && app.raft.metrics().borrow().current_leader.is_some() {
+            let cmd = Command::CreateAdminToken {
+                token: AdminToken {
+                    id: raftwire_api::TokenId(uuid::Uuid::new_v4()),
+                    name: format!("bootstrap-node-{}-{}", app.id, &app.local_admin_hash[..8]),
+                    token_hash: app.local_admin_hash.clone(),
+                    created_at: now(),
+                },
+            };
+            match propose(&app, cmd).await {
+                Ok(_) => return,
+                Err(e) if e.error.is_conflict() => return,
+                Err(e) => tracing::debug!("registering the admin token: {}", e.error),
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}

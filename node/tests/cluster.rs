@@ -1,0 +1,261 @@
+//! A 3-node cluster on loopback in one process (issue 4): writes through followers, reads
+//! from any node, leader loss, restart and catch-up, snapshot install for a node added after
+//! a log purge, removal, and address uniqueness under concurrent creation on every node.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+const V4: &str = "10.20.0.0/16";
+const V6: &str = "fd20::/64";
+
+async fn three_nodes() -> Cluster {
+    let mut c = Cluster::new();
+    c.start(1).await;
+    c.leader().await;
+    c.start(2).await;
+    c.start(3).await;
+    c.wait_voter(2).await;
+    c.wait_voter(3).await;
+    c
+}
+
+fn state_bytes(c: &Cluster, id: u64) -> Vec<u8> {
+    c.node(id)
+        .handle
+        .app
+        .with_state(|s| bincode::serde::encode_to_vec(s, bincode::config::standard()).unwrap())
+        .unwrap()
+}
+
+async fn same_state_everywhere(c: &Cluster, ids: &[u64]) {
+    wait_for(Duration::from_secs(20), || async {
+        let first = state_bytes(c, ids[0]);
+        ids.iter()
+            .all(|id| state_bytes(c, *id) == first)
+            .then_some(())
+    })
+    .await
+}
+
+fn follower_of(leader: u64, ids: &[u64]) -> u64 {
+    *ids.iter().find(|i| **i != leader).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_node_cluster_serves_writes_from_any_node_and_survives_leader_loss() {
+    let mut c = three_nodes().await;
+    let leader = c.leader().await;
+    let follower = follower_of(leader, &[1, 2, 3]);
+    let third = [1, 2, 3]
+        .into_iter()
+        .find(|i| *i != leader && *i != follower)
+        .unwrap();
+
+    // A write through a follower, read back from the third node (linearizable by default).
+    let (status, net) = c
+        .post(
+            follower,
+            "/networks",
+            json!({"name": "corp", "ip_stack_mode": "dual", "ipv4_cidr": V4, "ipv6_cidr": V6}),
+        )
+        .await;
+    assert_eq!(status, 201, "{net}");
+    let nid = net["id"].as_str().unwrap().to_string();
+    let (status, got) = c.get(third, &format!("/networks/{nid}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(got["name"], "corp");
+    // A domain error travels back through the forwarding node intact.
+    let (status, err) = c
+        .post(
+            follower,
+            "/networks",
+            json!({"name": "corp", "ipv4_cidr": "10.99.0.0/24"}),
+        )
+        .await;
+    assert_eq!((status, err["code"].as_str()), (409, Some("name_taken")));
+
+    // Kill the leader: another is elected and writes continue through the survivors.
+    c.stop(leader).await;
+    let survivors: Vec<u64> = [1, 2, 3].into_iter().filter(|i| *i != leader).collect();
+    let new_leader = c.leader().await;
+    assert_ne!(new_leader, leader);
+    for (i, id) in survivors.iter().enumerate() {
+        let (status, body) = c
+            .post(
+                *id,
+                &format!("/networks/{nid}/peers"),
+                json!({"name": format!("after-{i}")}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    // The killed node restarts from its data dir and catches up.
+    c.start(leader).await;
+    same_state_everywhere(&c, &[1, 2, 3]).await;
+    let (status, peers) = c.get(leader, &format!("/networks/{nid}/peers")).await;
+    assert_eq!(status, 200);
+    assert_eq!(peers["items"].as_array().unwrap().len(), 2);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_peer_creation_through_every_node_never_duplicates_an_address() {
+    let c = three_nodes().await;
+    let (status, net) = c
+        .post(
+            1,
+            "/networks",
+            json!({"name": "race", "ip_stack_mode": "dual", "ipv4_cidr": V4, "ipv6_cidr": V6}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let nid = net["id"].as_str().unwrap().to_string();
+    let c = std::sync::Arc::new(c);
+    let mut tasks = Vec::new();
+    for worker in 0..12u64 {
+        let c = c.clone();
+        let nid = nid.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut created = Vec::new();
+            for i in 0..10 {
+                let node = 1 + (worker + i) % 3;
+                let (status, body) = c
+                    .post(
+                        node,
+                        &format!("/networks/{nid}/peers"),
+                        json!({"name": format!("w{worker}-{i}")}),
+                    )
+                    .await;
+                assert_eq!(status, 201, "{body}");
+                created.push(body);
+            }
+            created
+        }));
+    }
+    let mut v4 = HashSet::new();
+    let mut v6 = HashSet::new();
+    for t in tasks {
+        for p in t.await.unwrap() {
+            assert!(
+                v4.insert(p["ipv4_address"].as_str().unwrap().to_string()),
+                "duplicate IPv4 {p}"
+            );
+            assert!(
+                v6.insert(p["ipv6_address"].as_str().unwrap().to_string()),
+                "duplicate IPv6 {p}"
+            );
+        }
+    }
+    assert_eq!(v4.len(), 120);
+    // Lowest-free under concurrency still means a dense block: .0.1 … .0.120.
+    let (_, ipam) = c.get(2, &format!("/networks/{nid}/ipam")).await;
+    assert_eq!(ipam["ipv4"]["allocated"], "120");
+    let c = std::sync::Arc::into_inner(c).unwrap();
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn node_added_after_log_purge_catches_up_by_snapshot_and_nodes_can_be_removed() {
+    let mut c = three_nodes().await;
+    let (status, net) = c
+        .post(1, "/networks", json!({"name": "snap", "ipv4_cidr": V4}))
+        .await;
+    assert_eq!(status, 201);
+    let nid = net["id"].as_str().unwrap().to_string();
+    // Enough writes for several snapshots (every 20 entries) and a purge of the early log.
+    for i in 0..70 {
+        let (status, body) = c
+            .post(
+                1 + i % 3,
+                &format!("/networks/{nid}/peers"),
+                json!({"name": format!("p{i}")}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let leader = c.leader().await;
+    wait_for(Duration::from_secs(10), || async {
+        c.node(leader)
+            .handle
+            .app
+            .raft
+            .metrics()
+            .borrow()
+            .purged
+            .is_some()
+            .then_some(())
+    })
+    .await;
+
+    // Node 4 joins; the log it would need is gone, so it must be sent a snapshot.
+    c.start(4).await;
+    c.wait_voter(4).await;
+    same_state_everywhere(&c, &[1, 2, 3, 4]).await;
+    let snap = c.node(4).handle.app.raft.metrics().borrow().snapshot;
+    assert!(snap.is_some(), "node 4 installed a snapshot");
+    let (status, peers) = c
+        .get(4, &format!("/networks/{nid}/peers?consistency=local"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(peers["items"].as_array().unwrap().len(), 70);
+
+    // Remove node 2 through node 3's API; the cluster keeps working with the rest.
+    let (status, body) = c
+        .request(3, reqwest::Method::DELETE, "/cluster/members/2", None)
+        .await;
+    assert_eq!(status, 204, "{body}");
+    c.stop(2).await;
+    let (_, cluster) = c.get(3, "/cluster").await;
+    let ids: Vec<u64> = cluster["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_u64().unwrap())
+        .collect();
+    assert!(!ids.contains(&2), "{cluster}");
+    let (status, _) = c
+        .post(
+            4,
+            &format!("/networks/{nid}/peers"),
+            json!({"name": "after-removal"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_and_health_endpoints_report_the_node_state() {
+    let mut c = Cluster::new();
+    c.start(1).await;
+    c.leader().await;
+    let url = c.node(1).url.clone();
+    let health = c.http.get(format!("{url}/healthz")).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    wait_for(Duration::from_secs(10), || async {
+        let r = c.http.get(format!("{url}/readyz")).send().await.ok()?;
+        (r.status().as_u16() == 200).then_some(())
+    })
+    .await;
+    let metrics = c
+        .http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("raftwire_raft_is_leader 1"), "{metrics}");
+    assert!(metrics.contains("raftwire_agents_connected 0"));
+    let (status, cluster): (u16, Value) = c.get(1, "/cluster").await;
+    assert_eq!(status, 200);
+    assert_eq!(cluster["leader_id"], 1);
+    c.shutdown().await;
+}

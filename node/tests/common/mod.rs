@@ -1,0 +1,202 @@
+//! Test clusters: real nodes on loopback ports with RocksDB in temp dirs, talking HTTP.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use raftwire_node::{start, NodeArgs, NodeConfig, NodeHandle, RaftTiming};
+use serde_json::Value;
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Fast elections and frequent snapshots so tests exercise log purge and snapshot install.
+pub fn test_timing() -> RaftTiming {
+    RaftTiming {
+        heartbeat_ms: 50,
+        election_min_ms: 300,
+        election_max_ms: 600,
+        snapshot_every: 20,
+    }
+}
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub secret: PathBuf,
+    pub nodes: Vec<Option<TestNode>>,
+    pub ports: Vec<u16>,
+    pub http: reqwest::Client,
+    /// Node 1's bootstrap admin token, replicated to every node.
+    pub token: String,
+}
+
+pub struct TestNode {
+    pub id: u64,
+    pub url: String,
+    pub token: String,
+    pub handle: NodeHandle,
+}
+
+impl Cluster {
+    pub fn new() -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("cluster-secret");
+        Cluster {
+            secret,
+            dir,
+            nodes: Vec::new(),
+            ports: Vec::new(),
+            http: reqwest::Client::new(),
+            token: String::new(),
+        }
+    }
+
+    pub fn config(&self, id: u64, port: u16, join: Option<String>) -> NodeConfig {
+        let mut cfg = NodeArgs {
+            id,
+            data_dir: self.dir.path().join(format!("node{id}")),
+            listen: format!("127.0.0.1:{port}").parse().unwrap(),
+            advertise: None,
+            admin_token_file: None,
+            cluster_secret_file: Some(self.secret.clone()),
+            bootstrap: id == 1 && join.is_none(),
+            join,
+        }
+        .resolve();
+        cfg.raft = test_timing();
+        cfg
+    }
+
+    /// Starts node `id` (1 bootstraps; others join node 1), or restarts it on its old port.
+    pub async fn start(&mut self, id: u64) -> &TestNode {
+        let idx = (id - 1) as usize;
+        while self.ports.len() <= idx {
+            self.ports.push(free_port());
+            self.nodes.push(None);
+        }
+        let port = self.ports[idx];
+        let join = (id != 1).then(|| format!("http://127.0.0.1:{}", self.ports[0]));
+        let cfg = self.config(id, port, join);
+        let handle = start(cfg).await.unwrap();
+        let node = TestNode {
+            id,
+            url: format!("http://127.0.0.1:{port}"),
+            token: handle.admin_token.clone(),
+            handle,
+        };
+        if id == 1 {
+            self.token = node.token.clone();
+        }
+        self.nodes[idx] = Some(node);
+        self.nodes[idx].as_ref().unwrap()
+    }
+
+    pub fn node(&self, id: u64) -> &TestNode {
+        self.nodes[(id - 1) as usize]
+            .as_ref()
+            .expect("node running")
+    }
+
+    /// Stops node `id` (its data stays for a restart).
+    pub async fn stop(&mut self, id: u64) {
+        if let Some(n) = self.nodes[(id - 1) as usize].take() {
+            n.handle.shutdown().await;
+        }
+    }
+
+    pub async fn shutdown(mut self) {
+        for id in 1..=self.nodes.len() as u64 {
+            self.stop(id).await;
+        }
+    }
+
+    /// The leader as seen by any running node, once all running nodes agree.
+    pub async fn leader(&self) -> u64 {
+        wait_for(Duration::from_secs(15), || async {
+            let mut leaders = Vec::new();
+            for n in self.nodes.iter().flatten() {
+                leaders.push(n.handle.app.raft.metrics().borrow().current_leader?);
+            }
+            let first = *leaders.first()?;
+            let alive = self.nodes.iter().flatten().any(|n| n.id == first);
+            (alive && leaders.iter().all(|l| *l == first)).then_some(first)
+        })
+        .await
+    }
+
+    /// Waits until node `id` is a voter in the membership seen by the leader.
+    pub async fn wait_voter(&self, id: u64) {
+        wait_for(Duration::from_secs(20), || async {
+            let l = self.leader().await;
+            let m = self
+                .node(l)
+                .handle
+                .app
+                .raft
+                .metrics()
+                .borrow()
+                .membership_config
+                .clone();
+            m.membership().voter_ids().any(|v| v == id).then_some(())
+        })
+        .await
+    }
+
+    pub async fn request(
+        &self,
+        id: u64,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let n = self.node(id);
+        let mut req = self
+            .http
+            .request(method, format!("{}/api/v1{}", n.url, path))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn get(&self, id: u64, path: &str) -> (u16, Value) {
+        self.request(id, reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, id: u64, path: &str, body: Value) -> (u16, Value) {
+        self.request(id, reqwest::Method::POST, path, Some(body))
+            .await
+    }
+}
+
+/// Polls `f` every 50 ms until it returns `Some`, or panics after `limit`.
+pub async fn wait_for<T, F, Fut>(limit: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
