@@ -227,7 +227,8 @@ mod tests {
             DomainError::field(ErrorCode::NameTaken, "name", "y").with_items(vec!["a".into()]),
         ] {
             let bytes = bincode::serde::encode_to_vec(&e, cfg).unwrap();
-            let (back, _): (DomainError, usize) = bincode::serde::decode_from_slice(&bytes, cfg).unwrap();
+            let (back, _): (DomainError, usize) =
+                bincode::serde::decode_from_slice(&bytes, cfg).unwrap();
             assert_eq!(back, e);
         }
     }
