@@ -96,16 +96,23 @@ fn bench_apply(c: &mut Criterion) {
 fn bench_snapshot(c: &mut Criterion) {
     let state = state_with_peers(PEERS);
     let bytes = bincode::serde::encode_to_vec(&state, bincode::config::standard()).expect("encode");
-    eprintln!("snapshot of {PEERS} peers: {} bytes ({} per peer)", bytes.len(), bytes.len() as u128 / PEERS);
+    eprintln!(
+        "snapshot of {PEERS} peers: {} bytes ({} per peer)",
+        bytes.len(),
+        bytes.len() as u128 / PEERS
+    );
     let mut g = c.benchmark_group("snapshot_100k_peers");
     g.sample_size(10).measurement_time(Duration::from_secs(15));
     g.bench_function("build", |b| {
-        b.iter(|| bincode::serde::encode_to_vec(&state, bincode::config::standard()).expect("encode"))
+        b.iter(|| {
+            bincode::serde::encode_to_vec(&state, bincode::config::standard()).expect("encode")
+        })
     });
     g.bench_function("load", |b| {
         b.iter(|| {
             let (s, _): (State, usize) =
-                bincode::serde::decode_from_slice(&bytes, bincode::config::standard()).expect("decode");
+                bincode::serde::decode_from_slice(&bytes, bincode::config::standard())
+                    .expect("decode");
             s
         })
     });

@@ -127,15 +127,24 @@ impl NetworkState {
     }
 
     pub fn peer_by_name(&self, name: &str) -> Option<&Peer> {
-        self.idx.peer_names.get(name).and_then(|id| self.peers.get(*id))
+        self.idx
+            .peer_names
+            .get(name)
+            .and_then(|id| self.peers.get(*id))
     }
 
     pub fn peer_by_public_key(&self, key: &str) -> Option<&Peer> {
-        self.idx.public_keys.get(key).and_then(|id| self.peers.get(*id))
+        self.idx
+            .public_keys
+            .get(key)
+            .and_then(|id| self.peers.get(*id))
     }
 
     pub fn peer_by_address(&self, addr: &IpAddr) -> Option<&Peer> {
-        self.idx.addresses.get(addr).and_then(|id| self.peers.get(*id))
+        self.idx
+            .addresses
+            .get(addr)
+            .and_then(|id| self.peers.get(*id))
     }
 
     pub fn default_group(&self) -> Option<&Group> {
@@ -201,7 +210,8 @@ impl From<StateData> for State {
         let mut idx = GlobalIndex::default();
         for ns in data.networks.iter_mut() {
             ns.rebuild_index();
-            idx.network_names.insert(ns.network.name.clone(), ns.network.id);
+            idx.network_names
+                .insert(ns.network.name.clone(), ns.network.id);
             for p in ns.peers.iter() {
                 idx.peer_network.insert(p.id, ns.network.id);
             }
@@ -243,12 +253,18 @@ impl State {
     }
 
     pub fn network_by_name(&self, name: &str) -> Option<&NetworkState> {
-        self.idx.network_names.get(name).and_then(|id| self.network(*id))
+        self.idx
+            .network_names
+            .get(name)
+            .and_then(|id| self.network(*id))
     }
 
     /// The network a peer belongs to.
     pub fn network_of_peer(&self, peer: PeerId) -> Option<&NetworkState> {
-        self.idx.peer_network.get(&peer).and_then(|n| self.network(*n))
+        self.idx
+            .peer_network
+            .get(&peer)
+            .and_then(|n| self.network(*n))
     }
 
     pub fn peer(&self, peer: PeerId) -> Option<&Peer> {
@@ -261,7 +277,10 @@ impl State {
     }
 
     pub fn admin_token_by_hash(&self, hash: &str) -> Option<&AdminToken> {
-        self.idx.admin_tokens.get(hash).and_then(|t| self.data.admin_tokens.get(*t))
+        self.idx
+            .admin_tokens
+            .get(hash)
+            .and_then(|t| self.data.admin_tokens.get(*t))
     }
 
     pub fn admin_tokens(&self) -> impl Iterator<Item = &AdminToken> {

@@ -11,12 +11,26 @@ use serde_json::json;
 
 fn dual() -> State {
     let mut s = State::new();
-    ok(&mut s, create_network(1, json!({"name": "corp", "ip_stack_mode": "dual", "ipv4_cidr": V4, "ipv6_cidr": V6})));
+    ok(
+        &mut s,
+        create_network(
+            1,
+            json!({"name": "corp", "ip_stack_mode": "dual", "ipv4_cidr": V4, "ipv6_cidr": V6}),
+        ),
+    );
     s
 }
 
 fn addrs(s: &State, n: u128, p: u128) -> Vec<String> {
-    s.network(net_id(n)).unwrap().peers.get(peer_id(p)).unwrap().addresses().iter().map(|a| a.to_string()).collect()
+    s.network(net_id(n))
+        .unwrap()
+        .peers
+        .get(peer_id(p))
+        .unwrap()
+        .addresses()
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
 }
 
 #[test]
@@ -27,13 +41,22 @@ fn network_starts_with_default_group_and_policy_for_its_families() {
     assert_eq!(g.policy_ids, vec![defaults(1).policy_id]);
     let p = ns.policies.get(defaults(1).policy_id).unwrap();
     let targets: Vec<RuleTarget> = p.rules.iter().map(|r| r.target).collect();
-    assert_eq!(targets, vec![RuleTarget::Cidr(V4.parse().unwrap()), RuleTarget::Cidr(V6.parse().unwrap())]);
+    assert_eq!(
+        targets,
+        vec![
+            RuleTarget::Cidr(V4.parse().unwrap()),
+            RuleTarget::Cidr(V6.parse().unwrap())
+        ]
+    );
 }
 
 #[test]
 fn legacy_cidr_without_mode_makes_an_ipv4_only_network() {
     let mut s = State::new();
-    let n = the_network(ok(&mut s, create_network(1, json!({"name": "old", "cidr": "10.1.0.0/16"}))));
+    let n = the_network(ok(
+        &mut s,
+        create_network(1, json!({"name": "old", "cidr": "10.1.0.0/16"})),
+    ));
     assert_eq!(n.ip_stack_mode, IpStackMode::Ipv4);
     assert_eq!(n.ipv4_cidr.unwrap().to_string(), "10.1.0.0/16");
     assert_eq!(n.ipv6_cidr, None);
@@ -50,7 +73,12 @@ fn dual_stack_peers_get_both_addresses_lowest_free() {
     assert_eq!(addrs(&s, 1, 1), ["10.10.0.1", "fd00:10::1"]);
     assert_eq!(addrs(&s, 1, 2), ["10.10.0.2", "fd00:10::2"]);
     let ns = s.network(net_id(1)).unwrap();
-    assert_eq!(ns.peer_by_address(&"fd00:10::2".parse().unwrap()).unwrap().name, "a");
+    assert_eq!(
+        ns.peer_by_address(&"fd00:10::2".parse().unwrap())
+            .unwrap()
+            .name,
+        "a"
+    );
 }
 
 #[test]
@@ -68,30 +96,72 @@ fn deleted_peer_releases_addresses_and_they_are_reused_lowest_first() {
 #[test]
 fn requested_addresses_are_claimed_and_must_be_free() {
     let mut s = dual();
-    let p = the_peer(ok(&mut s, create_peer(1, 1, json!({"name": "a", "ipv4_address": "10.10.0.50", "ipv6_address": "fd00:10::50"}))));
-    assert_eq!(p.addresses().iter().map(|a| a.to_string()).collect::<Vec<_>>(), ["10.10.0.50", "fd00:10::50"]);
-    let e = fails(&mut s, create_peer(1, 2, json!({"name": "b", "ipv4_address": "10.10.0.50"})), ErrorCode::AddressTaken);
+    let p = the_peer(ok(
+        &mut s,
+        create_peer(
+            1,
+            1,
+            json!({"name": "a", "ipv4_address": "10.10.0.50", "ipv6_address": "fd00:10::50"}),
+        ),
+    ));
+    assert_eq!(
+        p.addresses()
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>(),
+        ["10.10.0.50", "fd00:10::50"]
+    );
+    let e = fails(
+        &mut s,
+        create_peer(1, 2, json!({"name": "b", "ipv4_address": "10.10.0.50"})),
+        ErrorCode::AddressTaken,
+    );
     assert_eq!(e.field.as_deref(), Some("ipv4_address"));
-    let e = fails(&mut s, create_peer(1, 2, json!({"name": "b", "ipv6_address": "fd00:11::1"})), ErrorCode::AddressOutsidePrefix);
+    let e = fails(
+        &mut s,
+        create_peer(1, 2, json!({"name": "b", "ipv6_address": "fd00:11::1"})),
+        ErrorCode::AddressOutsidePrefix,
+    );
     assert_eq!(e.field.as_deref(), Some("ipv6_address"));
-    let e = fails(&mut s, create_peer(1, 2, json!({"name": "b", "ipv4_address": "10.10.0.255"})), ErrorCode::ReservedAddress);
+    let e = fails(
+        &mut s,
+        create_peer(1, 2, json!({"name": "b", "ipv4_address": "10.10.0.255"})),
+        ErrorCode::ReservedAddress,
+    );
     assert_eq!(e.field.as_deref(), Some("ipv4_address"));
     // A dual-stack peer whose IPv6 claim fails gets no IPv4 address either.
-    fails(&mut s, create_peer(1, 2, json!({"name": "b", "ipv6_address": "fd00:10::50"})), ErrorCode::AddressTaken);
+    fails(
+        &mut s,
+        create_peer(1, 2, json!({"name": "b", "ipv6_address": "fd00:10::50"})),
+        ErrorCode::AddressTaken,
+    );
 }
 
 #[test]
 fn requested_address_of_a_family_the_network_lacks_is_refused() {
     let mut s = State::new();
-    ok(&mut s, create_network(1, json!({"name": "v4", "ipv4_cidr": V4})));
-    let e = fails(&mut s, create_peer(1, 1, json!({"name": "a", "ipv6_address": "fd00::1"})), ErrorCode::FieldNotAllowed);
+    ok(
+        &mut s,
+        create_network(1, json!({"name": "v4", "ipv4_cidr": V4})),
+    );
+    let e = fails(
+        &mut s,
+        create_peer(1, 1, json!({"name": "a", "ipv6_address": "fd00::1"})),
+        ErrorCode::FieldNotAllowed,
+    );
     assert_eq!(e.field.as_deref(), Some("ipv6_address"));
 }
 
 #[test]
 fn exhausted_pool_is_409_and_changes_nothing() {
     let mut s = State::new();
-    ok(&mut s, create_network(1, json!({"name": "tiny", "ip_stack_mode": "dual", "ipv4_cidr": "10.0.0.0/30", "ipv6_cidr": "fd00::/120"})));
+    ok(
+        &mut s,
+        create_network(
+            1,
+            json!({"name": "tiny", "ip_stack_mode": "dual", "ipv4_cidr": "10.0.0.0/30", "ipv6_cidr": "fd00::/120"}),
+        ),
+    );
     ok(&mut s, peer(1, 1, "a"));
     ok(&mut s, peer(1, 2, "b"));
     let e = fails(&mut s, peer(1, 3, "c"), ErrorCode::PoolExhausted);
@@ -104,13 +174,31 @@ fn exhausted_pool_is_409_and_changes_nothing() {
 #[test]
 fn overlapping_prefixes_and_taken_names_conflict() {
     let mut s = dual();
-    let e = fails(&mut s, create_network(2, json!({"name": "other", "ipv4_cidr": "10.10.0.0/25"})), ErrorCode::CidrOverlap);
+    let e = fails(
+        &mut s,
+        create_network(2, json!({"name": "other", "ipv4_cidr": "10.10.0.0/25"})),
+        ErrorCode::CidrOverlap,
+    );
     assert_eq!(e.field.as_deref(), Some("ipv4_cidr"));
-    let e = fails(&mut s, create_network(2, json!({"name": "other", "ip_stack_mode": "ipv6", "ipv6_cidr": "fd00:10::/48"})), ErrorCode::CidrOverlap);
+    let e = fails(
+        &mut s,
+        create_network(
+            2,
+            json!({"name": "other", "ip_stack_mode": "ipv6", "ipv6_cidr": "fd00:10::/48"}),
+        ),
+        ErrorCode::CidrOverlap,
+    );
     assert_eq!(e.field.as_deref(), Some("ipv6_cidr"));
-    fails(&mut s, create_network(2, json!({"name": "corp", "ipv4_cidr": "10.20.0.0/24"})), ErrorCode::NameTaken);
+    fails(
+        &mut s,
+        create_network(2, json!({"name": "corp", "ipv4_cidr": "10.20.0.0/24"})),
+        ErrorCode::NameTaken,
+    );
     // A different family never overlaps.
-    ok(&mut s, create_network(2, json!({"name": "other", "ipv4_cidr": "10.20.0.0/24"})));
+    ok(
+        &mut s,
+        create_network(2, json!({"name": "other", "ipv4_cidr": "10.20.0.0/24"})),
+    );
     ok(&mut s, peer(1, 1, "a"));
     let e = fails(&mut s, peer(1, 2, "a"), ErrorCode::NameTaken);
     assert_eq!(e.field.as_deref(), Some("name"));
@@ -121,7 +209,10 @@ fn overlapping_prefixes_and_taken_names_conflict() {
 #[test]
 fn stale_if_match_is_version_mismatch() {
     let mut s = dual();
-    let cmd = Command::DeleteNetwork { id: net_id(1), if_match: Some(7) };
+    let cmd = Command::DeleteNetwork {
+        id: net_id(1),
+        if_match: Some(7),
+    };
     fails(&mut s, cmd, ErrorCode::VersionMismatch);
     let mut upd = update_network(1, json!({"domain": "corp.example"}));
     if let Command::UpdateNetwork { if_match, .. } = &mut upd {
@@ -137,38 +228,70 @@ fn unknown_ids_are_not_found() {
     let mut s = dual();
     fails(&mut s, peer(9, 1, "a"), ErrorCode::NotFound);
     fails(&mut s, delete_peer(1, 99), ErrorCode::NotFound);
-    fails(&mut s, Command::DeleteGroup { network_id: net_id(1), id: group_id(9), if_match: None }, ErrorCode::NotFound);
+    fails(
+        &mut s,
+        Command::DeleteGroup {
+            network_id: net_id(1),
+            id: group_id(9),
+            if_match: None,
+        },
+        ErrorCode::NotFound,
+    );
 }
 
 #[test]
 fn adding_ipv6_allocates_to_every_peer_and_extends_the_default_policy() {
     let mut s = State::new();
-    ok(&mut s, create_network(1, json!({"name": "corp", "ipv4_cidr": V4})));
+    ok(
+        &mut s,
+        create_network(1, json!({"name": "corp", "ipv4_cidr": V4})),
+    );
     ok(&mut s, jump(1, 1, "jump"));
-    ok(&mut s, create_peer(1, 2, json!({"name": "agent", "use_agent": true})));
-    let n = the_network(ok(&mut s, update_network(1, json!({"ip_stack_mode": "dual", "ipv6_cidr": V6}))));
+    ok(
+        &mut s,
+        create_peer(1, 2, json!({"name": "agent", "use_agent": true})),
+    );
+    let n = the_network(ok(
+        &mut s,
+        update_network(1, json!({"ip_stack_mode": "dual", "ipv6_cidr": V6})),
+    ));
     assert_eq!(n.ip_stack_mode, IpStackMode::Dual);
     assert_eq!(addrs(&s, 1, 1), ["10.10.0.1", "fd00:10::1"]);
     assert_eq!(addrs(&s, 1, 2), ["10.10.0.2", "fd00:10::2"]);
     let ns = s.network(net_id(1)).unwrap();
     let rules = &ns.policies.get(defaults(1).policy_id).unwrap().rules;
-    assert!(rules.iter().any(|r| r.target == RuleTarget::Cidr(V6.parse().unwrap())));
+    assert!(rules
+        .iter()
+        .any(|r| r.target == RuleTarget::Cidr(V6.parse().unwrap())));
 }
 
 #[test]
 fn renumbering_static_peers_needs_force() {
     let mut s = State::new();
-    ok(&mut s, create_network(1, json!({"name": "corp", "ipv4_cidr": V4})));
+    ok(
+        &mut s,
+        create_network(1, json!({"name": "corp", "ipv4_cidr": V4})),
+    );
     ok(&mut s, jump(1, 1, "jump"));
     ok(&mut s, peer(1, 2, "laptop"));
-    let e = fails(&mut s, update_network(1, json!({"ipv4_cidr": "10.99.0.0/24"})), ErrorCode::StaticPeersAffected);
+    let e = fails(
+        &mut s,
+        update_network(1, json!({"ipv4_cidr": "10.99.0.0/24"})),
+        ErrorCode::StaticPeersAffected,
+    );
     assert_eq!(e.items, vec![peer_id(2).to_string()]);
-    ok(&mut s, update_network(1, json!({"ipv4_cidr": "10.99.0.0/24", "force": true})));
+    ok(
+        &mut s,
+        update_network(1, json!({"ipv4_cidr": "10.99.0.0/24", "force": true})),
+    );
     assert_eq!(addrs(&s, 1, 2), ["10.99.0.2"]);
     // The default policy followed the prefix.
     let ns = s.network(net_id(1)).unwrap();
     let rules = &ns.policies.get(defaults(1).policy_id).unwrap().rules;
-    assert_eq!(rules[0].target, RuleTarget::Cidr("10.99.0.0/24".parse().unwrap()));
+    assert_eq!(
+        rules[0].target,
+        RuleTarget::Cidr("10.99.0.0/24".parse().unwrap())
+    );
 }
 
 #[test]
@@ -176,9 +299,20 @@ fn removing_a_family_in_use_by_routes_is_refused_then_allowed_once_free() {
     let mut s = dual();
     ok(&mut s, jump(1, 1, "jump"));
     ok(&mut s, create_route(1, 1, "fd99::/64", 1));
-    let e = fails(&mut s, update_network(1, json!({"ip_stack_mode": "ipv4"})), ErrorCode::FamilyInUse);
+    let e = fails(
+        &mut s,
+        update_network(1, json!({"ip_stack_mode": "ipv4"})),
+        ErrorCode::FamilyInUse,
+    );
     assert_eq!(e.items, vec![route_id(1).to_string()]);
-    ok(&mut s, Command::DeleteRoute { network_id: net_id(1), id: route_id(1), if_match: None });
+    ok(
+        &mut s,
+        Command::DeleteRoute {
+            network_id: net_id(1),
+            id: route_id(1),
+            if_match: None,
+        },
+    );
     ok(&mut s, update_network(1, json!({"ip_stack_mode": "ipv4"})));
     assert_eq!(addrs(&s, 1, 1), ["10.10.0.1"]);
     assert!(s.network(net_id(1)).unwrap().pools.ipv6.is_none());
@@ -187,14 +321,29 @@ fn removing_a_family_in_use_by_routes_is_refused_then_allowed_once_free() {
 #[test]
 fn routes_must_fit_the_mode_and_go_through_a_jump() {
     let mut s = State::new();
-    ok(&mut s, create_network(1, json!({"name": "corp", "ipv4_cidr": V4})));
+    ok(
+        &mut s,
+        create_network(1, json!({"name": "corp", "ipv4_cidr": V4})),
+    );
     ok(&mut s, jump(1, 1, "jump"));
     ok(&mut s, peer(1, 2, "laptop"));
-    let e = fails(&mut s, create_route(1, 1, "fd99::/64", 1), ErrorCode::RouteFamilyUnsupported);
+    let e = fails(
+        &mut s,
+        create_route(1, 1, "fd99::/64", 1),
+        ErrorCode::RouteFamilyUnsupported,
+    );
     assert_eq!(e.field.as_deref(), Some("destination_cidr"));
-    let e = fails(&mut s, create_route(1, 1, "192.168.0.0/24", 2), ErrorCode::NotAJump);
+    let e = fails(
+        &mut s,
+        create_route(1, 1, "192.168.0.0/24", 2),
+        ErrorCode::NotAJump,
+    );
     assert_eq!(e.field.as_deref(), Some("jump_peer_id"));
-    let e = fails(&mut s, create_route(1, 1, "192.168.0.0/24", 77), ErrorCode::UnknownReference);
+    let e = fails(
+        &mut s,
+        create_route(1, 1, "192.168.0.0/24", 77),
+        ErrorCode::UnknownReference,
+    );
     assert_eq!(e.field.as_deref(), Some("jump_peer_id"));
     ok(&mut s, create_route(1, 1, "192.168.0.0/24", 1));
     // A jump that routes carry cannot be deleted.
@@ -211,14 +360,30 @@ fn dns_mappings_lie_inside_their_route_and_go_with_it() {
         route_id: route_id(1),
         id: DnsMappingId::from_u128(1),
         at: Timestamp(5),
-        spec: CreateDnsMapping { name: Some("db".into()), ip_address: Some(ip.into()) }.validate().unwrap(),
+        spec: CreateDnsMapping {
+            name: Some("db".into()),
+            ip_address: Some(ip.into()),
+        }
+        .validate()
+        .unwrap(),
     };
-    let e = fails(&mut s, mapping("192.168.1.5"), ErrorCode::MappingOutsideRoute);
+    let e = fails(
+        &mut s,
+        mapping("192.168.1.5"),
+        ErrorCode::MappingOutsideRoute,
+    );
     assert_eq!(e.field.as_deref(), Some("ip_address"));
     fails(&mut s, mapping("fd00::5"), ErrorCode::WrongFamily);
     ok(&mut s, mapping("192.168.0.5"));
     assert_eq!(s.network(net_id(1)).unwrap().dns_mappings.len(), 1);
-    ok(&mut s, Command::DeleteRoute { network_id: net_id(1), id: route_id(1), if_match: None });
+    ok(
+        &mut s,
+        Command::DeleteRoute {
+            network_id: net_id(1),
+            id: route_id(1),
+            if_match: None,
+        },
+    );
     assert_eq!(s.network(net_id(1)).unwrap().dns_mappings.len(), 0);
 }
 
@@ -248,53 +413,145 @@ fn policy_targets_must_exist_in_the_network() {
 fn jump_status_is_immutable_and_default_group_stays() {
     let mut s = dual();
     ok(&mut s, peer(1, 1, "a"));
-    let patch = UpdatePeer { is_jump: Some(true), ..Default::default() }.validate().unwrap();
-    let cmd = Command::UpdatePeer { network_id: net_id(1), id: peer_id(1), at: Timestamp(7), if_match: None, patch };
+    let patch = UpdatePeer {
+        is_jump: Some(true),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap();
+    let cmd = Command::UpdatePeer {
+        network_id: net_id(1),
+        id: peer_id(1),
+        at: Timestamp(7),
+        if_match: None,
+        patch,
+    };
     let e = fails(&mut s, cmd, ErrorCode::ImmutableField);
     assert_eq!(e.field.as_deref(), Some("is_jump"));
     let g = defaults(1).group_id;
-    fails(&mut s, Command::DeleteGroup { network_id: net_id(1), id: g, if_match: None }, ErrorCode::InUse);
+    fails(
+        &mut s,
+        Command::DeleteGroup {
+            network_id: net_id(1),
+            id: g,
+            if_match: None,
+        },
+        ErrorCode::InUse,
+    );
 }
 
 #[test]
 fn deleting_a_network_cascades_and_frees_its_prefixes_and_tokens() {
     let mut s = dual();
-    let token = CreatePeer { name: Some("j".into()), is_jump: Some(true), ..Default::default() };
-    ok(&mut s, Command::CreatePeer {
-        network_id: net_id(1),
-        id: peer_id(1),
-        at: Timestamp(3),
-        spec: token.validate().unwrap(),
-        secrets: PeerSecretsInput { generated_keypair: None, agent_token_hash: Some("h1".into()) },
-    });
+    let token = CreatePeer {
+        name: Some("j".into()),
+        is_jump: Some(true),
+        ..Default::default()
+    };
+    ok(
+        &mut s,
+        Command::CreatePeer {
+            network_id: net_id(1),
+            id: peer_id(1),
+            at: Timestamp(3),
+            spec: token.validate().unwrap(),
+            secrets: PeerSecretsInput {
+                generated_keypair: None,
+                agent_token_hash: Some("h1".into()),
+            },
+        },
+    );
     assert_eq!(s.peer_by_agent_token_hash("h1").unwrap().name, "j");
-    ok(&mut s, Command::DeleteNetwork { id: net_id(1), if_match: None });
+    ok(
+        &mut s,
+        Command::DeleteNetwork {
+            id: net_id(1),
+            if_match: None,
+        },
+    );
     assert!(s.peer_by_agent_token_hash("h1").is_none());
     assert!(s.peer(peer_id(1)).is_none());
     // The prefixes are free again.
-    ok(&mut s, create_network(2, json!({"name": "corp", "ip_stack_mode": "dual", "ipv4_cidr": V4, "ipv6_cidr": V6})));
+    ok(
+        &mut s,
+        create_network(
+            2,
+            json!({"name": "corp", "ip_stack_mode": "dual", "ipv4_cidr": V4, "ipv6_cidr": V6}),
+        ),
+    );
 }
 
 #[test]
 fn agent_tokens_rotate_and_keys_register() {
     let mut s = dual();
-    ok(&mut s, Command::CreatePeer {
-        network_id: net_id(1),
-        id: peer_id(1),
-        at: Timestamp(3),
-        spec: CreatePeer { name: Some("j".into()), is_jump: Some(true), ..Default::default() }.validate().unwrap(),
-        secrets: PeerSecretsInput { generated_keypair: None, agent_token_hash: Some("old".into()) },
-    });
-    ok(&mut s, Command::RotateAgentToken { network_id: net_id(1), peer_id: peer_id(1), at: Timestamp(4), token_hash: "new".into() });
+    ok(
+        &mut s,
+        Command::CreatePeer {
+            network_id: net_id(1),
+            id: peer_id(1),
+            at: Timestamp(3),
+            spec: CreatePeer {
+                name: Some("j".into()),
+                is_jump: Some(true),
+                ..Default::default()
+            }
+            .validate()
+            .unwrap(),
+            secrets: PeerSecretsInput {
+                generated_keypair: None,
+                agent_token_hash: Some("old".into()),
+            },
+        },
+    );
+    ok(
+        &mut s,
+        Command::RotateAgentToken {
+            network_id: net_id(1),
+            peer_id: peer_id(1),
+            at: Timestamp(4),
+            token_hash: "new".into(),
+        },
+    );
     assert!(s.peer_by_agent_token_hash("old").is_none());
     assert_eq!(s.peer_by_agent_token_hash("new").unwrap().id, peer_id(1));
     let key = raftwire_api::testkit::test_key(5);
-    let p = the_peer(ok(&mut s, Command::RegisterAgentKey { peer_id: peer_id(1), at: Timestamp(5), public_key: key.clone() }));
+    let p = the_peer(ok(
+        &mut s,
+        Command::RegisterAgentKey {
+            peer_id: peer_id(1),
+            at: Timestamp(5),
+            public_key: key.clone(),
+        },
+    ));
     assert_eq!(p.public_key.as_deref(), Some(key.as_str()));
     // Static peers have no agent token.
     ok(&mut s, peer(1, 2, "laptop"));
-    fails(&mut s, Command::RotateAgentToken { network_id: net_id(1), peer_id: peer_id(2), at: Timestamp(6), token_hash: "x".into() }, ErrorCode::InvalidValue);
+    fails(
+        &mut s,
+        Command::RotateAgentToken {
+            network_id: net_id(1),
+            peer_id: peer_id(2),
+            at: Timestamp(6),
+            token_hash: "x".into(),
+        },
+        ErrorCode::InvalidValue,
+    );
     // The key is taken within the network.
-    let patch = UpdatePeer { public_key: Some(Some(key)), ..Default::default() }.validate().unwrap();
-    fails(&mut s, Command::UpdatePeer { network_id: net_id(1), id: peer_id(2), at: Timestamp(7), if_match: None, patch }, ErrorCode::InUse);
+    let patch = UpdatePeer {
+        public_key: Some(Some(key)),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap();
+    fails(
+        &mut s,
+        Command::UpdatePeer {
+            network_id: net_id(1),
+            id: peer_id(2),
+            at: Timestamp(7),
+            if_match: None,
+            patch,
+        },
+        ErrorCode::InUse,
+    );
 }

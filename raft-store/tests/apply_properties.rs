@@ -20,17 +20,64 @@ const MODES: [&str; 3] = ["ipv4", "ipv6", "dual"];
 
 #[derive(Debug, Clone)]
 enum Op {
-    CreateNetwork { n: u128, mode: Option<usize>, v4: usize, v6: usize, legacy: bool },
-    UpdateNetwork { n: u128, mode: usize, v4: Option<usize>, v6: Option<usize>, force: bool },
-    DeleteNetwork { n: u128 },
-    CreatePeer { n: u128, p: u128, jump: bool, agent: bool, ask_v4: Option<u8>, ask_v6: Option<u8> },
-    DeletePeer { n: u128, p: u128 },
-    RenamePeer { n: u128, p: u128, name: u8 },
-    MovePeer { n: u128, p: u128, v4: u8 },
-    CreateRoute { n: u128, r: u128, v6: bool, via: u128 },
-    DeleteRoute { n: u128, r: u128 },
-    CreateGroup { n: u128, g: u128 },
-    Join { n: u128, g: u128, p: u128 },
+    CreateNetwork {
+        n: u128,
+        mode: Option<usize>,
+        v4: usize,
+        v6: usize,
+        legacy: bool,
+    },
+    UpdateNetwork {
+        n: u128,
+        mode: usize,
+        v4: Option<usize>,
+        v6: Option<usize>,
+        force: bool,
+    },
+    DeleteNetwork {
+        n: u128,
+    },
+    CreatePeer {
+        n: u128,
+        p: u128,
+        jump: bool,
+        agent: bool,
+        ask_v4: Option<u8>,
+        ask_v6: Option<u8>,
+    },
+    DeletePeer {
+        n: u128,
+        p: u128,
+    },
+    RenamePeer {
+        n: u128,
+        p: u128,
+        name: u8,
+    },
+    MovePeer {
+        n: u128,
+        p: u128,
+        v4: u8,
+    },
+    CreateRoute {
+        n: u128,
+        r: u128,
+        v6: bool,
+        via: u128,
+    },
+    DeleteRoute {
+        n: u128,
+        r: u128,
+    },
+    CreateGroup {
+        n: u128,
+        g: u128,
+    },
+    Join {
+        n: u128,
+        g: u128,
+        p: u128,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -58,7 +105,13 @@ fn op() -> impl Strategy<Value = Op> {
 /// never proposes those; P2 covers them in the api crate).
 fn command(op: &Op) -> Option<Command> {
     Some(match *op {
-        Op::CreateNetwork { n, mode, v4, v6, legacy } => {
+        Op::CreateNetwork {
+            n,
+            mode,
+            v4,
+            v6,
+            legacy,
+        } => {
             let mut body = json!({ "name": format!("net{n}") });
             let m = mode.map(|m| MODES[m]).unwrap_or("ipv4");
             if let Some(mode) = mode {
@@ -72,7 +125,13 @@ fn command(op: &Op) -> Option<Command> {
             }
             create_network(n, body)
         }
-        Op::UpdateNetwork { n, mode, v4, v6, force } => {
+        Op::UpdateNetwork {
+            n,
+            mode,
+            v4,
+            v6,
+            force,
+        } => {
             let req = UpdateNetwork {
                 ip_stack_mode: Some(MODES[mode].into()),
                 ipv4_cidr: v4.map(|i| V4S[i].into()),
@@ -88,9 +147,20 @@ fn command(op: &Op) -> Option<Command> {
                 new_rule_ids: [RuleId::from_u128(0x8000 + n), RuleId::from_u128(0x8100 + n)],
             }
         }
-        Op::DeleteNetwork { n } => Command::DeleteNetwork { id: net_id(n), if_match: None },
-        Op::CreatePeer { n, p, jump, agent, ask_v4, ask_v6 } => {
-            let mut body = json!({ "name": format!("p{p}"), "is_jump": jump, "use_agent": agent || jump });
+        Op::DeleteNetwork { n } => Command::DeleteNetwork {
+            id: net_id(n),
+            if_match: None,
+        },
+        Op::CreatePeer {
+            n,
+            p,
+            jump,
+            agent,
+            ask_v4,
+            ask_v6,
+        } => {
+            let mut body =
+                json!({ "name": format!("p{p}"), "is_jump": jump, "use_agent": agent || jump });
             if let Some(a) = ask_v4 {
                 body["ipv4_address"] = json!(format!("10.0.0.{a}"));
             }
@@ -105,24 +175,38 @@ fn command(op: &Op) -> Option<Command> {
             id: peer_id(p),
             at: Timestamp(8),
             if_match: None,
-            patch: PeerPatch { name: Some(format!("p{name}")), ..Default::default() },
+            patch: PeerPatch {
+                name: Some(format!("p{name}")),
+                ..Default::default()
+            },
         },
         Op::MovePeer { n, p, v4 } => Command::UpdatePeer {
             network_id: net_id(n),
             id: peer_id(p),
             at: Timestamp(9),
             if_match: None,
-            patch: PeerPatch { ipv4_address: Some(format!("10.0.0.{v4}").parse().ok()?), ..Default::default() },
+            patch: PeerPatch {
+                ipv4_address: Some(format!("10.0.0.{v4}").parse().ok()?),
+                ..Default::default()
+            },
         },
         Op::CreateRoute { n, r, v6, via } => {
             create_route(n, r, if v6 { "fd99::/64" } else { "192.168.0.0/24" }, via)
         }
-        Op::DeleteRoute { n, r } => Command::DeleteRoute { network_id: net_id(n), id: route_id(r), if_match: None },
+        Op::DeleteRoute { n, r } => Command::DeleteRoute {
+            network_id: net_id(n),
+            id: route_id(r),
+            if_match: None,
+        },
         Op::CreateGroup { n, g } => Command::CreateGroup {
             network_id: net_id(n),
             id: group_id(g),
             at: Timestamp(10),
-            spec: GroupSpec { name: format!("g{g}"), description: String::new(), priority: g as i32 },
+            spec: GroupSpec {
+                name: format!("g{g}"),
+                description: String::new(),
+                priority: g as i32,
+            },
         },
         Op::Join { n, g, p } => Command::AddGroupMember {
             network_id: net_id(n),
@@ -140,12 +224,22 @@ fn check_invariants(s: &State) -> Result<(), TestCaseError> {
         let mode = ns.network.ip_stack_mode;
         for family in IpFamily::ALL {
             let pool = ns.pools.get(family);
-            prop_assert_eq!(pool.is_some(), mode.has(family), "pool per family of the mode");
+            prop_assert_eq!(
+                pool.is_some(),
+                mode.has(family),
+                "pool per family of the mode"
+            );
             prop_assert_eq!(ns.network.cidr(family).is_some(), mode.has(family));
             let mut seen = HashSet::new();
             for p in ns.peers.iter() {
                 // P1: exactly the mode's families.
-                prop_assert_eq!(p.has(family), mode.has(family), "peer {} family {}", p.name, family);
+                prop_assert_eq!(
+                    p.has(family),
+                    mode.has(family),
+                    "peer {} family {}",
+                    p.name,
+                    family
+                );
                 if let (Some(a), Some(pool)) = (p.address(family), pool) {
                     // P11: inside the prefix, held by the pool; P3: never twice.
                     prop_assert!(pool.prefix().contains(&a));
@@ -154,12 +248,21 @@ fn check_invariants(s: &State) -> Result<(), TestCaseError> {
                 }
             }
             if let Some(pool) = pool {
-                prop_assert_eq!(pool.allocated(), seen.len() as u128, "pool holds exactly the peers' addresses");
+                prop_assert_eq!(
+                    pool.allocated(),
+                    seen.len() as u128,
+                    "pool holds exactly the peers' addresses"
+                );
             }
         }
         for net in ns.network.cidrs() {
             for other in &prefixes {
-                prop_assert!(!other.contains(&net.network()) && !net.contains(&other.network()), "{} overlaps {}", net, other);
+                prop_assert!(
+                    !other.contains(&net.network()) && !net.contains(&other.network()),
+                    "{} overlaps {}",
+                    net,
+                    other
+                );
             }
         }
         prefixes.extend(ns.network.cidrs());

@@ -82,5 +82,8 @@ fn state_of_100k_dual_stack_agent_peers_uses_under_2_kib_per_peer() {
     let per_peer = used / PEERS as f64;
     eprintln!("state memory: {used} bytes, {per_peer:.0} bytes per peer");
     assert!(per_peer < 2048.0, "{per_peer:.0} bytes per peer");
-    assert_eq!(s.network(NetworkId::from_u128(1)).unwrap().peers.len(), PEERS as usize);
+    assert_eq!(
+        s.network(NetworkId::from_u128(1)).unwrap().peers.len(),
+        PEERS as usize
+    );
 }

@@ -8,11 +8,17 @@ use crate::command::{ApplyResult, Response};
 use crate::state::{NetworkState, State};
 
 fn group_ref(ns: &NetworkState, id: GroupId) -> DomainResult<&Group> {
-    ns.groups.get(id).ok_or_else(|| DomainError::not_found("group", id))
+    ns.groups
+        .get(id)
+        .ok_or_else(|| DomainError::not_found("group", id))
 }
 
 fn check_name_free(ns: &NetworkState, name: &str, except: Option<GroupId>) -> DomainResult<()> {
-    if ns.groups.iter().any(|g| g.name == name && Some(g.id) != except) {
+    if ns
+        .groups
+        .iter()
+        .any(|g| g.name == name && Some(g.id) != except)
+    {
         return Err(name_taken("group", name));
     }
     Ok(())
@@ -28,7 +34,10 @@ pub(super) fn create(
     let ns = network_ref(state, network_id)?;
     check_name_free(ns, &spec.name, None)?;
     if ns.groups.contains(id) {
-        return Err(DomainError::new(ErrorCode::InUse, format!("group id {id} is taken")));
+        return Err(DomainError::new(
+            ErrorCode::InUse,
+            format!("group id {id} is taken"),
+        ));
     }
     let group = Group {
         id,
@@ -43,7 +52,9 @@ pub(super) fn create(
         version: 1,
     };
     let seq = state.next_seq();
-    network_mut(state, network_id)?.groups.insert(seq, group.clone());
+    network_mut(state, network_id)?
+        .groups
+        .insert(seq, group.clone());
     Ok(Response::Group(group))
 }
 
@@ -69,7 +80,10 @@ pub(super) fn update(
         check_name_free(ns, name, Some(id))?;
     }
     let ns = network_mut(state, network_id)?;
-    let g = ns.groups.get_mut(id).ok_or_else(|| DomainError::not_found("group", id))?;
+    let g = ns
+        .groups
+        .get_mut(id)
+        .ok_or_else(|| DomainError::not_found("group", id))?;
     if let Some(name) = patch.name {
         g.name = name;
     }
@@ -117,7 +131,10 @@ pub(super) fn set_member(
 ) -> ApplyResult {
     let ns = network_ref(state, network_id)?;
     group_ref(ns, group_id)?;
-    let p = ns.peers.get(peer_id).ok_or_else(|| DomainError::not_found("peer", peer_id))?;
+    let p = ns
+        .peers
+        .get(peer_id)
+        .ok_or_else(|| DomainError::not_found("peer", peer_id))?;
     if p.group_ids.contains(&group_id) == member {
         return Ok(Response::Done);
     }

@@ -51,7 +51,10 @@ pub(super) fn create(
         return Err(name_taken("network", &spec.name));
     }
     if state.network(id).is_some() {
-        return Err(DomainError::new(ErrorCode::InUse, format!("network id {id} is taken")));
+        return Err(DomainError::new(
+            ErrorCode::InUse,
+            format!("network id {id} is taken"),
+        ));
     }
     let network = Network {
         id,
@@ -125,7 +128,14 @@ pub(super) fn update(
             check_overlap(state, Some(id), cidr)?;
         }
         let mut next = ns.clone();
-        readdress(&mut next, mode, [v4.map(IpNet::V4), v6.map(IpNet::V6)], patch.force, at, new_rule_ids)?;
+        readdress(
+            &mut next,
+            mode,
+            [v4.map(IpNet::V4), v6.map(IpNet::V6)],
+            patch.force,
+            at,
+            new_rule_ids,
+        )?;
         Some(next)
     } else {
         None
@@ -274,7 +284,13 @@ fn set_address(p: &mut Peer, family: IpFamily, a: Option<IpAddr>) {
 
 /// Rules that targeted the old network prefix follow it to the new one; a family the
 /// network gains is allowed by the `default` policy like the families it had.
-fn retarget_rules(ns: &mut NetworkState, old: Option<IpNet>, new: IpNet, rule_id: RuleId, at: Timestamp) {
+fn retarget_rules(
+    ns: &mut NetworkState,
+    old: Option<IpNet>,
+    new: IpNet,
+    rule_id: RuleId,
+    at: Timestamp,
+) {
     for policy in ns.policies.iter_mut() {
         let mut changed = false;
         for r in policy.rules.iter_mut() {

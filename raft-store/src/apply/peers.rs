@@ -18,7 +18,11 @@ fn address_field(family: IpFamily) -> &'static str {
     }
 }
 
-fn requested(family: IpFamily, v4: Option<std::net::Ipv4Addr>, v6: Option<std::net::Ipv6Addr>) -> Option<IpAddr> {
+fn requested(
+    family: IpFamily,
+    v4: Option<std::net::Ipv4Addr>,
+    v6: Option<std::net::Ipv6Addr>,
+) -> Option<IpAddr> {
     match family {
         IpFamily::Ipv4 => v4.map(IpAddr::V4),
         IpFamily::Ipv6 => v6.map(IpAddr::V6),
@@ -103,17 +107,22 @@ pub(super) fn create(
     secrets: PeerSecretsInput,
 ) -> ApplyResult {
     if state.idx.peer_network.contains_key(&id) {
-        return Err(DomainError::new(ErrorCode::InUse, format!("peer id {id} is taken")));
+        return Err(DomainError::new(
+            ErrorCode::InUse,
+            format!("peer id {id} is taken"),
+        ));
     }
     let ns = network_ref(state, network_id)?;
     if ns.peer_by_name(&spec.name).is_some() {
         return Err(name_taken("peer", &spec.name));
     }
     check_requested_families(ns, spec.ipv4_address.is_some(), spec.ipv6_address.is_some())?;
-    let public_key = spec
-        .public_key
-        .clone()
-        .or_else(|| secrets.generated_keypair.as_ref().map(|(public, _)| public.clone()));
+    let public_key = spec.public_key.clone().or_else(|| {
+        secrets
+            .generated_keypair
+            .as_ref()
+            .map(|(public, _)| public.clone())
+    });
     if let Some(k) = &public_key {
         check_key_free(ns, k, None)?;
     }
@@ -121,7 +130,11 @@ pub(super) fn create(
         Some(ids) => check_group_ids(ns, ids)?,
         None => ns.default_group().map(|g| vec![g.id]).unwrap_or_default(),
     };
-    let addresses = take_addresses(network_mut(state, network_id)?, spec.ipv4_address, spec.ipv6_address)?;
+    let addresses = take_addresses(
+        network_mut(state, network_id)?,
+        spec.ipv4_address,
+        spec.ipv6_address,
+    )?;
     let seq = state.next_seq();
     let ns = network_mut(state, network_id)?;
     let mut peer = Peer {
@@ -168,7 +181,9 @@ pub(super) fn create(
 }
 
 fn peer_ref(ns: &NetworkState, id: PeerId) -> DomainResult<&Peer> {
-    ns.peers.get(id).ok_or_else(|| DomainError::not_found("peer", id))
+    ns.peers
+        .get(id)
+        .ok_or_else(|| DomainError::not_found("peer", id))
 }
 
 pub(super) fn update(
@@ -207,8 +222,16 @@ pub(super) fn update(
     if let Some(Some(k)) = &patch.public_key {
         check_key_free(ns, k, Some(id))?;
     }
-    check_requested_families(ns, patch.ipv4_address.is_some(), patch.ipv6_address.is_some())?;
-    let group_ids = patch.group_ids.as_deref().map(|g| check_group_ids(ns, g)).transpose()?;
+    check_requested_families(
+        ns,
+        patch.ipv4_address.is_some(),
+        patch.ipv6_address.is_some(),
+    )?;
+    let group_ids = patch
+        .group_ids
+        .as_deref()
+        .map(|g| check_group_ids(ns, g))
+        .transpose()?;
 
     // Addresses: claim the requested ones first (all or nothing), then release the old ones.
     let mut next = current.clone();
@@ -302,12 +325,18 @@ pub(super) fn delete(
     if !routes.is_empty() {
         return Err(DomainError::new(
             ErrorCode::InUse,
-            format!("{} route(s) go through this jump; delete or move them first", routes.len()),
+            format!(
+                "{} route(s) go through this jump; delete or move them first",
+                routes.len()
+            ),
         )
         .with_items(routes));
     }
     let ns = network_mut(state, network_id)?;
-    let peer = ns.peers.remove(id).ok_or_else(|| DomainError::not_found("peer", id))?;
+    let peer = ns
+        .peers
+        .remove(id)
+        .ok_or_else(|| DomainError::not_found("peer", id))?;
     ns.unindex_peer(&peer);
     for a in peer.addresses() {
         if let Some(pool) = ns.pools.get_mut(IpFamily::of_addr(&a)) {
@@ -340,7 +369,11 @@ pub(super) fn rotate_token(
     let ns = network_mut(state, network_id)?;
     let secrets = ns.secrets.entry(peer_id).or_default();
     let old = secrets.agent_token_hash.replace(token_hash.clone());
-    let mut peer = ns.peers.get(peer_id).cloned().ok_or_else(|| DomainError::not_found("peer", peer_id))?;
+    let mut peer = ns
+        .peers
+        .get(peer_id)
+        .cloned()
+        .ok_or_else(|| DomainError::not_found("peer", peer_id))?;
     peer.touch(at);
     if let Some(p) = ns.peers.get_mut(peer_id) {
         *p = peer.clone();
@@ -352,7 +385,12 @@ pub(super) fn rotate_token(
     Ok(Response::Peer(peer))
 }
 
-pub(super) fn register_key(state: &mut State, peer_id: PeerId, at: Timestamp, public_key: String) -> ApplyResult {
+pub(super) fn register_key(
+    state: &mut State,
+    peer_id: PeerId,
+    at: Timestamp,
+    public_key: String,
+) -> ApplyResult {
     let network_id = state
         .network_of_peer(peer_id)
         .map(|n| n.network.id)
@@ -360,7 +398,10 @@ pub(super) fn register_key(state: &mut State, peer_id: PeerId, at: Timestamp, pu
     let ns = network_ref(state, network_id)?;
     let peer = peer_ref(ns, peer_id)?;
     if !peer.use_agent {
-        return Err(DomainError::new(ErrorCode::Forbidden, "only agent peers register their own key"));
+        return Err(DomainError::new(
+            ErrorCode::Forbidden,
+            "only agent peers register their own key",
+        ));
     }
     if peer.public_key.as_deref() == Some(public_key.as_str()) {
         return Ok(Response::Peer(peer.clone()));

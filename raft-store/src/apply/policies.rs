@@ -7,11 +7,17 @@ use crate::command::{ApplyResult, Response};
 use crate::state::{NetworkState, State};
 
 fn policy_ref(ns: &NetworkState, id: PolicyId) -> DomainResult<&Policy> {
-    ns.policies.get(id).ok_or_else(|| DomainError::not_found("policy", id))
+    ns.policies
+        .get(id)
+        .ok_or_else(|| DomainError::not_found("policy", id))
 }
 
 fn check_name_free(ns: &NetworkState, name: &str, except: Option<PolicyId>) -> DomainResult<()> {
-    if ns.policies.iter().any(|p| p.name == name && Some(p.id) != except) {
+    if ns
+        .policies
+        .iter()
+        .any(|p| p.name == name && Some(p.id) != except)
+    {
         return Err(name_taken("policy", name));
     }
     Ok(())
@@ -21,7 +27,10 @@ fn check_rule_ids_unique(rules: &[Rule]) -> DomainResult<()> {
     let mut ids: Vec<RuleId> = rules.iter().map(|r| r.id).collect();
     ids.sort();
     if ids.windows(2).any(|w| w[0] == w[1]) {
-        return Err(DomainError::new(ErrorCode::InUse, "rule ids must be unique"));
+        return Err(DomainError::new(
+            ErrorCode::InUse,
+            "rule ids must be unique",
+        ));
     }
     Ok(())
 }
@@ -38,7 +47,10 @@ pub(super) fn create(
     let ns = network_ref(state, network_id)?;
     check_name_free(ns, &name, None)?;
     if ns.policies.contains(id) {
-        return Err(DomainError::new(ErrorCode::InUse, format!("policy id {id} is taken")));
+        return Err(DomainError::new(
+            ErrorCode::InUse,
+            format!("policy id {id} is taken"),
+        ));
     }
     check_rule_targets(ns, &rules, "rules")?;
     check_rule_ids_unique(&rules)?;
@@ -53,7 +65,9 @@ pub(super) fn create(
         version: 1,
     };
     let seq = state.next_seq();
-    network_mut(state, network_id)?.policies.insert(seq, policy.clone());
+    network_mut(state, network_id)?
+        .policies
+        .insert(seq, policy.clone());
     Ok(Response::Policy(policy))
 }
 
@@ -78,7 +92,10 @@ pub(super) fn update(
         check_rule_ids_unique(r)?;
     }
     let ns = network_mut(state, network_id)?;
-    let p = ns.policies.get_mut(id).ok_or_else(|| DomainError::not_found("policy", id))?;
+    let p = ns
+        .policies
+        .get_mut(id)
+        .ok_or_else(|| DomainError::not_found("policy", id))?;
     if let Some(n) = name {
         p.name = n;
     }
@@ -117,13 +134,21 @@ pub(super) fn add_rule(
 ) -> ApplyResult {
     let ns = network_ref(state, network_id)?;
     let p = policy_ref(ns, policy_id)?;
-    check_rule_targets(ns, std::slice::from_ref(&rule), "rules")
-        .map_err(|e| DomainError { field: Some("target".into()), ..e })?;
+    check_rule_targets(ns, std::slice::from_ref(&rule), "rules").map_err(|e| DomainError {
+        field: Some("target".into()),
+        ..e
+    })?;
     if p.rules.iter().any(|r| r.id == rule.id) {
-        return Err(DomainError::new(ErrorCode::InUse, format!("rule id {} is taken", rule.id)));
+        return Err(DomainError::new(
+            ErrorCode::InUse,
+            format!("rule id {} is taken", rule.id),
+        ));
     }
     let ns = network_mut(state, network_id)?;
-    let p = ns.policies.get_mut(policy_id).ok_or_else(|| DomainError::not_found("policy", policy_id))?;
+    let p = ns
+        .policies
+        .get_mut(policy_id)
+        .ok_or_else(|| DomainError::not_found("policy", policy_id))?;
     p.rules.push(rule);
     p.touch(at);
     Ok(Response::Policy(p.clone()))
@@ -142,7 +167,10 @@ pub(super) fn remove_rule(
         return Err(DomainError::not_found("rule", rule_id));
     }
     let ns = network_mut(state, network_id)?;
-    let p = ns.policies.get_mut(policy_id).ok_or_else(|| DomainError::not_found("policy", policy_id))?;
+    let p = ns
+        .policies
+        .get_mut(policy_id)
+        .ok_or_else(|| DomainError::not_found("policy", policy_id))?;
     p.rules.retain(|r| r.id != rule_id);
     p.touch(at);
     Ok(Response::Policy(p.clone()))

@@ -11,7 +11,9 @@ use crate::command::{ApplyResult, Response};
 use crate::state::{NetworkState, State};
 
 fn route_ref(ns: &NetworkState, id: RouteId) -> DomainResult<&Route> {
-    ns.routes.get(id).ok_or_else(|| DomainError::not_found("route", id))
+    ns.routes
+        .get(id)
+        .ok_or_else(|| DomainError::not_found("route", id))
 }
 
 fn check_gateway(ns: &NetworkState, jump: PeerId) -> DomainResult<()> {
@@ -27,7 +29,11 @@ fn check_gateway(ns: &NetworkState, jump: PeerId) -> DomainResult<()> {
 }
 
 fn check_route_name(ns: &NetworkState, name: &str, except: Option<RouteId>) -> DomainResult<()> {
-    if ns.routes.iter().any(|r| r.name == name && Some(r.id) != except) {
+    if ns
+        .routes
+        .iter()
+        .any(|r| r.name == name && Some(r.id) != except)
+    {
         return Err(name_taken("route", name));
     }
     Ok(())
@@ -45,7 +51,10 @@ pub(super) fn create(
     check_route_family(&ns.network, &spec.destination_cidr)?;
     check_gateway(ns, spec.jump_peer_id)?;
     if ns.routes.contains(id) {
-        return Err(DomainError::new(ErrorCode::InUse, format!("route id {id} is taken")));
+        return Err(DomainError::new(
+            ErrorCode::InUse,
+            format!("route id {id} is taken"),
+        ));
     }
     let route = Route {
         id,
@@ -60,7 +69,9 @@ pub(super) fn create(
         version: 1,
     };
     let seq = state.next_seq();
-    network_mut(state, network_id)?.routes.insert(seq, route.clone());
+    network_mut(state, network_id)?
+        .routes
+        .insert(seq, route.clone());
     Ok(Response::Route(route))
 }
 
@@ -89,7 +100,10 @@ pub(super) fn update(
             return Err(DomainError::field(
                 ErrorCode::InUse,
                 "destination_cidr",
-                format!("{} DNS mapping(s) of this route would fall outside {dest}", outside.len()),
+                format!(
+                    "{} DNS mapping(s) of this route would fall outside {dest}",
+                    outside.len()
+                ),
             )
             .with_items(outside));
         }
@@ -98,7 +112,10 @@ pub(super) fn update(
         check_gateway(ns, j)?;
     }
     let ns = network_mut(state, network_id)?;
-    let r = ns.routes.get_mut(id).ok_or_else(|| DomainError::not_found("route", id))?;
+    let r = ns
+        .routes
+        .get_mut(id)
+        .ok_or_else(|| DomainError::not_found("route", id))?;
     if let Some(n) = patch.name {
         r.name = n;
     }
@@ -141,7 +158,11 @@ pub(super) fn delete(
     Ok(Response::Deleted)
 }
 
-fn mapping_ref(ns: &NetworkState, route_id: RouteId, id: DnsMappingId) -> DomainResult<&DnsMapping> {
+fn mapping_ref(
+    ns: &NetworkState,
+    route_id: RouteId,
+    id: DnsMappingId,
+) -> DomainResult<&DnsMapping> {
     ns.dns_mappings
         .get(id)
         .filter(|m| m.route_id == route_id)
@@ -178,7 +199,10 @@ pub(super) fn create_mapping(
     check_mapping_in_route(&route.destination_cidr, &spec.ip_address)?;
     check_mapping_name(ns, &spec.name, IpFamily::of_addr(&spec.ip_address), None)?;
     if ns.dns_mappings.contains(id) {
-        return Err(DomainError::new(ErrorCode::InUse, format!("mapping id {id} is taken")));
+        return Err(DomainError::new(
+            ErrorCode::InUse,
+            format!("mapping id {id} is taken"),
+        ));
     }
     let m = DnsMapping {
         id,
@@ -192,7 +216,9 @@ pub(super) fn create_mapping(
         version: 1,
     };
     let seq = state.next_seq();
-    network_mut(state, network_id)?.dns_mappings.insert(seq, m.clone());
+    network_mut(state, network_id)?
+        .dns_mappings
+        .insert(seq, m.clone());
     Ok(Response::DnsMapping(m))
 }
 
@@ -213,7 +239,10 @@ pub(super) fn update_mapping(
     check_mapping_in_route(&route_ref(ns, route_id)?.destination_cidr, &ip)?;
     check_mapping_name(ns, &name, IpFamily::of_addr(&ip), Some(id))?;
     let ns = network_mut(state, network_id)?;
-    let m = ns.dns_mappings.get_mut(id).ok_or_else(|| DomainError::not_found("DNS mapping", id))?;
+    let m = ns
+        .dns_mappings
+        .get_mut(id)
+        .ok_or_else(|| DomainError::not_found("DNS mapping", id))?;
     m.name = name;
     m.set_address(ip);
     m.touch(at);

@@ -6,8 +6,13 @@ use crate::command::{ApplyResult, Response};
 use crate::state::{AdminToken, State};
 
 pub(super) fn create(state: &mut State, token: AdminToken) -> ApplyResult {
-    if state.data.admin_tokens.contains(token.id) || state.idx.admin_tokens.contains_key(&token.token_hash) {
-        return Err(DomainError::new(ErrorCode::InUse, "this admin token already exists"));
+    if state.data.admin_tokens.contains(token.id)
+        || state.idx.admin_tokens.contains_key(&token.token_hash)
+    {
+        return Err(DomainError::new(
+            ErrorCode::InUse,
+            "this admin token already exists",
+        ));
     }
     if state.admin_tokens().any(|t| t.name == token.name) {
         return Err(DomainError::field(
@@ -17,7 +22,10 @@ pub(super) fn create(state: &mut State, token: AdminToken) -> ApplyResult {
         ));
     }
     let seq = state.next_seq();
-    state.idx.admin_tokens.insert(token.token_hash.clone(), token.id);
+    state
+        .idx
+        .admin_tokens
+        .insert(token.token_hash.clone(), token.id);
     state.data.admin_tokens.insert(seq, token.clone());
     Ok(Response::AdminToken(token))
 }

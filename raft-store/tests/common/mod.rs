@@ -29,7 +29,10 @@ pub fn defaults(n: u128) -> NetworkDefaults {
     NetworkDefaults {
         group_id: GroupId::from_u128(0x5000 + n),
         policy_id: PolicyId::from_u128(0x6000 + n),
-        rule_ids: [RuleId::from_u128(0x7000 + 2 * n), RuleId::from_u128(0x7001 + 2 * n)],
+        rule_ids: [
+            RuleId::from_u128(0x7000 + 2 * n),
+            RuleId::from_u128(0x7001 + 2 * n),
+        ],
     }
 }
 
@@ -109,7 +112,11 @@ pub fn fails(state: &mut State, cmd: Command, code: ErrorCode) -> DomainError {
     let before = encode(state);
     let err = apply(state, cmd.clone()).expect_err("command should fail");
     assert_eq!(err.code, code, "{cmd:?}: {err}");
-    assert_eq!(encode(state), before, "a failed command changed the state: {cmd:?}");
+    assert_eq!(
+        encode(state),
+        before,
+        "a failed command changed the state: {cmd:?}"
+    );
     err
 }
 
