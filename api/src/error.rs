@@ -65,6 +65,7 @@ pub enum ErrorCode {
     Forbidden,
     NoLeader,
     PayloadTooLarge,
+    MethodNotAllowed,
     MalformedBody,
     Internal,
 }
@@ -104,6 +105,7 @@ impl ErrorCode {
             Forbidden => "forbidden",
             NoLeader => "no_leader",
             PayloadTooLarge => "payload_too_large",
+            MethodNotAllowed => "method_not_allowed",
             MalformedBody => "malformed_body",
             Internal => "internal",
         }
@@ -120,6 +122,7 @@ impl ErrorCode {
             Forbidden => 403,
             NoLeader => 503,
             PayloadTooLarge => 413,
+            MethodNotAllowed => 405,
             Internal => 500,
             _ => 400,
         }

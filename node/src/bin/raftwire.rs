@@ -1,2 +1,10 @@
-//! `raftwire` CLI (being written)
-fn main() {}
+//! `raftwire`: the command-line client of a Raftwire cluster (SPEC §10). The code lives in
+//! `src/cli/`; run `raftwire --help` for the commands.
+#![forbid(unsafe_code)]
+
+#[path = "../cli/mod.rs"]
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -11,13 +11,19 @@ pub mod policies;
 pub mod routes;
 pub mod tokens;
 
+use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use axum::extract::{FromRequestParts, Query, RawPathParams};
+use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use axum::Json;
-use raftwire_api::{DomainError, ErrorCode, Timestamp};
+use raftwire_api::{DomainError, ErrorCode, NetworkId, Timestamp};
+use raftwire_raft_store::{NetworkState, State as RwState};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::http::error::ApiError;
 
 use crate::consensus::Consistency;
 use crate::http::error::ApiResult;
@@ -28,6 +34,77 @@ use crate::http::error::ApiResult;
 pub struct ReadQuery {
     #[serde(default)]
     pub consistency: Consistency,
+}
+
+/// The path parameters of a request, parsed on demand. A value that does not parse is a 400
+/// `invalid_value` whose `field` is the parameter's name (`nid`, `pid`, …).
+pub struct PathIds(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathIds {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let raw = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|r| ApiError::new(ErrorCode::InvalidValue, r.body_text()))?;
+        Ok(PathIds(
+            raw.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ))
+    }
+}
+
+impl PathIds {
+    /// The parameter `name` parsed as `T` (one of the typed ids, or a `Uuid`).
+    pub fn get<T: FromStr>(&self, name: &str) -> ApiResult<T> {
+        let raw = self
+            .0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| {
+                ApiError::internal(format!("the route has no path parameter '{name}'"))
+            })?;
+        raw.parse().map_err(|_| {
+            let shown: String = raw.chars().take(64).collect();
+            DomainError::field(
+                ErrorCode::InvalidValue,
+                name,
+                format!("'{shown}' is not a valid id"),
+            )
+            .into()
+        })
+    }
+}
+
+/// `?consistency=…` as problem+json on bad input (400 `invalid_value`, `field` = the
+/// offending parameter).
+pub struct Read(pub Consistency);
+
+impl<S: Send + Sync> FromRequestParts<S> for Read {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Query::<ReadQuery>::from_request_parts(parts, state).await {
+            Ok(Query(q)) => Ok(Read(q.consistency)),
+            Err(r) => {
+                let msg = r.body_text();
+                let field = msg
+                    .split_once("unknown field `")
+                    .and_then(|(_, rest)| rest.split('`').next())
+                    .unwrap_or("consistency")
+                    .to_string();
+                Err(DomainError::field(ErrorCode::InvalidValue, field, msg).into())
+            }
+        }
+    }
+}
+
+/// The network `nid` of the state, or a 404.
+pub(super) fn network_of(s: &RwState, nid: NetworkId) -> ApiResult<&NetworkState> {
+    s.network(nid)
+        .ok_or_else(|| ApiError::not_found("network", nid))
 }
 
 /// The wall clock, read here (at the edge) and carried into commands.

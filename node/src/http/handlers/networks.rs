@@ -1,6 +1,6 @@
 //! `/networks` and `/networks/{nid}`, `/networks/{nid}/ipam`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use raftwire_api::requests::{CreateNetwork, UpdateNetwork};
@@ -9,7 +9,7 @@ use raftwire_raft_store::{Command, NetworkDefaults, Response};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{if_match, items, new_id, now, ReadQuery};
+use super::{if_match, items, new_id, now, PathIds, Read};
 use crate::app::App;
 use crate::consensus::{propose, read_barrier, unexpected};
 use crate::http::error::{ApiError, ApiResult};
@@ -18,10 +18,10 @@ use crate::http::extract::{Caller, JsonBody};
 pub async fn list(
     State(app): State<App>,
     caller: Caller,
-    Query(q): Query<ReadQuery>,
+    Read(c): Read,
 ) -> ApiResult<Json<serde_json::Value>> {
     caller.require_admin()?;
-    read_barrier(&app, q.consistency).await?;
+    read_barrier(&app, c).await?;
     let list: Vec<Network> =
         app.with_state(|s| s.networks().map(|n| n.network.clone()).collect())?;
     Ok(items(list))
@@ -53,12 +53,13 @@ pub async fn create(
 pub async fn get(
     State(app): State<App>,
     caller: Caller,
-    Path(nid): Path<Uuid>,
-    Query(q): Query<ReadQuery>,
+    ids: PathIds,
+    Read(c): Read,
 ) -> ApiResult<Json<Network>> {
     caller.require_admin()?;
-    read_barrier(&app, q.consistency).await?;
-    app.with_state(|s| s.network(NetworkId(nid)).map(|n| n.network.clone()))?
+    let nid: NetworkId = ids.get("nid")?;
+    read_barrier(&app, c).await?;
+    app.with_state(|s| s.network(nid).map(|n| n.network.clone()))?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("network", nid))
 }
@@ -66,14 +67,15 @@ pub async fn get(
 pub async fn update(
     State(app): State<App>,
     caller: Caller,
-    Path(nid): Path<Uuid>,
+    ids: PathIds,
     headers: HeaderMap,
     JsonBody(body): JsonBody<UpdateNetwork>,
 ) -> ApiResult<Json<Network>> {
     caller.require_admin()?;
+    let nid: NetworkId = ids.get("nid")?;
     let patch = body.validate()?;
     let cmd = Command::UpdateNetwork {
-        id: NetworkId(nid),
+        id: nid,
         at: now(),
         if_match: if_match(&headers)?,
         patch,
@@ -88,12 +90,13 @@ pub async fn update(
 pub async fn delete(
     State(app): State<App>,
     caller: Caller,
-    Path(nid): Path<Uuid>,
+    ids: PathIds,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
+    let nid: NetworkId = ids.get("nid")?;
     let cmd = Command::DeleteNetwork {
-        id: NetworkId(nid),
+        id: nid,
         if_match: if_match(&headers)?,
     };
     propose(&app, cmd).await?;
@@ -125,13 +128,14 @@ pub struct Ipam {
 pub async fn ipam(
     State(app): State<App>,
     caller: Caller,
-    Path(nid): Path<Uuid>,
-    Query(q): Query<ReadQuery>,
+    ids: PathIds,
+    Read(c): Read,
 ) -> ApiResult<Json<Ipam>> {
     caller.require_admin()?;
-    read_barrier(&app, q.consistency).await?;
+    let nid: NetworkId = ids.get("nid")?;
+    read_barrier(&app, c).await?;
     app.with_state(|s| {
-        let ns = s.network(NetworkId(nid))?;
+        let ns = s.network(nid)?;
         let usage = |f: IpFamily| {
             ns.pools.get(f).map(|p| Usage {
                 cidr: p.prefix().to_string(),

@@ -2,11 +2,8 @@
 //! jump firewall. Also the path/query extractors the per-network handlers share, which answer
 //! bad input with problem+json instead of axum's plain-text rejections.
 
-use std::str::FromStr;
-
-use axum::extract::{FromRequestParts, Query, RawPathParams, State};
+use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
-use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::Json;
@@ -14,88 +11,15 @@ use raftwire_api::firewall::{jump_firewall, JumpFirewall};
 use raftwire_api::requests::{CreatePeer, UpdatePeer};
 use raftwire_api::wireguard::{peer_config, render_wg_quick};
 use raftwire_api::*;
-use raftwire_raft_store::{Command, NetworkState, PeerSecretsInput, Response, State as RwState};
+use raftwire_raft_store::{Command, NetworkState, PeerSecretsInput, Response};
 use serde::Serialize;
 
-use super::{if_match, items, new_id, now, ReadQuery};
+use super::{if_match, items, network_of, new_id, now, PathIds, Read};
 use crate::app::App;
-use crate::consensus::{propose, read_barrier, unexpected, Consistency};
+use crate::consensus::{propose, read_barrier, unexpected};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Caller, JsonBody};
 use crate::secrets::{hash_token, new_token, wireguard_keypair};
-
-// ---------------------------------------------------------------- shared extractors
-
-/// The path parameters of a request, parsed on demand. A value that does not parse is a 400
-/// `invalid_value` whose `field` is the parameter's name (`nid`, `pid`, …).
-pub struct PathIds(Vec<(String, String)>);
-
-impl<S: Send + Sync> FromRequestParts<S> for PathIds {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let raw = RawPathParams::from_request_parts(parts, state)
-            .await
-            .map_err(|r| ApiError::new(ErrorCode::InvalidValue, r.body_text()))?;
-        Ok(PathIds(
-            raw.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        ))
-    }
-}
-
-impl PathIds {
-    /// The parameter `name` parsed as `T` (one of the typed ids, or a `Uuid`).
-    pub fn get<T: FromStr>(&self, name: &str) -> ApiResult<T> {
-        let raw = self
-            .0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .ok_or_else(|| {
-                ApiError::internal(format!("the route has no path parameter '{name}'"))
-            })?;
-        raw.parse().map_err(|_| {
-            let shown: String = raw.chars().take(64).collect();
-            DomainError::field(
-                ErrorCode::InvalidValue,
-                name,
-                format!("'{shown}' is not a valid id"),
-            )
-            .into()
-        })
-    }
-}
-
-/// `?consistency=…` as problem+json on bad input (400 `invalid_value`, `field` = the
-/// offending parameter).
-pub struct Read(pub Consistency);
-
-impl<S: Send + Sync> FromRequestParts<S> for Read {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match Query::<ReadQuery>::from_request_parts(parts, state).await {
-            Ok(Query(q)) => Ok(Read(q.consistency)),
-            Err(r) => {
-                let msg = r.body_text();
-                let field = msg
-                    .split_once("unknown field `")
-                    .and_then(|(_, rest)| rest.split('`').next())
-                    .unwrap_or("consistency")
-                    .to_string();
-                Err(DomainError::field(ErrorCode::InvalidValue, field, msg).into())
-            }
-        }
-    }
-}
-
-/// The network `nid` of the state, or a 404.
-pub(super) fn network_of(s: &RwState, nid: NetworkId) -> ApiResult<&NetworkState> {
-    s.network(nid)
-        .ok_or_else(|| ApiError::not_found("network", nid))
-}
 
 fn peer_of(ns: &NetworkState, pid: PeerId) -> ApiResult<&Peer> {
     ns.peers

@@ -7,8 +7,7 @@ use raftwire_api::requests::{CreateRoute, UpdateRoute};
 use raftwire_api::*;
 use raftwire_raft_store::{Command, Response};
 
-use super::peers::{network_of, PathIds, Read};
-use super::{if_match, items, new_id, now};
+use super::{if_match, items, network_of, new_id, now, PathIds, Read};
 use crate::app::App;
 use crate::consensus::{propose, read_barrier, unexpected};
 use crate::http::error::{ApiError, ApiResult};

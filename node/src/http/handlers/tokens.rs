@@ -9,8 +9,7 @@ use raftwire_api::{Timestamp, TokenId};
 use raftwire_raft_store::{AdminToken, Command, Response};
 use serde::{Deserialize, Serialize};
 
-use super::peers::{PathIds, Read};
-use super::{items, new_id, now};
+use super::{items, new_id, now, PathIds, Read};
 use crate::app::App;
 use crate::consensus::{propose, read_barrier, unexpected};
 use crate::http::error::ApiResult;
