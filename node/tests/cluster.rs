@@ -259,3 +259,58 @@ async fn ready_and_health_endpoints_report_the_node_state() {
     assert_eq!(cluster["leader_id"], 1);
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_of_one_cluster_restores_into_another() {
+    let mut a = Cluster::new();
+    a.start(1).await;
+    a.leader().await;
+    let (status, net) = a
+        .post(
+            1,
+            "/networks",
+            json!({"name": "corp", "ip_stack_mode": "dual", "ipv4_cidr": V4, "ipv6_cidr": V6}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let nid = net["id"].as_str().unwrap().to_string();
+    for i in 0..3 {
+        a.post(
+            1,
+            &format!("/networks/{nid}/peers"),
+            json!({"name": format!("p{i}")}),
+        )
+        .await;
+    }
+    let backup = a
+        .http
+        .get(format!("{}/api/v1/snapshot", a.node(1).url))
+        .bearer_auth(&a.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(backup.status().as_u16(), 200);
+    let bytes = backup.bytes().await.unwrap();
+
+    let mut b = Cluster::new();
+    b.start(1).await;
+    b.leader().await;
+    let restore = |body: Vec<u8>| {
+        b.http
+            .post(format!("{}/api/v1/snapshot", b.node(1).url))
+            .bearer_auth(&b.token)
+            .body(body)
+            .send()
+    };
+    // Garbage is refused as a 400 and changes nothing.
+    let r = restore(b"not a backup".to_vec()).await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let r = restore(bytes.to_vec()).await.unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let (_, peers_a) = a.get(1, &format!("/networks/{nid}/peers")).await;
+    let (status, peers_b) = b.get(1, &format!("/networks/{nid}/peers")).await;
+    assert_eq!(status, 200);
+    assert_eq!(peers_a, peers_b);
+    a.shutdown().await;
+    b.shutdown().await;
+}

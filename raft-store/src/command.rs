@@ -12,7 +12,7 @@ use raftwire_api::requests::{
 use raftwire_api::*;
 use serde::{Deserialize, Serialize};
 
-use crate::state::AdminToken;
+use crate::state::{AdminToken, StateData};
 
 /// Ids a new network needs for its `default` group and policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,6 +215,11 @@ pub enum Command {
     },
     DeleteAdminToken {
         id: TokenId,
+    },
+    /// Replaces the whole state with a backup (`raftwire snapshot restore`). Refused unless
+    /// the backup is internally consistent.
+    RestoreState {
+        data: Box<StateData>,
     },
 }
 

@@ -243,6 +243,10 @@ impl State {
         &self.data
     }
 
+    pub fn into_data(self) -> StateData {
+        self.data
+    }
+
     /// Networks in creation order.
     pub fn networks(&self) -> impl Iterator<Item = &NetworkState> {
         self.data.networks.iter()
@@ -285,6 +289,77 @@ impl State {
 
     pub fn admin_tokens(&self) -> impl Iterator<Item = &AdminToken> {
         self.data.admin_tokens.iter()
+    }
+
+    /// Checks the invariants `apply` maintains (used before accepting a restored backup):
+    /// unique network names, disjoint prefixes per family, a pool per family of each mode
+    /// holding exactly the peers' addresses, every address inside its prefix, unique peer
+    /// names per network.
+    pub fn check_consistency(&self) -> Result<(), String> {
+        let mut names = std::collections::HashSet::new();
+        let mut prefixes: Vec<ipnet::IpNet> = Vec::new();
+        for ns in self.networks() {
+            let n = &ns.network;
+            if !names.insert(&n.name) {
+                return Err(format!("network name '{}' appears twice", n.name));
+            }
+            for cidr in n.cidrs() {
+                if let Some(o) = prefixes
+                    .iter()
+                    .find(|o| o.contains(&cidr.network()) || cidr.contains(&o.network()))
+                {
+                    return Err(format!("{cidr} overlaps {o}"));
+                }
+            }
+            prefixes.extend(n.cidrs());
+            let mut peer_names = std::collections::HashSet::new();
+            for family in IpFamily::ALL {
+                let pool = ns.pools.get(family);
+                if pool.is_some() != n.ip_stack_mode.has(family)
+                    || pool.map(|p| p.prefix()) != n.cidr(family)
+                {
+                    return Err(format!(
+                        "network '{}': {family} pool does not match its mode",
+                        n.name
+                    ));
+                }
+                let mut held = 0u128;
+                for p in ns.peers.iter() {
+                    if p.has(family) != n.ip_stack_mode.has(family) {
+                        return Err(format!(
+                            "peer '{}' does not have exactly the {family} of its mode",
+                            p.name
+                        ));
+                    }
+                    if let (Some(a), Some(pool)) = (p.address(family), pool) {
+                        if !pool.is_allocated(a)
+                            || ns.peer_by_address(&a).map(|q| q.id) != Some(p.id)
+                        {
+                            return Err(format!(
+                                "address {a} of peer '{}' is not held for it",
+                                p.name
+                            ));
+                        }
+                        held += 1;
+                    }
+                }
+                if pool.is_some_and(|pool| pool.allocated() != held) {
+                    return Err(format!(
+                        "network '{}': the {family} pool holds addresses no peer has",
+                        n.name
+                    ));
+                }
+            }
+            for p in ns.peers.iter() {
+                if !peer_names.insert(&p.name) {
+                    return Err(format!(
+                        "peer name '{}' appears twice in '{}'",
+                        p.name, n.name
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn next_seq(&mut self) -> u64 {

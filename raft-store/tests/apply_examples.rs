@@ -555,3 +555,51 @@ fn agent_tokens_rotate_and_keys_register() {
         ErrorCode::InUse,
     );
 }
+
+#[test]
+fn a_consistent_backup_replaces_the_state_and_an_inconsistent_one_is_refused() {
+    let mut source = dual();
+    ok(&mut source, jump(1, 1, "jump"));
+    ok(&mut source, peer(1, 2, "laptop"));
+    let backup = source.data().clone();
+
+    let mut target = State::new();
+    ok(
+        &mut target,
+        create_network(5, json!({"name": "other", "ipv4_cidr": "10.50.0.0/24"})),
+    );
+    ok(
+        &mut target,
+        Command::RestoreState {
+            data: Box::new(backup.clone()),
+        },
+    );
+    assert_eq!(encode(&target), encode(&source));
+    assert_eq!(
+        target
+            .network_by_name("corp")
+            .unwrap()
+            .peer_by_name("laptop")
+            .unwrap()
+            .id,
+        peer_id(2)
+    );
+
+    // A backup whose pool lost an address a peer holds would hand it out twice: refused.
+    let mut broken = backup;
+    let ns = broken.networks.get_mut(net_id(1)).unwrap();
+    ns.pools
+        .ipv4
+        .as_mut()
+        .unwrap()
+        .release("10.10.0.2".parse().unwrap())
+        .unwrap();
+    let e = fails(
+        &mut target,
+        Command::RestoreState {
+            data: Box::new(broken),
+        },
+        ErrorCode::InvalidValue,
+    );
+    assert!(e.detail.contains("10.10.0.2"), "{e}");
+}

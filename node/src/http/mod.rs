@@ -106,6 +106,12 @@ fn api() -> Router<App> {
         .route("/tokens/{id}", axum::routing::delete(tokens::delete))
         .route("/agent/config", get(agent::config))
         .route("/agent/ws", get(agent::ws))
+        .route(
+            "/snapshot",
+            get(snapshot::save)
+                .post(snapshot::restore)
+                .layer(DefaultBodyLimit::max(snapshot::RESTORE_LIMIT)),
+        )
         .route("/cluster", get(cluster::status))
         .route("/cluster/members", post(cluster::add))
         .route(

@@ -203,7 +203,21 @@ pub fn apply(state: &mut State, command: Command) -> ApplyResult {
         } => routes::delete_mapping(state, network_id, route_id, id, if_match),
         CreateAdminToken { token } => tokens::create(state, token),
         DeleteAdminToken { id } => tokens::delete(state, id),
+        RestoreState { data } => restore(state, *data),
     }
+}
+
+/// Replaces the state with a backup once it proved consistent.
+fn restore(state: &mut State, data: crate::state::StateData) -> ApplyResult {
+    let restored = State::from(data);
+    restored.check_consistency().map_err(|why| {
+        DomainError::new(
+            ErrorCode::InvalidValue,
+            format!("inconsistent backup: {why}"),
+        )
+    })?;
+    *state = restored;
+    Ok(crate::command::Response::Done)
 }
 
 /// `If-Match`: a stale version is a 409 `version_mismatch`.

@@ -9,6 +9,7 @@ pub mod networks;
 pub mod peers;
 pub mod policies;
 pub mod routes;
+pub mod snapshot;
 pub mod tokens;
 
 use std::str::FromStr;

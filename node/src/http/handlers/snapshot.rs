@@ -1,0 +1,57 @@
+//! `GET /snapshot` (backup of the whole state) and `POST /snapshot` (restore one): what
+//! `raftwire snapshot save|restore` call. The backup is the state machine's versioned
+//! snapshot encoding, so a newer node reads an older backup.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use raftwire_api::{DomainError, ErrorCode};
+use raftwire_raft_store::codec::{decode_snapshot, encode_snapshot};
+use raftwire_raft_store::Command;
+
+use super::Read;
+use crate::app::App;
+use crate::consensus::{propose, read_barrier};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::Caller;
+
+/// Largest backup accepted by a restore.
+pub const RESTORE_LIMIT: usize = 512 * 1024 * 1024;
+
+pub async fn save(
+    State(app): State<App>,
+    caller: Caller,
+    Read(c): Read,
+) -> ApiResult<impl IntoResponse> {
+    caller.require_admin()?;
+    read_barrier(&app, c).await?;
+    let bytes = app
+        .sm
+        .read(|d| encode_snapshot(&d.last_applied, &d.last_membership, &d.state))
+        .map_err(|e| ApiError::internal(format!("state machine unavailable: {e}")))?
+        .map_err(ApiError::internal)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"raftwire.snapshot\"",
+            ),
+        ],
+        bytes,
+    ))
+}
+
+pub async fn restore(State(app): State<App>, caller: Caller, body: Bytes) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    let payload = decode_snapshot(&body).map_err(|e| {
+        ApiError::from(DomainError::new(
+            ErrorCode::MalformedBody,
+            format!("not a Raftwire backup: {e}"),
+        ))
+    })?;
+    let data = Box::new(payload.state.into_data());
+    propose(&app, Command::RestoreState { data }).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
