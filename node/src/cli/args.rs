@@ -21,16 +21,11 @@ Exit status: 0 success, 1 error (the server's code and detail are printed on std
     after_help = AFTER_HELP
 )]
 pub struct Cli {
-    /// URL of any node of the cluster.
-    #[arg(
-        long,
-        env = "RAFTWIRE_SERVER",
-        default_value = "http://127.0.0.1:7070",
-        global = true
-    )]
-    pub server: String,
+    /// URL of any node of the cluster [default: http://127.0.0.1:7070].
+    #[arg(long, env = "RAFTWIRE_SERVER", value_name = "URL", global = true)]
+    pub server: Option<String>,
     /// File holding the admin token (RAFTWIRE_TOKEN holds the token itself).
-    #[arg(long, env = "RAFTWIRE_TOKEN_FILE", global = true)]
+    #[arg(long, env = "RAFTWIRE_TOKEN_FILE", value_name = "FILE", global = true)]
     pub token_file: Option<PathBuf>,
     /// Output format: human-readable tables, or the server's JSON.
     #[arg(
@@ -95,6 +90,9 @@ pub enum Command {
     /// Admin API tokens.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Back up or restore the whole cluster state.
+    #[command(subcommand)]
+    Snapshot(SnapshotCmd),
 }
 
 /// `--if-match <version>`: refuse the change (409 version_mismatch) if the object changed.
@@ -547,4 +545,12 @@ pub enum TokenCmd {
     /// Delete an admin token (id or name).
     #[command(alias = "rm")]
     Delete { token: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCmd {
+    /// Save a backup of the whole replicated state to a file (`-` for stdout).
+    Save { file: PathBuf },
+    /// Replace the whole cluster state with a backup (every node, every network).
+    Restore { file: PathBuf },
 }

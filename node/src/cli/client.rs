@@ -14,7 +14,7 @@ pub enum CliError {
     /// The server answered with an error status (exit 1).
     Api {
         status: StatusCode,
-        problem: Option<Problem>,
+        problem: Option<Box<Problem>>,
         body: String,
     },
     /// The server could not be reached, or the connection broke (exit 2).
@@ -73,6 +73,18 @@ impl fmt::Display for CliError {
                 write!(f, ": {detail}")?;
                 for item in &p.items {
                     write!(f, "\n  - {item}")?;
+                }
+                match p.code.as_deref() {
+                    Some("static_peers_affected") => {
+                        return write!(f, "\nhint: repeat with --force to renumber them anyway")
+                    }
+                    Some("version_mismatch") => {
+                        return write!(
+                            f,
+                            "\nhint: the object changed since that version; show it again and retry"
+                        )
+                    }
+                    _ => {}
                 }
                 match *status {
                     StatusCode::UNAUTHORIZED => write!(
@@ -144,6 +156,14 @@ pub fn seg(s: &str) -> String {
     out
 }
 
+/// What a request carries.
+#[derive(Clone, Copy)]
+enum Payload<'a> {
+    None,
+    Json(&'a Value),
+    Bytes(&'a [u8]),
+}
+
 pub struct Client {
     http: reqwest::Client,
     /// `http://host:port`, without a trailing slash.
@@ -175,8 +195,7 @@ impl Client {
         format!("{}/api/v1{path}", self.base)
     }
 
-    /// One request to `/api/v1{path}`. Reads that meet a 503 (no leader yet) are retried a
-    /// few times, honouring `Retry-After`; writes never are.
+    /// One request to `/api/v1{path}` with a JSON body (or none); the answer as text.
     pub async fn request(
         &self,
         method: Method,
@@ -184,6 +203,46 @@ impl Client {
         body: Option<&Value>,
         if_match: Option<u64>,
     ) -> CliResult<Reply> {
+        let payload = match body {
+            Some(v) => Payload::Json(v),
+            None => Payload::None,
+        };
+        let (status, bytes) = self.exchange(method, path, payload, if_match, None).await?;
+        Ok(Reply {
+            status,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        })
+    }
+
+    /// One request with a binary body (or none); the answer as bytes. For backups, which
+    /// may be large: `timeout` replaces the usual one.
+    pub async fn request_bytes(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&[u8]>,
+        timeout: Duration,
+    ) -> CliResult<Vec<u8>> {
+        let payload = match body {
+            Some(b) => Payload::Bytes(b),
+            None => Payload::None,
+        };
+        let (_, bytes) = self
+            .exchange(method, path, payload, None, Some(timeout))
+            .await?;
+        Ok(bytes)
+    }
+
+    /// Reads that meet a 503 (no leader yet) are retried a few times, honouring
+    /// `Retry-After`; writes never are.
+    async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        payload: Payload<'_>,
+        if_match: Option<u64>,
+        timeout: Option<Duration>,
+    ) -> CliResult<(StatusCode, Vec<u8>)> {
         let url = self.url(path);
         let retries = if method == Method::GET { 3 } else { 0 };
         let mut attempt = 0;
@@ -198,9 +257,16 @@ impl Client {
             if let Some(v) = if_match {
                 req = req.header(IF_MATCH, v.to_string());
             }
-            if let Some(b) = body {
-                req = req.json(b);
+            if let Some(t) = timeout {
+                req = req.timeout(t);
             }
+            req = match payload {
+                Payload::None => req,
+                Payload::Json(v) => req.json(v),
+                Payload::Bytes(b) => req
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .body(b.to_vec()),
+            };
             let resp = req.send().await.map_err(|e| self.connect_error(&e))?;
             let status = resp.status();
             let retry_after = resp
@@ -213,9 +279,9 @@ impl Client {
                 .get(CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.contains("json"));
-            let text = resp.text().await.map_err(|e| self.connect_error(&e))?;
+            let bytes = resp.bytes().await.map_err(|e| self.connect_error(&e))?;
             if status.is_success() {
-                return Ok(Reply { status, text });
+                return Ok((status, bytes.to_vec()));
             }
             if status == StatusCode::SERVICE_UNAVAILABLE && attempt < retries {
                 attempt += 1;
@@ -223,10 +289,12 @@ impl Client {
                 tokio::time::sleep(Duration::from_secs(wait)).await;
                 continue;
             }
+            let text = String::from_utf8_lossy(&bytes).into_owned();
             let problem = if is_problem {
                 serde_json::from_str::<Problem>(&text)
                     .ok()
                     .filter(|p| p.code.is_some() || p.detail.is_some())
+                    .map(Box::new)
             } else {
                 None
             };
@@ -363,13 +431,13 @@ mod tests {
     fn problem_display() {
         let e = CliError::Api {
             status: StatusCode::CONFLICT,
-            problem: Some(Problem {
+            problem: Some(Box::new(Problem {
                 title: Some("Conflict".into()),
                 detail: Some("10.0.0.0/24 overlaps x".into()),
                 code: Some("cidr_overlap".into()),
                 field: Some("ipv4_cidr".into()),
                 items: vec![],
-            }),
+            })),
             body: String::new(),
         };
         assert_eq!(

@@ -92,6 +92,7 @@ const PEER_KEYS: &[&str] = &[
     "endpoint",
     "listen_port",
     "additional_allowed_ips",
+    "groups",
     "group_ids",
     "ipv6_nat",
     "version",
@@ -104,8 +105,11 @@ const GROUP_KEYS: &[&str] = &[
     "network_id",
     "priority",
     "description",
+    "peers",
     "peer_ids",
+    "policies",
     "policy_ids",
+    "routes",
     "route_ids",
     "version",
     "created_at",
@@ -135,6 +139,7 @@ const ROUTE_KEYS: &[&str] = &[
     "network_id",
     "destination_cidr",
     "ip_version",
+    "jump_peer",
     "jump_peer_id",
     "description",
     "version",
@@ -165,6 +170,31 @@ const RECORD_COLUMNS: &[(&str, &str)] = &[
     ("SOURCE", "source"),
 ];
 const TOKEN_COLUMNS: &[(&str, &str)] = &[("NAME", "name"), ("CREATED", "created_at"), ("ID", "id")];
+
+/// `obj` with `name_key` added beside each `id_key`: the names `names` knows for the id(s).
+fn with_names(obj: &Value, keys: &[(&str, &str)], names: &HashMap<String, String>) -> Value {
+    let mut obj = obj.clone();
+    if names.is_empty() {
+        return obj;
+    }
+    let name = |id: &Value| {
+        id.as_str()
+            .map(|id| names.get(id).cloned().unwrap_or_else(|| id.to_string()))
+    };
+    if let Value::Object(m) = &mut obj {
+        for (id_key, name_key) in keys {
+            let named = match m.get(*id_key) {
+                Some(Value::Array(ids)) => {
+                    Value::from(ids.iter().filter_map(name).collect::<Vec<_>>())
+                }
+                Some(id @ Value::String(_)) => name(id).map_or(Value::Null, Value::from),
+                _ => continue,
+            };
+            m.insert(name_key.to_string(), named);
+        }
+    }
+    obj
+}
 
 fn count(obj: &Value, key: &str) -> String {
     obj.get(key)
@@ -216,12 +246,17 @@ fn policy_table(list: &[Value]) -> String {
     table(&["NAME", "RULES", "DESCRIPTION", "ID"], &rows)
 }
 
-fn policy_details(p: &Value) -> String {
+/// A policy and its rules; peer and group targets by name when `names` knows them.
+fn policy_details(p: &Value, names: &HashMap<String, String>) -> String {
     let mut text = key_values(p, POLICY_KEYS, &["rules"]);
-    let rules = p
+    let rules: Vec<Value> = p
         .get("rules")
         .and_then(Value::as_array)
-        .cloned()
+        .map(|r| {
+            r.iter()
+                .map(|r| with_names(r, &[("target", "target")], names))
+                .collect()
+        })
         .unwrap_or_default();
     if rules.is_empty() {
         text.push_str("rules:  -\n");
@@ -365,15 +400,23 @@ impl Ctx {
         Ok(ids)
     }
 
-    /// Peer id → name for a network, best effort (only used to decorate tables).
-    async fn peer_names(&self, net: &str) -> HashMap<String, String> {
-        match self.client.list(&format!("{net}/peers")).await {
-            Ok(list) => list
-                .iter()
-                .filter_map(|p| Some((field(p, "id"), p.get("name")?.as_str()?.to_string())))
-                .collect(),
-            Err(_) => HashMap::new(),
+    /// Id → name of the objects in `plurals` (`peers`, `groups`, …) of a network, to show
+    /// names beside ids in tables. Best effort, and only for table output.
+    async fn names(&self, net: &str, plurals: &[&str]) -> HashMap<String, String> {
+        let mut names = HashMap::new();
+        if self.output != Output::Table {
+            return names;
         }
+        for plural in plurals {
+            if let Ok(list) = self.client.list(&format!("{net}/{plural}")).await {
+                names.extend(
+                    list.iter().filter_map(|p| {
+                        Some((field(p, "id"), p.get("name")?.as_str()?.to_string()))
+                    }),
+                );
+            }
+        }
+        names
     }
 
     /// A rule written as `<direction> <action> <target_type> [target]`; peer and group
@@ -431,6 +474,7 @@ pub async fn run(ctx: &Ctx, cmd: Command) -> CliResult<()> {
         Command::Dns(c) => dns(ctx, c).await,
         Command::Cluster(c) => cluster(ctx, c).await,
         Command::Token(c) => token(ctx, c).await,
+        Command::Snapshot(c) => snapshot(ctx, c).await,
     }
 }
 
@@ -509,10 +553,7 @@ async fn network(ctx: &Ctx, cmd: NetworkCmd) -> CliResult<()> {
         NetworkCmd::Ipam { network } => {
             let path = ctx.network(&network).await?;
             let reply = ctx.get(&format!("{path}/ipam")).await?;
-            let names = match ctx.output {
-                Output::Table => ctx.peer_names(&path).await,
-                Output::Json => HashMap::new(),
-            };
+            let names = ctx.names(&path, &["peers"]).await;
             ctx.show(&reply, |v| ipam_text(v, &names))
         }
     }
@@ -567,8 +608,12 @@ fn ipam_text(v: &Value, names: &HashMap<String, String>) -> String {
     text
 }
 
-fn show_peer(v: &Value) -> String {
-    key_values(v, PEER_KEYS, &["agent_token"])
+fn show_peer(v: &Value, names: &HashMap<String, String>) -> String {
+    key_values(
+        &with_names(v, &[("group_ids", "groups")], names),
+        PEER_KEYS,
+        &["agent_token"],
+    )
 }
 
 async fn peer(ctx: &Ctx, cmd: PeerCmd) -> CliResult<()> {
@@ -607,8 +652,9 @@ async fn peer(ctx: &Ctx, cmd: PeerCmd) -> CliResult<()> {
                 ipv6_nat: ipv6_nat.then_some(true),
             };
             let reply = ctx.post(&format!("{net}/peers"), &body(&req)?).await?;
+            let names = ctx.names(&net, &["groups"]).await;
             ctx.show(&reply, |v| {
-                let mut text = show_peer(v);
+                let mut text = show_peer(v, &names);
                 match v.get("agent_token").and_then(Value::as_str) {
                     Some(token) => {
                         text.push_str(&format!(
@@ -636,7 +682,9 @@ async fn peer(ctx: &Ctx, cmd: PeerCmd) -> CliResult<()> {
         PeerCmd::Show { network, peer } => {
             let net = ctx.network(&network).await?;
             let path = ctx.peer(&net, &peer).await?;
-            ctx.show(&ctx.get(&path).await?, show_peer)
+            let reply = ctx.get(&path).await?;
+            let names = ctx.names(&net, &["groups"]).await;
+            ctx.show(&reply, |v| show_peer(v, &names))
         }
         PeerCmd::Update {
             network,
@@ -708,7 +756,8 @@ async fn peer(ctx: &Ctx, cmd: PeerCmd) -> CliResult<()> {
             nothing_to_change(&b)?;
             let path = ctx.peer(&net, &peer).await?;
             let reply = ctx.send(Method::PATCH, &path, Some(&b), &if_match).await?;
-            ctx.show(&reply, show_peer)
+            let names = ctx.names(&net, &["groups"]).await;
+            ctx.show(&reply, |v| show_peer(v, &names))
         }
         PeerCmd::Remove {
             network,
@@ -786,8 +835,17 @@ fn firewall_text(v: &Value) -> String {
     text
 }
 
-fn show_group(v: &Value) -> String {
-    key_values(v, GROUP_KEYS, &[])
+fn show_group(v: &Value, names: &HashMap<String, String>) -> String {
+    let named = with_names(
+        v,
+        &[
+            ("peer_ids", "peers"),
+            ("policy_ids", "policies"),
+            ("route_ids", "routes"),
+        ],
+        names,
+    );
+    key_values(&named, GROUP_KEYS, &[])
 }
 
 async fn group(ctx: &Ctx, cmd: GroupCmd) -> CliResult<()> {
@@ -805,7 +863,7 @@ async fn group(ctx: &Ctx, cmd: GroupCmd) -> CliResult<()> {
                 priority,
             };
             let reply = ctx.post(&format!("{net}/groups"), &body(&req)?).await?;
-            ctx.show(&reply, show_group)
+            ctx.show(&reply, |v| show_group(v, &HashMap::new()))
         }
         GroupCmd::List { network } => {
             let net = ctx.network(&network).await?;
@@ -815,7 +873,9 @@ async fn group(ctx: &Ctx, cmd: GroupCmd) -> CliResult<()> {
         GroupCmd::Show { network, group } => {
             let net = ctx.network(&network).await?;
             let path = ctx.group(&net, &group).await?;
-            ctx.show(&ctx.get(&path).await?, show_group)
+            let reply = ctx.get(&path).await?;
+            let names = ctx.names(&net, &["peers", "policies", "routes"]).await;
+            ctx.show(&reply, |v| show_group(v, &names))
         }
         GroupCmd::Update {
             network,
@@ -834,7 +894,8 @@ async fn group(ctx: &Ctx, cmd: GroupCmd) -> CliResult<()> {
             let net = ctx.network(&network).await?;
             let path = ctx.group(&net, &group).await?;
             let reply = ctx.send(Method::PATCH, &path, Some(&b), &if_match).await?;
-            ctx.show(&reply, show_group)
+            let names = ctx.names(&net, &["peers", "policies", "routes"]).await;
+            ctx.show(&reply, |v| show_group(v, &names))
         }
         GroupCmd::Delete {
             network,
@@ -933,7 +994,8 @@ async fn policy(ctx: &Ctx, cmd: PolicyCmd) -> CliResult<()> {
                 rules: nonempty(ctx.rules(&net, &rules).await?),
             };
             let reply = ctx.post(&format!("{net}/policies"), &body(&req)?).await?;
-            ctx.show(&reply, policy_details)
+            let names = ctx.names(&net, &["peers", "groups"]).await;
+            ctx.show(&reply, |v| policy_details(v, &names))
         }
         PolicyCmd::List { network } => {
             let net = ctx.network(&network).await?;
@@ -943,7 +1005,9 @@ async fn policy(ctx: &Ctx, cmd: PolicyCmd) -> CliResult<()> {
         PolicyCmd::Show { network, policy } => {
             let net = ctx.network(&network).await?;
             let path = ctx.policy(&net, &policy).await?;
-            ctx.show(&ctx.get(&path).await?, policy_details)
+            let reply = ctx.get(&path).await?;
+            let names = ctx.names(&net, &["peers", "groups"]).await;
+            ctx.show(&reply, |v| policy_details(v, &names))
         }
         PolicyCmd::Update {
             network,
@@ -968,7 +1032,8 @@ async fn policy(ctx: &Ctx, cmd: PolicyCmd) -> CliResult<()> {
             nothing_to_change(&b)?;
             let path = ctx.policy(&net, &policy).await?;
             let reply = ctx.send(Method::PATCH, &path, Some(&b), &if_match).await?;
-            ctx.show(&reply, policy_details)
+            let names = ctx.names(&net, &["peers", "groups"]).await;
+            ctx.show(&reply, |v| policy_details(v, &names))
         }
         PolicyCmd::Delete {
             network,
@@ -991,7 +1056,8 @@ async fn policy(ctx: &Ctx, cmd: PolicyCmd) -> CliResult<()> {
             let path = ctx.policy(&net, &policy).await?;
             let rule = ctx.rule(&net, &rule.join(" "), description).await?;
             let reply = ctx.post(&format!("{path}/rules"), &body(&rule)?).await?;
-            ctx.show(&reply, policy_details)
+            let names = ctx.names(&net, &["peers", "groups"]).await;
+            ctx.show(&reply, |v| policy_details(v, &names))
         }
         PolicyCmd::RemoveRule {
             network,
@@ -1010,11 +1076,11 @@ async fn policy(ctx: &Ctx, cmd: PolicyCmd) -> CliResult<()> {
 }
 
 fn show_route(v: &Value, names: &HashMap<String, String>) -> String {
-    let mut text = key_values(v, ROUTE_KEYS, &[]);
-    if let Some(name) = names.get(&field(v, "jump_peer_id")) {
-        text.push_str(&pairs(&[("jump_peer", name.clone())]));
-    }
-    text
+    key_values(
+        &with_names(v, &[("jump_peer_id", "jump_peer")], names),
+        ROUTE_KEYS,
+        &[],
+    )
 }
 
 async fn route(ctx: &Ctx, cmd: RouteCmd) -> CliResult<()> {
@@ -1035,25 +1101,20 @@ async fn route(ctx: &Ctx, cmd: RouteCmd) -> CliResult<()> {
                 jump_peer_id: Some(jump),
             };
             let reply = ctx.post(&format!("{net}/routes"), &body(&req)?).await?;
-            ctx.show(&reply, |v| show_route(v, &HashMap::new()))
+            let names = ctx.names(&net, &["peers"]).await;
+            ctx.show(&reply, |v| show_route(v, &names))
         }
         RouteCmd::List { network } => {
             let net = ctx.network(&network).await?;
             let reply = ctx.get(&format!("{net}/routes")).await?;
-            let names = match ctx.output {
-                Output::Table => ctx.peer_names(&net).await,
-                Output::Json => HashMap::new(),
-            };
+            let names = ctx.names(&net, &["peers"]).await;
             ctx.show_list(&reply, |l| route_table(l, &names))
         }
         RouteCmd::Show { network, route } => {
             let net = ctx.network(&network).await?;
             let path = ctx.route(&net, &route).await?;
             let reply = ctx.get(&path).await?;
-            let names = match ctx.output {
-                Output::Table => ctx.peer_names(&net).await,
-                Output::Json => HashMap::new(),
-            };
+            let names = ctx.names(&net, &["peers"]).await;
             ctx.show(&reply, |v| show_route(v, &names))
         }
         RouteCmd::Update {
@@ -1079,7 +1140,8 @@ async fn route(ctx: &Ctx, cmd: RouteCmd) -> CliResult<()> {
             nothing_to_change(&b)?;
             let path = ctx.route(&net, &route).await?;
             let reply = ctx.send(Method::PATCH, &path, Some(&b), &if_match).await?;
-            ctx.show(&reply, |v| show_route(v, &HashMap::new()))
+            let names = ctx.names(&net, &["peers"]).await;
+            ctx.show(&reply, |v| show_route(v, &names))
         }
         RouteCmd::Delete {
             network,
@@ -1282,6 +1344,56 @@ async fn token(ctx: &Ctx, cmd: TokenCmd) -> CliResult<()> {
             ctx.send(Method::DELETE, &path, None, &IfMatch { if_match: None })
                 .await?;
             ctx.done(&format!("deleted token '{token}'"));
+            Ok(())
+        }
+    }
+}
+
+/// Backups can be large and slow to produce; they get more time than other calls.
+const SNAPSHOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+async fn snapshot(ctx: &Ctx, cmd: SnapshotCmd) -> CliResult<()> {
+    match cmd {
+        SnapshotCmd::Save { file } => {
+            let bytes = ctx
+                .client
+                .request_bytes(Method::GET, "/snapshot", None, SNAPSHOT_TIMEOUT)
+                .await?;
+            if file.as_os_str() == "-" {
+                let mut stdout = std::io::stdout().lock();
+                stdout
+                    .write_all(&bytes)
+                    .and_then(|()| stdout.flush())
+                    .map_err(|e| CliError::other(format!("cannot write the backup: {e}")))?;
+                return Ok(());
+            }
+            // Written next to the target, then renamed: no half-written backup under its name.
+            let mut part = file.clone().into_os_string();
+            part.push(".part");
+            let part = std::path::PathBuf::from(part);
+            std::fs::write(&part, &bytes)
+                .and_then(|()| std::fs::rename(&part, &file))
+                .map_err(|e| {
+                    let _ = std::fs::remove_file(&part);
+                    CliError::other(format!("cannot write {}: {e}", file.display()))
+                })?;
+            ctx.done(&format!(
+                "saved a backup of {} bytes to {}",
+                bytes.len(),
+                file.display()
+            ));
+            Ok(())
+        }
+        SnapshotCmd::Restore { file } => {
+            let bytes = std::fs::read(&file)
+                .map_err(|e| CliError::other(format!("cannot read {}: {e}", file.display())))?;
+            ctx.client
+                .request_bytes(Method::POST, "/snapshot", Some(&bytes), SNAPSHOT_TIMEOUT)
+                .await?;
+            ctx.done(&format!(
+                "restored the cluster state from {}",
+                file.display()
+            ));
             Ok(())
         }
     }

@@ -15,6 +15,9 @@ use args::Cli;
 use client::{CliError, CliResult, Client};
 use commands::Ctx;
 
+/// Where a default `raftwire-node` serves the API.
+const DEFAULT_SERVER: &str = "http://127.0.0.1:7070";
+
 /// The file a default `raftwire-node` (no flags, run from the same directory) writes.
 const DEFAULT_TOKEN_FILE: &str = "data/admin-token";
 
@@ -57,7 +60,7 @@ fn token(token_file: Option<&PathBuf>) -> CliResult<Option<String>> {
 async fn run(cli: Cli) -> CliResult<()> {
     let token = token(cli.token_file.as_ref())?;
     let ctx = Ctx {
-        client: Client::new(&cli.server, token)?,
+        client: Client::new(cli.server.as_deref().unwrap_or(DEFAULT_SERVER), token)?,
         output: cli.output,
     };
     commands::run(&ctx, cli.command).await
