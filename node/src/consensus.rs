@@ -28,7 +28,12 @@ pub struct WriteOutcome {
 
 /// Replicates `cmd` and returns its result once applied on this node.
 pub async fn propose(app: &App, cmd: Command) -> ApiResult<Response> {
-    let outcome = match app.raft.client_write(cmd.clone()).await {
+    // A leader that lost its quorum never commits: answer 503 instead of hanging. The write
+    // may still commit later (its outcome is unknown), exactly as with a lost connection.
+    let written = tokio::time::timeout(APPLY_TIMEOUT, app.raft.client_write(cmd.clone()))
+        .await
+        .map_err(|_| ApiError::no_leader("the write was not committed in time (no quorum?); its outcome is unknown"))?;
+    let outcome = match written {
         Ok(resp) => WriteOutcome {
             index: resp.log_id.index,
             result: resp.data,
@@ -45,12 +50,13 @@ pub async fn propose(app: &App, cmd: Command) -> ApiResult<Response> {
 
 /// Leader side of a forwarded write: propose without waiting for anyone's apply but ours.
 pub async fn propose_as_leader(app: &App, cmd: Command) -> ApiResult<WriteOutcome> {
-    match app.raft.client_write(cmd).await {
-        Ok(resp) => Ok(WriteOutcome {
+    match tokio::time::timeout(APPLY_TIMEOUT, app.raft.client_write(cmd)).await {
+        Ok(Ok(resp)) => Ok(WriteOutcome {
             index: resp.log_id.index,
             result: resp.data,
         }),
-        Err(e) => Err(ApiError::no_leader(format!("not the leader any more: {e}"))),
+        Ok(Err(e)) => Err(ApiError::no_leader(format!("not the leader any more: {e}"))),
+        Err(_) => Err(ApiError::no_leader("the write was not committed in time (no quorum?)")),
     }
 }
 

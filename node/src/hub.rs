@@ -60,6 +60,10 @@ pub enum Outbound {
 struct Conn {
     id: u64,
     tx: mpsc::UnboundedSender<Outbound>,
+    /// The version the agent said it has (its hello).
+    agent_version: u64,
+    /// Fingerprint of the configuration sent on this connection, if any.
+    last: Option<u64>,
 }
 
 /// The last configuration this node sent a peer's agent: its fingerprint and version.
@@ -109,13 +113,15 @@ impl Hub {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a connection for `peer`, replacing (and closing) an older one.
-    pub fn register(&self, peer: PeerId) -> (u64, mpsc::UnboundedReceiver<Outbound>) {
+    /// Registers a connection for `peer` whose agent has `agent_version`, replacing (and
+    /// closing) an older connection.
+    pub fn register(&self, peer: PeerId, agent_version: u64) -> (u64, mpsc::UnboundedReceiver<Outbound>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut inner = self.lock();
         inner.next_id += 1;
         let id = inner.next_id;
-        if let Some(old) = inner.conns.insert(peer, Conn { id, tx }) {
+        let conn = Conn { id, tx, agent_version, last: None };
+        if let Some(old) = inner.conns.insert(peer, conn) {
             let _ = old.tx.send(Outbound::Replaced);
         }
         self.metrics.connected_agents.set(inner.conns.len() as i64);
@@ -149,49 +155,29 @@ impl Hub {
         self.lock().status.get(&peer).cloned()
     }
 
-    /// Sends `peer` its configuration rendered from `state` at `version` unless the agent
-    /// already has it: it got the same configuration from this node, or reports a version
-    /// at least as new as the last change this node saw.
-    pub fn offer(&self, state: &State, peer: PeerId, version: u64, agent_has: Option<u64>) {
-        let Some(cfg) = render(state, peer) else {
-            return;
-        };
+    /// Sends `peer`'s connected agent its configuration rendered from `state` at `version`,
+    /// unless that connection already got it, or the agent said (in its hello) that it has
+    /// a version at least as new as the last change of this configuration seen here.
+    pub fn offer(&self, state: &State, peer: PeerId, version: u64) {
+        let Some(cfg) = render(state, peer) else { return };
         let fp = fingerprint(&cfg);
         let mut inner = self.lock();
-        let unchanged = inner
-            .sent
-            .get(&peer)
-            .filter(|s| s.fingerprint == fp)
-            .copied();
-        let skip = match (unchanged, agent_has) {
-            // A push after a change that did not alter this agent's configuration.
-            (Some(_), None) => true,
-            // A reconnecting agent that already has this configuration.
-            (Some(s), Some(v)) => v >= s.version,
-            (None, _) => false,
-        };
-        if skip {
+        let unchanged = inner.sent.get(&peer).filter(|s| s.fingerprint == fp).copied();
+        let Some(conn) = inner.conns.get_mut(&peer) else { return };
+        if conn.last == Some(fp) {
+            return;
+        }
+        if conn.last.is_none() && unchanged.is_some_and(|s| conn.agent_version >= s.version) {
+            conn.last = Some(fp);
             return;
         }
         // An unchanged configuration keeps the version it was first rendered at.
         let version = unchanged.map(|s| s.version).unwrap_or(version);
-        let Some(conn) = inner.conns.get(&peer) else {
-            return;
-        };
-        let msg = ServerMessage::Config {
-            version,
-            config: Box::new(cfg),
-        };
-        if let Ok(text) = serde_json::to_string(&msg) {
-            if conn.tx.send(Outbound::Send(text)).is_ok() {
-                inner.sent.insert(
-                    peer,
-                    Sent {
-                        fingerprint: fp,
-                        version,
-                    },
-                );
-            }
+        let msg = ServerMessage::Config { version, config: Box::new(cfg) };
+        let Ok(text) = serde_json::to_string(&msg) else { return };
+        if conn.tx.send(Outbound::Send(text)).is_ok() {
+            conn.last = Some(fp);
+            inner.sent.insert(peer, Sent { fingerprint: fp, version });
         }
     }
 
@@ -221,7 +207,7 @@ pub async fn run(app: App) {
         }
         let _ = app.with_state(|s| {
             for p in peers {
-                app.hub.offer(s, p, version, None);
+                app.hub.offer(s, p, version);
             }
         });
     }

@@ -30,6 +30,15 @@ pub enum MembershipOp {
 
 /// Applies `op` on the leader (forwarding when this node is not it).
 pub async fn change(app: &App, op: MembershipOp) -> ApiResult<()> {
+    let membership = app.raft.metrics().borrow().membership_config.clone();
+    let known = |id: &NodeId| membership.membership().get_node(id).is_some();
+    let is_voter = |id: &NodeId| membership.membership().voter_ids().any(|v| v == *id);
+    match &op {
+        MembershipOp::Promote { id } | MembershipOp::Remove { id } if !known(id) => {
+            return Err(ApiError::not_found("cluster member", id));
+        }
+        _ => {}
+    }
     let result = match &op {
         MembershipOp::AddLearner { id, addr, wait } => app
             .raft
@@ -41,9 +50,16 @@ pub async fn change(app: &App, op: MembershipOp) -> ApiResult<()> {
             .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([*id])), false)
             .await
             .map(|_| ()),
-        MembershipOp::Remove { id } => app
+        // A voter leaves the voters and the node list at once (retain = false); a learner
+        // only has to leave the node list.
+        MembershipOp::Remove { id } if is_voter(id) => app
             .raft
             .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([*id])), false)
+            .await
+            .map(|_| ()),
+        MembershipOp::Remove { id } => app
+            .raft
+            .change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([*id])), false)
             .await
             .map(|_| ()),
     };

@@ -200,3 +200,160 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+// ---------------------------------------------------------------- API test helpers
+
+/// One HTTP answer, kept raw: status, headers and body text.
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Answer {
+    /// The body as JSON (`Value::Null` when it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    }
+
+    pub fn content_type(&self) -> String {
+        self.header("content-type")
+    }
+}
+
+impl std::fmt::Display for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown: String = self.text.chars().take(2000).collect();
+        write!(f, "{} [{}] {}", self.status, self.content_type(), shown)
+    }
+}
+
+/// Asserts a problem+json answer with `status`, `code` and (when given) `field`.
+#[track_caller]
+pub fn assert_problem(a: &Answer, status: u16, code: &str, field: Option<&str>) {
+    assert_eq!(a.status, status, "status: {a}");
+    assert!(
+        a.content_type().starts_with("application/problem+json"),
+        "content-type: {a}"
+    );
+    let body = a.json();
+    assert_eq!(body["code"].as_str(), Some(code), "code: {a}");
+    assert_eq!(
+        body["status"].as_u64(),
+        Some(status as u64),
+        "body status: {a}"
+    );
+    assert!(body["type"].is_string() && body["title"].is_string(), "{a}");
+    assert!(body["detail"].is_string(), "{a}");
+    if let Some(field) = field {
+        assert_eq!(body["field"].as_str(), Some(field), "field: {a}");
+    }
+}
+
+/// A valid WireGuard public key (base64 of 32 bytes), distinct per `n`.
+pub fn wg_key(n: u8) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode([n; 32])
+}
+
+impl Cluster {
+    /// A started single-node cluster with a known leader.
+    pub async fn single() -> Cluster {
+        let mut c = Cluster::new();
+        c.start(1).await;
+        c.leader().await;
+        c
+    }
+
+    /// Any request to node `id`: `path` is the full path (`/api/v1/...`, `/healthz`),
+    /// `auth` the raw `Authorization` header (none when `None`).
+    pub async fn send(
+        &self,
+        id: u64,
+        method: reqwest::Method,
+        path: &str,
+        auth: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Answer {
+        let n = self.node(id);
+        let mut req = self.http.request(method, format!("{}{}", n.url, path));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        Answer {
+            status,
+            headers,
+            text,
+        }
+    }
+
+    /// An admin request to node 1 under `/api/v1`, answered raw.
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Answer {
+        let auth = format!("Bearer {}", self.token);
+        let body = body.map(|b| serde_json::to_vec(&b).unwrap());
+        self.send(1, method, &format!("/api/v1{path}"), Some(&auth), &[], body)
+            .await
+    }
+
+    /// An admin request to node 1 under `/api/v1` with a raw body.
+    pub async fn admin_raw(&self, method: reqwest::Method, path: &str, body: Vec<u8>) -> Answer {
+        let auth = format!("Bearer {}", self.token);
+        self.send(
+            1,
+            method,
+            &format!("/api/v1{path}"),
+            Some(&auth),
+            &[],
+            Some(body),
+        )
+        .await
+    }
+
+    pub async fn patch(&self, id: u64, path: &str, body: Value) -> (u16, Value) {
+        self.request(id, reqwest::Method::PATCH, path, Some(body))
+            .await
+    }
+
+    pub async fn put(&self, id: u64, path: &str) -> (u16, Value) {
+        self.request(id, reqwest::Method::PUT, path, None).await
+    }
+
+    pub async fn delete(&self, id: u64, path: &str) -> (u16, Value) {
+        self.request(id, reqwest::Method::DELETE, path, None).await
+    }
+
+    /// POSTs on node 1 and asserts 201; the created object.
+    pub async fn create(&self, path: &str, body: Value) -> Value {
+        let (status, created) = self.post(1, path, body.clone()).await;
+        assert_eq!(status, 201, "POST {path} {body} -> {created}");
+        created
+    }
+}
+
+/// The `"id"` of a JSON object as a String.
+#[track_caller]
+pub fn id_of(v: &Value) -> String {
+    v["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {v}"))
+        .to_string()
+}
