@@ -14,6 +14,7 @@ use crate::wireguard::{peer_config, render_wg_quick, WgInterface, WgPeer};
 
 /// The rule sets of a jump, per family (`None`: the family is absent).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FirewallConfig {
     pub ipv4: Option<FamilyRules>,
     pub ipv6: Option<FamilyRules>,
@@ -21,17 +22,21 @@ pub struct FirewallConfig {
 
 /// What a jump's DNS server serves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DnsConfig {
     /// The jump's overlay addresses: where the server listens.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub listen: Vec<IpAddr>,
     /// The network domain.
     pub zone: String,
     pub records: Vec<DnsRecord>,
     /// Where names outside the zone are forwarded.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub upstreams: Vec<IpAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentConfig {
     pub peer_id: PeerId,
     pub network_id: NetworkId,

@@ -30,6 +30,7 @@ use crate::view::NetworkView;
 // `AAAA` is the DNS mnemonic; the wire form of the API uses it verbatim.
 #[allow(clippy::upper_case_acronyms)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RecordType {
     /// An IPv4 address.
     A,
@@ -75,6 +76,7 @@ impl fmt::Display for RecordType {
 
 /// What a record comes from: a peer's own address, or a DNS mapping on a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RecordSource {
     Peer,
@@ -83,6 +85,7 @@ pub enum RecordSource {
 
 /// One record of a network's zone, as `GET /networks/{nid}/dns` returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DnsRecord {
     /// Relative to the zone, e.g. `laptop`, `db` or `*.svc`.
     pub name: String,
@@ -90,6 +93,7 @@ pub struct DnsRecord {
     pub fqdn: String,
     #[serde(rename = "type")]
     pub record_type: RecordType,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub value: IpAddr,
     pub source: RecordSource,
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// One IP family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum IpFamily {
     Ipv4,
@@ -63,6 +64,7 @@ impl fmt::Display for IpFamily {
 
 /// Which families a network carries. Requests without a mode mean `ipv4` (R1.5, R14, P12).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum IpStackMode {
     #[default]
@@ -103,6 +105,7 @@ impl fmt::Display for IpStackMode {
 
 /// The IP version a policy rule, route or mapping applies to (R13).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum IpVersion {
     Ipv4,

@@ -71,6 +71,7 @@ const MAX_COMMENT_LEN: usize = 256;
 
 /// One of the chains Raftwire owns. Serialises as the chain's name (`"RAFTWIRE_JUMP"`, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Chain {
     #[serde(rename = "RAFTWIRE_JUMP")]
     Jump,
@@ -107,6 +108,7 @@ impl fmt::Display for Chain {
 
 /// What happens to a matching packet (`-j` target).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Accept,
@@ -142,6 +144,7 @@ impl fmt::Display for Verdict {
 
 /// Transport protocol of a rule (`-p`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     Tcp,
@@ -171,9 +174,12 @@ impl fmt::Display for Protocol {
 /// without `-p`, which iptables rejects, so the whole restore fails and the previous rule
 /// set stays in place rather than a rule silently matching every port.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FirewallRule {
     pub chain: Chain,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub source: Option<IpNet>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub destination: Option<IpNet>,
     pub protocol: Option<Protocol>,
     pub dport: Option<u16>,
@@ -399,6 +405,7 @@ fn sanitize_comment(c: &str) -> String {
 
 /// The rules of one family and their `iptables-restore` (or `ip6tables-restore`) rendering.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FamilyRules {
     pub rules: Vec<FirewallRule>,
     pub restore: String,
@@ -413,6 +420,7 @@ impl FamilyRules {
 
 /// Which IP forwarding sysctls the agent switches on; `false` means "leave alone".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Forwarding {
     /// `net.ipv4.ip_forward=1`.
     pub ipv4: bool,
@@ -423,6 +431,7 @@ pub struct Forwarding {
 /// The filter rules of one jump (`GET …/peers/{pid}/firewall`, AgentConfig `firewall` and
 /// `forwarding`). A `None` family is absent from the network or from the jump.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JumpFirewall {
     pub ipv4: Option<FamilyRules>,
     pub ipv6: Option<FamilyRules>,
@@ -432,6 +441,7 @@ pub struct JumpFirewall {
 /// The NAT rules of one jump (AgentConfig `nat`). A separate restore per family, so a kernel
 /// without IPv6 NAT fails only the IPv6 one, which the agent reports. `None`: no rules.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JumpNat {
     pub ipv4: Option<FamilyRules>,
     pub ipv6: Option<FamilyRules>,

@@ -46,13 +46,17 @@ macro_rules! versioned {
 versioned!(Network, Peer, Group, Policy, Route, DnsMapping);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Network {
     pub id: NetworkId,
     pub name: String,
     pub ip_stack_mode: IpStackMode,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "10.0.0.0/24"))]
     pub ipv4_cidr: Option<Ipv4Net>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "fd00:1::/64"))]
     pub ipv6_cidr: Option<Ipv6Net>,
     pub domain: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub dns_servers: Vec<IpAddr>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -79,18 +83,23 @@ impl Network {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Peer {
     pub id: PeerId,
     pub network_id: NetworkId,
     pub name: String,
     pub is_jump: bool,
     pub use_agent: bool,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Ipv4))]
     pub ipv4_address: Option<Ipv4Addr>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Ipv6))]
     pub ipv6_address: Option<Ipv6Addr>,
     /// Unknown until the agent registers its key (agent peers).
     pub public_key: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "vpn.example.com:51820"))]
     pub endpoint: Option<Endpoint>,
     pub listen_port: Option<u16>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub additional_allowed_ips: Vec<IpNet>,
     pub group_ids: Vec<GroupId>,
     /// Jumps only: masquerade IPv6 traffic leaving for routes outside the overlay.
@@ -144,6 +153,7 @@ impl Peer {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Group {
     pub id: GroupId,
     pub network_id: NetworkId,
@@ -161,6 +171,7 @@ pub struct Group {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// Traffic the member peer initiates towards the target.
@@ -170,6 +181,7 @@ pub enum Direction {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Allow,
@@ -177,6 +189,7 @@ pub enum Action {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum TargetType {
     Cidr,
@@ -233,6 +246,7 @@ impl Rule {
 
 /// The wire form of a rule: `target_type` + `target` text, and the derived `ip_version`.
 #[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Rule))]
 struct RuleRepr {
     id: RuleId,
     direction: Direction,
@@ -284,11 +298,13 @@ impl TryFrom<RuleRepr> for Rule {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Policy {
     pub id: PolicyId,
     pub network_id: NetworkId,
     pub name: String,
     pub description: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<RuleRepr>))]
     pub rules: Vec<Rule>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -296,11 +312,13 @@ pub struct Policy {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Route {
     pub id: RouteId,
     pub network_id: NetworkId,
     pub name: String,
     pub description: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "192.168.10.0/24"))]
     pub destination_cidr: IpNet,
     /// Detected from `destination_cidr`; kept in step by [`Route::set_destination`].
     pub ip_version: IpFamily,
@@ -322,12 +340,14 @@ impl Route {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DnsMapping {
     pub id: DnsMappingId,
     pub network_id: NetworkId,
     pub route_id: RouteId,
     /// A name relative to the network domain; the first label may be `*`.
     pub name: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub ip_address: IpAddr,
     /// Detected from `ip_address`; kept in step by [`DnsMapping::set_address`].
     pub ip_version: IpFamily,

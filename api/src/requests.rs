@@ -137,15 +137,30 @@ fn cidrs_for_mode<A, B>(
 // ---------------------------------------------------------------- networks
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateNetwork {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, example = "corp", pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\\.?$", max_length = 253))]
     pub name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<IpStackMode>))]
     pub ip_stack_mode: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "10.0.0.0/24"))]
     pub ipv4_cidr: Option<String>,
     /// Legacy alias of `ipv4_cidr` (R14).
+    #[cfg_attr(feature = "openapi", schema(deprecated))]
     pub cidr: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "fd00:1::/64"))]
     pub ipv6_cidr: Option<String>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\\.?$",
+            max_length = 253,
+            example = "corp.internal"
+        )
+    )]
     pub domain: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<String>>))]
     pub dns_servers: Option<Vec<String>>,
 }
 
@@ -191,14 +206,34 @@ impl CreateNetwork {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateNetwork {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\\.?$",
+            max_length = 253
+        )
+    )]
     pub name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<IpStackMode>))]
     pub ip_stack_mode: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "10.0.0.0/24"))]
     pub ipv4_cidr: Option<String>,
     pub cidr: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "fd00:1::/64"))]
     pub ipv6_cidr: Option<String>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\\.?$",
+            max_length = 253,
+            example = "corp.internal"
+        )
+    )]
     pub domain: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<String>>))]
     pub dns_servers: Option<Vec<String>>,
     /// Renumber static peers anyway (SPEC §3).
     pub force: Option<bool>,
@@ -269,17 +304,24 @@ impl NetworkPatch {
 // ---------------------------------------------------------------- peers
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreatePeer {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, example = "laptop", pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"))]
     pub name: Option<String>,
     pub is_jump: Option<bool>,
     pub use_agent: Option<bool>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Ipv4))]
     pub ipv4_address: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Ipv6))]
     pub ipv6_address: Option<String>,
     pub public_key: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(example = "vpn.example.com:51820"))]
     pub endpoint: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 65535))]
     pub listen_port: Option<i64>,
     pub additional_allowed_ips: Option<Vec<String>>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<GroupId>>))]
     pub group_ids: Option<Vec<String>>,
     pub ipv6_nat: Option<bool>,
 }
@@ -365,21 +407,32 @@ impl CreatePeer {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdatePeer {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    )]
     pub name: Option<String>,
     /// Accepted only when unchanged: jump-ness is fixed at creation.
     pub is_jump: Option<bool>,
     pub use_agent: Option<bool>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Ipv4))]
     pub ipv4_address: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Ipv6))]
     pub ipv6_address: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub public_key: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "vpn.example.com:51820"))]
     pub endpoint: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>, minimum = 1, maximum = 65535))]
     pub listen_port: Option<Option<i64>>,
     pub additional_allowed_ips: Option<Vec<String>>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<GroupId>>))]
     pub group_ids: Option<Vec<String>>,
     pub ipv6_nat: Option<bool>,
 }
@@ -460,10 +513,13 @@ impl UpdatePeer {
 // ---------------------------------------------------------------- groups
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateGroup {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"))]
     pub name: Option<String>,
     pub description: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(minimum = -2147483648, maximum = 2147483647))]
     pub priority: Option<i64>,
 }
 
@@ -485,10 +541,16 @@ impl CreateGroup {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateGroup {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    )]
     pub name: Option<String>,
     pub description: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(minimum = -2147483648, maximum = 2147483647))]
     pub priority: Option<i64>,
 }
 
@@ -516,10 +578,14 @@ impl UpdateGroup {
 // ---------------------------------------------------------------- policies and rules
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateRule {
+    #[cfg_attr(feature = "openapi", schema(value_type = Direction, required = true))]
     pub direction: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Action, required = true))]
     pub action: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::model::TargetType, required = true))]
     pub target_type: Option<String>,
     pub target: Option<String>,
     pub description: Option<String>,
@@ -633,8 +699,10 @@ fn rules(list: &[CreateRule]) -> DomainResult<Vec<RuleSpec>> {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreatePolicy {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"))]
     pub name: Option<String>,
     pub description: Option<String>,
     pub rules: Option<Vec<CreateRule>>,
@@ -658,8 +726,13 @@ impl CreatePolicy {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdatePolicy {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    )]
     pub name: Option<String>,
     pub description: Option<String>,
     /// Replaces the whole rule list.
@@ -690,11 +763,15 @@ impl UpdatePolicy {
 // ---------------------------------------------------------------- routes
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateRoute {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"))]
     pub name: Option<String>,
     pub description: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, example = "192.168.10.0/24"))]
     pub destination_cidr: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = PeerId, required = true))]
     pub jump_peer_id: Option<String>,
 }
 
@@ -724,11 +801,17 @@ impl CreateRoute {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRoute {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    )]
     pub name: Option<String>,
     pub description: Option<String>,
     pub destination_cidr: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<PeerId>))]
     pub jump_peer_id: Option<String>,
 }
 
@@ -766,9 +849,12 @@ impl UpdateRoute {
 // ---------------------------------------------------------------- DNS mappings
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateDnsMapping {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, example = "db", pattern = "^(\\*|(\\*\\.)?[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*)$"))]
     pub name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, example = "192.168.10.5"))]
     pub ip_address: Option<String>,
 }
 
@@ -788,8 +874,15 @@ impl CreateDnsMapping {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateDnsMapping {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = "^(\\*|(\\*\\.)?[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*)$"
+        )
+    )]
     pub name: Option<String>,
     pub ip_address: Option<String>,
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Milliseconds since the Unix epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, format = DateTime, description = "RFC 3339, UTC, milliseconds", example = "2025-11-24T16:00:00.123Z"))]
 pub struct Timestamp(pub u64);
 
 impl Timestamp {

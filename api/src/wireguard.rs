@@ -38,10 +38,12 @@ use crate::view::{NetworkView, ViewIndex};
 
 /// The `[Interface]` part of a config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WgInterface {
     /// Name of the WireGuard interface on the host (see [`interface_name`]).
     pub name: String,
     /// The peer's addresses as host prefixes (`/32`, `/128`), IPv4 first.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub addresses: Vec<IpNet>,
     /// Always set on jumps (default 51820); on regular peers only when configured.
     pub listen_port: Option<u16>,
@@ -49,12 +51,14 @@ pub struct WgInterface {
 
 /// One `[Peer]` section.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WgPeer {
     pub peer_id: PeerId,
     /// The peer's name, written as a comment above the section.
     pub name: String,
     pub public_key: String,
     /// Never shares a prefix with another section of the same config.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub allowed_ips: Vec<IpNet>,
     /// `host:port`, IPv6 literals bracketed.
     pub endpoint: Option<String>,
@@ -63,9 +67,11 @@ pub struct WgPeer {
 
 /// The WireGuard configuration of one peer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WgConfig {
     pub interface: WgInterface,
     /// Resolvers (the primary jump's addresses of the peer's families); empty on jumps.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub dns: Vec<IpAddr>,
     /// The network domain; set exactly when `dns` is not empty.
     pub search_domain: Option<String>,

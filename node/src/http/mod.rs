@@ -3,6 +3,7 @@
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod openapi;
 
 use std::time::Instant;
 
@@ -21,6 +22,7 @@ use handlers::*;
 
 fn api() -> Router<App> {
     Router::new()
+        .route("/openapi.json", get(openapi::openapi_json))
         .route("/networks", get(networks::list).post(networks::create))
         .route(
             "/networks/{nid}",
@@ -126,13 +128,23 @@ async fn not_found() -> Response {
 }
 
 async fn method_not_allowed() -> Response {
-    let mut r = ApiError::new(
-        ErrorCode::InvalidValue,
-        "method not allowed on this endpoint",
-    )
-    .into_response();
-    *r.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
-    r
+    ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this endpoint").into_response()
+}
+
+/// Refuses API bodies over the limit by their declared length, on every route — also those
+/// that never read a body (a JSON extractor enforces the limit on the rest).
+async fn limit_body(req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let path = req.uri().path();
+    let exempt = path == "/api/v1/snapshot" || path.starts_with("/internal/");
+    if !exempt && declared.is_some_and(|n| n > BODY_LIMIT) {
+        return ApiError::new(ErrorCode::PayloadTooLarge, "request bodies are limited to 1 MiB").into_response();
+    }
+    next.run(req).await
 }
 
 /// Records request latency by matched route.
@@ -165,6 +177,7 @@ pub fn router(app: App) -> Router {
         .merge(crate::cluster::rpc::routes().layer(DefaultBodyLimit::disable()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(limit_body))
         .layer(middleware::from_fn_with_state(app.clone(), observe))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(app)

@@ -30,6 +30,17 @@ fn agent_peer(caller: Caller) -> ApiResult<PeerId> {
 }
 
 /// The agent's desired configuration, with the log index it was rendered at.
+#[utoipa::path(
+    get,
+    path = "/api/v1/agent/config",
+    tag = "agent",
+    operation_id = "get_agent_config",
+    responses(
+        (status = 200, description = "The configuration of the calling agent's peer (agent token only)", body = crate::hub::ServerMessage),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+    ),
+)]
 pub async fn config(State(app): State<App>, caller: Caller) -> ApiResult<Json<ServerMessage>> {
     let peer = agent_peer(caller)?;
     read_barrier(&app, Consistency::Linearizable).await?;
@@ -43,6 +54,16 @@ pub async fn config(State(app): State<App>, caller: Caller) -> ApiResult<Json<Se
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/agent/ws",
+    tag = "agent",
+    operation_id = "agent_socket",
+    responses(
+        (status = 101, description = "Switched to a WebSocket carrying the agent protocol (SPEC §8; agent token only)"),
+        crate::http::openapi::Common,
+    ),
+)]
 pub async fn ws(
     State(app): State<App>,
     caller: Caller,
@@ -83,9 +104,9 @@ async fn serve(app: App, peer: PeerId, mut socket: WebSocket) {
             }
         }
     }
-    let (conn, mut outbound) = app.hub.register(peer);
+    let (conn, mut outbound) = app.hub.register(peer, applied_version);
     let version = app.applied_index();
-    let _ = app.with_state(|s| app.hub.offer(s, peer, version, Some(applied_version)));
+    let _ = app.with_state(|s| app.hub.offer(s, peer, version));
 
     let mut ping = tokio::time::interval(PING_EVERY);
     let mut last_heard = tokio::time::Instant::now();

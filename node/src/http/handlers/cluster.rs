@@ -1,6 +1,6 @@
 //! `/cluster` status and membership administration.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use raftwire_api::{DomainError, ErrorCode};
@@ -11,14 +11,14 @@ use crate::cluster::membership::{change, MembershipOp};
 use crate::http::error::ApiResult;
 use crate::http::extract::{Caller, JsonBody};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Member {
     id: u64,
     addr: String,
     voter: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ClusterStatus {
     node_id: u64,
     leader_id: Option<u64>,
@@ -28,6 +28,16 @@ pub struct ClusterStatus {
     members: Vec<Member>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/cluster",
+    tag = "cluster",
+    operation_id = "get_cluster",
+    responses(
+        (status = 200, description = "This node's view of the Raft cluster", body = ClusterStatus),
+        crate::http::openapi::Common,
+    ),
+)]
 pub async fn status(State(app): State<App>, caller: Caller) -> ApiResult<Json<ClusterStatus>> {
     caller.require_admin()?;
     let m = app.raft.metrics().borrow().clone();
@@ -51,14 +61,29 @@ pub async fn status(State(app): State<App>, caller: Caller) -> ApiResult<Json<Cl
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
+    #[schema(value_type = u64, required = true)]
     id: Option<u64>,
+    #[schema(value_type = String, required = true, example = "http://10.0.0.2:7400")]
     addr: Option<String>,
 }
 
 /// Adds a node as a learner (it receives the log, but does not vote until promoted).
+#[utoipa::path(
+    post,
+    path = "/api/v1/cluster/members",
+    tag = "cluster",
+    operation_id = "add_cluster_member",
+    request_body = AddMember,
+    responses(
+        (status = 202, description = "The node is added as a learner; it votes once promoted"),
+        crate::http::openapi::Common,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::TooLarge,
+    ),
+)]
 pub async fn add(
     State(app): State<App>,
     caller: Caller,
@@ -92,22 +117,52 @@ pub async fn add(
     Ok(StatusCode::ACCEPTED)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/cluster/members/{id}/promote",
+    tag = "cluster",
+    operation_id = "promote_cluster_member",
+    params(
+        ("id" = u64, Path, description = "The Raft node id"),
+    ),
+    responses(
+        (status = 204, description = "The learner is a voter"),
+        crate::http::openapi::Common,
+        crate::http::openapi::Conflict,
+    ),
+)]
 pub async fn promote(
     State(app): State<App>,
     caller: Caller,
-    Path(id): Path<u64>,
+    ids: super::PathIds,
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
+    let id: u64 = ids.get("id")?;
     change(&app, MembershipOp::Promote { id }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/cluster/members/{id}",
+    tag = "cluster",
+    operation_id = "remove_cluster_member",
+    params(
+        ("id" = u64, Path, description = "The Raft node id"),
+    ),
+    responses(
+        (status = 204, description = "The node is no longer a member"),
+        crate::http::openapi::Common,
+        crate::http::openapi::Conflict,
+    ),
+)]
 pub async fn remove(
     State(app): State<App>,
     caller: Caller,
-    Path(id): Path<u64>,
+    ids: super::PathIds,
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
+    let id: u64 = ids.get("id")?;
     change(&app, MembershipOp::Remove { id }).await?;
     Ok(StatusCode::NO_CONTENT)
 }

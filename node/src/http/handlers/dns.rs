@@ -27,6 +27,21 @@ fn mapping_ids(ids: &PathIds) -> ApiResult<(NetworkId, RouteId, DnsMappingId)> {
 }
 
 /// Every record of the network's zone.
+#[utoipa::path(
+    get,
+    path = "/api/v1/networks/{nid}/dns",
+    tag = "dns",
+    operation_id = "list_dns_records",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        super::ReadQuery,
+    ),
+    responses(
+        (status = 200, description = "Every record of the network's zone: peers' names and route mappings", body = crate::http::openapi::DnsRecordList),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+    ),
+)]
 pub async fn records(
     State(app): State<App>,
     caller: Caller,
@@ -42,6 +57,22 @@ pub async fn records(
 }
 
 /// The mappings of one route, in creation order.
+#[utoipa::path(
+    get,
+    path = "/api/v1/networks/{nid}/routes/{rid}/dns",
+    tag = "dns",
+    operation_id = "list_dns_mappings",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("rid" = RouteId, Path, description = "The route's id"),
+        super::ReadQuery,
+    ),
+    responses(
+        (status = 200, description = "Every DNS mapping of the route of the network, in creation order", body = crate::http::openapi::DnsMappingList),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+    ),
+)]
 pub async fn list(
     State(app): State<App>,
     caller: Caller,
@@ -65,6 +96,24 @@ pub async fn list(
     Ok(items(list))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/networks/{nid}/routes/{rid}/dns",
+    tag = "dns",
+    operation_id = "create_dns_mapping",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("rid" = RouteId, Path, description = "The route's id"),
+    ),
+    request_body = CreateDnsMapping,
+    responses(
+        (status = 201, description = "The new DNS mapping of the route", body = DnsMapping),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::TooLarge,
+    ),
+)]
 pub async fn create(
     State(app): State<App>,
     caller: Caller,
@@ -87,6 +136,23 @@ pub async fn create(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/networks/{nid}/routes/{rid}/dns/{mid}",
+    tag = "dns",
+    operation_id = "get_dns_mapping",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("rid" = RouteId, Path, description = "The route's id"),
+        ("mid" = DnsMappingId, Path, description = "The DNS mapping's id"),
+        super::ReadQuery,
+    ),
+    responses(
+        (status = 200, description = "The DNS mapping of the route", body = DnsMapping),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+    ),
+)]
 pub async fn get(
     State(app): State<App>,
     caller: Caller,
@@ -108,6 +174,26 @@ pub async fn get(
     Ok(Json(mapping))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/networks/{nid}/routes/{rid}/dns/{mid}",
+    tag = "dns",
+    operation_id = "update_dns_mapping",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("rid" = RouteId, Path, description = "The route's id"),
+        ("mid" = DnsMappingId, Path, description = "The DNS mapping's id"),
+        ("If-Match" = Option<u64>, Header, description = "Only if the object is still at this version (quotes, as for an ETag, are accepted); else 409 `version_mismatch`"),
+    ),
+    request_body = UpdateDnsMapping,
+    responses(
+        (status = 200, description = "The DNS mapping of the route as it now is", body = DnsMapping),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::TooLarge,
+    ),
+)]
 pub async fn update(
     State(app): State<App>,
     caller: Caller,
@@ -132,6 +218,24 @@ pub async fn update(
     }
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/networks/{nid}/routes/{rid}/dns/{mid}",
+    tag = "dns",
+    operation_id = "delete_dns_mapping",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("rid" = RouteId, Path, description = "The route's id"),
+        ("mid" = DnsMappingId, Path, description = "The DNS mapping's id"),
+        ("If-Match" = Option<u64>, Header, description = "Only if the object is still at this version (quotes, as for an ETag, are accepted); else 409 `version_mismatch`"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+        crate::http::openapi::Conflict,
+    ),
+)]
 pub async fn delete(
     State(app): State<App>,
     caller: Caller,

@@ -15,7 +15,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Caller, JsonBody};
 
 /// A group as the API shows it: the group plus its members, in peer creation order.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct GroupView {
     #[serde(flatten)]
     group: Group,
@@ -47,6 +47,21 @@ fn with_members(app: &App, nid: NetworkId, group: Group) -> ApiResult<GroupView>
     Ok(GroupView { group, peer_ids })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/networks/{nid}/groups",
+    tag = "groups",
+    operation_id = "list_groups",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        super::ReadQuery,
+    ),
+    responses(
+        (status = 200, description = "Every group of the network, in creation order", body = crate::http::openapi::GroupList),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+    ),
+)]
 pub async fn list(
     State(app): State<App>,
     caller: Caller,
@@ -62,6 +77,23 @@ pub async fn list(
     Ok(items(list))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/networks/{nid}/groups",
+    tag = "groups",
+    operation_id = "create_group",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+    ),
+    request_body = CreateGroup,
+    responses(
+        (status = 201, description = "The new group", body = GroupView),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::TooLarge,
+    ),
+)]
 pub async fn create(
     State(app): State<App>,
     caller: Caller,
@@ -83,6 +115,22 @@ pub async fn create(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/networks/{nid}/groups/{gid}",
+    tag = "groups",
+    operation_id = "get_group",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("gid" = GroupId, Path, description = "The group's id"),
+        super::ReadQuery,
+    ),
+    responses(
+        (status = 200, description = "The group", body = GroupView),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+    ),
+)]
 pub async fn get(
     State(app): State<App>,
     caller: Caller,
@@ -102,6 +150,25 @@ pub async fn get(
     Ok(Json(view))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/networks/{nid}/groups/{gid}",
+    tag = "groups",
+    operation_id = "update_group",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("gid" = GroupId, Path, description = "The group's id"),
+        ("If-Match" = Option<u64>, Header, description = "Only if the object is still at this version (quotes, as for an ETag, are accepted); else 409 `version_mismatch`"),
+    ),
+    request_body = UpdateGroup,
+    responses(
+        (status = 200, description = "The group as it now is", body = GroupView),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::TooLarge,
+    ),
+)]
 pub async fn update(
     State(app): State<App>,
     caller: Caller,
@@ -125,6 +192,23 @@ pub async fn update(
     }
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/networks/{nid}/groups/{gid}",
+    tag = "groups",
+    operation_id = "delete_group",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("gid" = GroupId, Path, description = "The group's id"),
+        ("If-Match" = Option<u64>, Header, description = "Only if the object is still at this version (quotes, as for an ETag, are accepted); else 409 `version_mismatch`"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+        crate::http::openapi::Conflict,
+    ),
+)]
 pub async fn delete(
     State(app): State<App>,
     caller: Caller,
@@ -156,6 +240,23 @@ fn group_and(ids: &PathIds) -> ApiResult<(NetworkId, GroupId)> {
     Ok((ids.get("nid")?, ids.get("gid")?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/networks/{nid}/groups/{gid}/peers/{pid}",
+    tag = "groups",
+    operation_id = "add_group_member",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("gid" = GroupId, Path, description = "The group's id"),
+        ("pid" = PeerId, Path, description = "The peer's id"),
+    ),
+    responses(
+        (status = 204, description = "The peer is a member"),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+        crate::http::openapi::Conflict,
+    ),
+)]
 pub async fn add_member(
     State(app): State<App>,
     caller: Caller,
@@ -176,6 +277,23 @@ pub async fn add_member(
     .await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/networks/{nid}/groups/{gid}/peers/{pid}",
+    tag = "groups",
+    operation_id = "remove_group_member",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("gid" = GroupId, Path, description = "The group's id"),
+        ("pid" = PeerId, Path, description = "The peer's id"),
+    ),
+    responses(
+        (status = 204, description = "The peer is no longer a member"),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+        crate::http::openapi::Conflict,
+    ),
+)]
 pub async fn remove_member(
     State(app): State<App>,
     caller: Caller,
@@ -196,6 +314,23 @@ pub async fn remove_member(
     .await
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/networks/{nid}/groups/{gid}/policies/{polid}",
+    tag = "groups",
+    operation_id = "attach_policy",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("gid" = GroupId, Path, description = "The group's id"),
+        ("polid" = PolicyId, Path, description = "The policy's id"),
+    ),
+    responses(
+        (status = 204, description = "The policy is attached"),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+        crate::http::openapi::Conflict,
+    ),
+)]
 pub async fn attach_policy(
     State(app): State<App>,
     caller: Caller,
@@ -216,6 +351,23 @@ pub async fn attach_policy(
     .await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/networks/{nid}/groups/{gid}/policies/{polid}",
+    tag = "groups",
+    operation_id = "detach_policy",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("gid" = GroupId, Path, description = "The group's id"),
+        ("polid" = PolicyId, Path, description = "The policy's id"),
+    ),
+    responses(
+        (status = 204, description = "The policy is detached"),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+        crate::http::openapi::Conflict,
+    ),
+)]
 pub async fn detach_policy(
     State(app): State<App>,
     caller: Caller,
@@ -236,6 +388,23 @@ pub async fn detach_policy(
     .await
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/networks/{nid}/groups/{gid}/routes/{rid}",
+    tag = "groups",
+    operation_id = "attach_route",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("gid" = GroupId, Path, description = "The group's id"),
+        ("rid" = RouteId, Path, description = "The route's id"),
+    ),
+    responses(
+        (status = 204, description = "The route is attached"),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+        crate::http::openapi::Conflict,
+    ),
+)]
 pub async fn attach_route(
     State(app): State<App>,
     caller: Caller,
@@ -256,6 +425,23 @@ pub async fn attach_route(
     .await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/networks/{nid}/groups/{gid}/routes/{rid}",
+    tag = "groups",
+    operation_id = "detach_route",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("gid" = GroupId, Path, description = "The group's id"),
+        ("rid" = RouteId, Path, description = "The route's id"),
+    ),
+    responses(
+        (status = 204, description = "The route is detached"),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+        crate::http::openapi::Conflict,
+    ),
+)]
 pub async fn detach_route(
     State(app): State<App>,
     caller: Caller,

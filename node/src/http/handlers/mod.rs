@@ -30,10 +30,12 @@ use crate::consensus::Consistency;
 use crate::http::error::ApiResult;
 
 /// `?consistency=local|linearizable` on reads.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ReadQuery {
     #[serde(default)]
+    #[param(inline)]
     pub consistency: Consistency,
 }
 

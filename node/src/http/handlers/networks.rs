@@ -15,6 +15,19 @@ use crate::consensus::{propose, read_barrier, unexpected};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Caller, JsonBody};
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/networks",
+    tag = "networks",
+    operation_id = "list_networks",
+    params(
+        super::ReadQuery,
+    ),
+    responses(
+        (status = 200, description = "Every network, in creation order", body = crate::http::openapi::NetworkList),
+        crate::http::openapi::Common,
+    ),
+)]
 pub async fn list(
     State(app): State<App>,
     caller: Caller,
@@ -27,6 +40,19 @@ pub async fn list(
     Ok(items(list))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/networks",
+    tag = "networks",
+    operation_id = "create_network",
+    request_body = CreateNetwork,
+    responses(
+        (status = 201, description = "The new network", body = Network),
+        crate::http::openapi::Common,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::TooLarge,
+    ),
+)]
 pub async fn create(
     State(app): State<App>,
     caller: Caller,
@@ -50,6 +76,21 @@ pub async fn create(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/networks/{nid}",
+    tag = "networks",
+    operation_id = "get_network",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        super::ReadQuery,
+    ),
+    responses(
+        (status = 200, description = "The network", body = Network),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+    ),
+)]
 pub async fn get(
     State(app): State<App>,
     caller: Caller,
@@ -64,6 +105,24 @@ pub async fn get(
         .ok_or_else(|| ApiError::not_found("network", nid))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/networks/{nid}",
+    tag = "networks",
+    operation_id = "update_network",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("If-Match" = Option<u64>, Header, description = "Only if the object is still at this version (quotes, as for an ETag, are accepted); else 409 `version_mismatch`"),
+    ),
+    request_body = UpdateNetwork,
+    responses(
+        (status = 200, description = "The network as it now is", body = Network),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::TooLarge,
+    ),
+)]
 pub async fn update(
     State(app): State<App>,
     caller: Caller,
@@ -87,6 +146,22 @@ pub async fn update(
     }
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/networks/{nid}",
+    tag = "networks",
+    operation_id = "delete_network",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("If-Match" = Option<u64>, Header, description = "Only if the object is still at this version (quotes, as for an ETag, are accepted); else 409 `version_mismatch`"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+        crate::http::openapi::Conflict,
+    ),
+)]
 pub async fn delete(
     State(app): State<App>,
     caller: Caller,
@@ -103,7 +178,10 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(
+    description = "A family's address pool; counts are decimal strings (a /64 exceeds JSON's safe integers)"
+)]
 pub struct Usage {
     cidr: String,
     capacity: String,
@@ -111,20 +189,36 @@ pub struct Usage {
     available: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Allocation {
     peer_id: PeerId,
     family: IpFamily,
+    #[schema(value_type = String)]
     address: std::net::IpAddr,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Ipam {
     ipv4: Option<Usage>,
     ipv6: Option<Usage>,
     allocations: Vec<Allocation>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/networks/{nid}/ipam",
+    tag = "networks",
+    operation_id = "get_network_ipam",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        super::ReadQuery,
+    ),
+    responses(
+        (status = 200, description = "Address pool usage per family and every allocation", body = Ipam),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+    ),
+)]
 pub async fn ipam(
     State(app): State<App>,
     caller: Caller,

@@ -30,7 +30,7 @@ fn peer_of(ns: &NetworkState, pid: PeerId) -> ApiResult<&Peer> {
 // ---------------------------------------------------------------- peers
 
 /// The 201 body of a peer creation: the peer, plus its agent token (shown only here).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PeerCreated {
     #[serde(flatten)]
     peer: Peer,
@@ -38,11 +38,26 @@ pub struct PeerCreated {
     agent_token: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AgentToken {
     agent_token: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/networks/{nid}/peers",
+    tag = "peers",
+    operation_id = "list_peers",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        super::ReadQuery,
+    ),
+    responses(
+        (status = 200, description = "Every peer of the network, in creation order", body = crate::http::openapi::PeerList),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+    ),
+)]
 pub async fn list(
     State(app): State<App>,
     caller: Caller,
@@ -57,6 +72,23 @@ pub async fn list(
     Ok(items(list))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/networks/{nid}/peers",
+    tag = "peers",
+    operation_id = "create_peer",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+    ),
+    request_body = CreatePeer,
+    responses(
+        (status = 201, description = "The new peer", body = PeerCreated),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::TooLarge,
+    ),
+)]
 pub async fn create(
     State(app): State<App>,
     caller: Caller,
@@ -91,6 +123,22 @@ pub async fn create(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/networks/{nid}/peers/{pid}",
+    tag = "peers",
+    operation_id = "get_peer",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("pid" = PeerId, Path, description = "The peer's id"),
+        super::ReadQuery,
+    ),
+    responses(
+        (status = 200, description = "The peer", body = Peer),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+    ),
+)]
 pub async fn get(
     State(app): State<App>,
     caller: Caller,
@@ -105,6 +153,25 @@ pub async fn get(
     Ok(Json(peer))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/networks/{nid}/peers/{pid}",
+    tag = "peers",
+    operation_id = "update_peer",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("pid" = PeerId, Path, description = "The peer's id"),
+        ("If-Match" = Option<u64>, Header, description = "Only if the object is still at this version (quotes, as for an ETag, are accepted); else 409 `version_mismatch`"),
+    ),
+    request_body = UpdatePeer,
+    responses(
+        (status = 200, description = "The peer as it now is", body = Peer),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::TooLarge,
+    ),
+)]
 pub async fn update(
     State(app): State<App>,
     caller: Caller,
@@ -128,6 +195,23 @@ pub async fn update(
     }
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/networks/{nid}/peers/{pid}",
+    tag = "peers",
+    operation_id = "delete_peer",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("pid" = PeerId, Path, description = "The peer's id"),
+        ("If-Match" = Option<u64>, Header, description = "Only if the object is still at this version (quotes, as for an ETag, are accepted); else 409 `version_mismatch`"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+        crate::http::openapi::Conflict,
+    ),
+)]
 pub async fn delete(
     State(app): State<App>,
     caller: Caller,
@@ -148,6 +232,22 @@ pub async fn delete(
 }
 
 /// The peer's wg-quick configuration, for an admin or the peer's own agent.
+#[utoipa::path(
+    get,
+    path = "/api/v1/networks/{nid}/peers/{pid}/config",
+    tag = "peers",
+    operation_id = "get_peer_config",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("pid" = PeerId, Path, description = "The peer's id"),
+        super::ReadQuery,
+    ),
+    responses(
+        (status = 200, description = "The peer's wg-quick configuration (with its private key when the node generated it)", body = String, content_type = "text/plain"),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+    ),
+)]
 pub async fn config(
     State(app): State<App>,
     caller: Caller,
@@ -170,6 +270,22 @@ pub async fn config(
 }
 
 /// Replaces the peer's agent token; the new token is shown only in this answer.
+#[utoipa::path(
+    post,
+    path = "/api/v1/networks/{nid}/peers/{pid}/token",
+    tag = "peers",
+    operation_id = "rotate_agent_token",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("pid" = PeerId, Path, description = "The peer's id"),
+    ),
+    responses(
+        (status = 200, description = "The new agent token, shown only here", body = AgentToken),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+        crate::http::openapi::Conflict,
+    ),
+)]
 pub async fn rotate_token(
     State(app): State<App>,
     caller: Caller,
@@ -191,6 +307,22 @@ pub async fn rotate_token(
 }
 
 /// The filter rules and forwarding of a jump peer; a regular peer is 400 `not_a_jump`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/networks/{nid}/peers/{pid}/firewall",
+    tag = "peers",
+    operation_id = "get_jump_firewall",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("pid" = PeerId, Path, description = "The peer's id"),
+        super::ReadQuery,
+    ),
+    responses(
+        (status = 200, description = "The jump's filter rules per family (null: family absent) and forwarding; a regular peer is 400 `not_a_jump`", body = JumpFirewall),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+    ),
+)]
 pub async fn firewall(
     State(app): State<App>,
     caller: Caller,

@@ -21,6 +21,21 @@ fn with_ids(specs: Vec<RuleSpec>) -> Vec<Rule> {
         .collect()
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/networks/{nid}/policies",
+    tag = "policies",
+    operation_id = "list_policies",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        super::ReadQuery,
+    ),
+    responses(
+        (status = 200, description = "Every policie of the network, in creation order", body = crate::http::openapi::PolicyList),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+    ),
+)]
 pub async fn list(
     State(app): State<App>,
     caller: Caller,
@@ -35,6 +50,23 @@ pub async fn list(
     Ok(items(list))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/networks/{nid}/policies",
+    tag = "policies",
+    operation_id = "create_policy",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+    ),
+    request_body = CreatePolicy,
+    responses(
+        (status = 201, description = "The new policie", body = Policy),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::TooLarge,
+    ),
+)]
 pub async fn create(
     State(app): State<App>,
     caller: Caller,
@@ -58,6 +90,22 @@ pub async fn create(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/networks/{nid}/policies/{polid}",
+    tag = "policies",
+    operation_id = "get_policy",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("polid" = PolicyId, Path, description = "The policy's id"),
+        super::ReadQuery,
+    ),
+    responses(
+        (status = 200, description = "The policie", body = Policy),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+    ),
+)]
 pub async fn get(
     State(app): State<App>,
     caller: Caller,
@@ -77,6 +125,25 @@ pub async fn get(
     Ok(Json(policy))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/networks/{nid}/policies/{polid}",
+    tag = "policies",
+    operation_id = "update_policy",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("polid" = PolicyId, Path, description = "The policy's id"),
+        ("If-Match" = Option<u64>, Header, description = "Only if the object is still at this version (quotes, as for an ETag, are accepted); else 409 `version_mismatch`"),
+    ),
+    request_body = UpdatePolicy,
+    responses(
+        (status = 200, description = "The policie as it now is", body = Policy),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::TooLarge,
+    ),
+)]
 pub async fn update(
     State(app): State<App>,
     caller: Caller,
@@ -102,6 +169,23 @@ pub async fn update(
     }
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/networks/{nid}/policies/{polid}",
+    tag = "policies",
+    operation_id = "delete_policy",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("polid" = PolicyId, Path, description = "The policy's id"),
+        ("If-Match" = Option<u64>, Header, description = "Only if the object is still at this version (quotes, as for an ETag, are accepted); else 409 `version_mismatch`"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+        crate::http::openapi::Conflict,
+    ),
+)]
 pub async fn delete(
     State(app): State<App>,
     caller: Caller,
@@ -122,6 +206,24 @@ pub async fn delete(
 }
 
 /// Appends a rule; answers 201 with the policy as it now is.
+#[utoipa::path(
+    post,
+    path = "/api/v1/networks/{nid}/policies/{polid}/rules",
+    tag = "policies",
+    operation_id = "add_policy_rule",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("polid" = PolicyId, Path, description = "The policy's id"),
+    ),
+    request_body = CreateRule,
+    responses(
+        (status = 201, description = "The rule is appended; the policy as it now is", body = Policy),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::TooLarge,
+    ),
+)]
 pub async fn add_rule(
     State(app): State<App>,
     caller: Caller,
@@ -143,6 +245,23 @@ pub async fn add_rule(
     }
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/networks/{nid}/policies/{polid}/rules/{rule_id}",
+    tag = "policies",
+    operation_id = "remove_policy_rule",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("polid" = PolicyId, Path, description = "The policy's id"),
+        ("rule_id" = RuleId, Path, description = "The rule's id"),
+    ),
+    responses(
+        (status = 204, description = "The rule is removed"),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+        crate::http::openapi::Conflict,
+    ),
+)]
 pub async fn remove_rule(
     State(app): State<App>,
     caller: Caller,

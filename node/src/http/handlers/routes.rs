@@ -13,6 +13,21 @@ use crate::consensus::{propose, read_barrier, unexpected};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Caller, JsonBody};
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/networks/{nid}/routes",
+    tag = "routes",
+    operation_id = "list_routes",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        super::ReadQuery,
+    ),
+    responses(
+        (status = 200, description = "Every route of the network, in creation order", body = crate::http::openapi::RouteList),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+    ),
+)]
 pub async fn list(
     State(app): State<App>,
     caller: Caller,
@@ -27,6 +42,23 @@ pub async fn list(
     Ok(items(list))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/networks/{nid}/routes",
+    tag = "routes",
+    operation_id = "create_route",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+    ),
+    request_body = CreateRoute,
+    responses(
+        (status = 201, description = "The new route", body = Route),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::TooLarge,
+    ),
+)]
 pub async fn create(
     State(app): State<App>,
     caller: Caller,
@@ -48,6 +80,22 @@ pub async fn create(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/networks/{nid}/routes/{rid}",
+    tag = "routes",
+    operation_id = "get_route",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("rid" = RouteId, Path, description = "The route's id"),
+        super::ReadQuery,
+    ),
+    responses(
+        (status = 200, description = "The route", body = Route),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+    ),
+)]
 pub async fn get(
     State(app): State<App>,
     caller: Caller,
@@ -67,6 +115,25 @@ pub async fn get(
     Ok(Json(route))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/networks/{nid}/routes/{rid}",
+    tag = "routes",
+    operation_id = "update_route",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("rid" = RouteId, Path, description = "The route's id"),
+        ("If-Match" = Option<u64>, Header, description = "Only if the object is still at this version (quotes, as for an ETag, are accepted); else 409 `version_mismatch`"),
+    ),
+    request_body = UpdateRoute,
+    responses(
+        (status = 200, description = "The route as it now is", body = Route),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::TooLarge,
+    ),
+)]
 pub async fn update(
     State(app): State<App>,
     caller: Caller,
@@ -90,6 +157,23 @@ pub async fn update(
     }
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/networks/{nid}/routes/{rid}",
+    tag = "routes",
+    operation_id = "delete_route",
+    params(
+        ("nid" = NetworkId, Path, description = "The network's id"),
+        ("rid" = RouteId, Path, description = "The route's id"),
+        ("If-Match" = Option<u64>, Header, description = "Only if the object is still at this version (quotes, as for an ETag, are accepted); else 409 `version_mismatch`"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+        crate::http::openapi::Conflict,
+    ),
+)]
 pub async fn delete(
     State(app): State<App>,
     caller: Caller,

@@ -19,6 +19,19 @@ use crate::http::extract::Caller;
 /// Largest backup accepted by a restore.
 pub const RESTORE_LIMIT: usize = 512 * 1024 * 1024;
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/snapshot",
+    tag = "cluster",
+    operation_id = "save_snapshot",
+    params(
+        super::ReadQuery,
+    ),
+    responses(
+        (status = 200, description = "A backup of the whole state (the versioned snapshot encoding)", body = inline(crate::http::openapi::Binary), content_type = "application/octet-stream"),
+        crate::http::openapi::Common,
+    ),
+)]
 pub async fn save(
     State(app): State<App>,
     caller: Caller,
@@ -43,6 +56,19 @@ pub async fn save(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/snapshot",
+    tag = "cluster",
+    operation_id = "restore_snapshot",
+    request_body(content = inline(crate::http::openapi::Binary), content_type = "application/octet-stream", description = "A backup from `GET /snapshot`"),
+    responses(
+        (status = 204, description = "The state is replaced by the backup"),
+        crate::http::openapi::Common,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::TooLarge,
+    ),
+)]
 pub async fn restore(State(app): State<App>, caller: Caller, body: Bytes) -> ApiResult<StatusCode> {
     caller.require_admin()?;
     let payload = decode_snapshot(&body).map_err(|e| {

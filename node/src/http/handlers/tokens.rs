@@ -16,14 +16,15 @@ use crate::http::error::ApiResult;
 use crate::http::extract::{Caller, JsonBody};
 use crate::secrets::{hash_token, new_token};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
+    #[schema(value_type = String, required = true, pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     pub name: Option<String>,
 }
 
 /// An admin token as the API lists it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenInfo {
     id: TokenId,
     name: String,
@@ -41,13 +42,26 @@ impl From<&AdminToken> for TokenInfo {
 }
 
 /// The 201 body: the listing fields plus the token, shown only here.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenCreated {
     #[serde(flatten)]
     info: TokenInfo,
     token: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tokens",
+    tag = "tokens",
+    operation_id = "list_tokens",
+    params(
+        super::ReadQuery,
+    ),
+    responses(
+        (status = 200, description = "Every admin token (never the token itself)", body = crate::http::openapi::TokenList),
+        crate::http::openapi::Common,
+    ),
+)]
 pub async fn list(
     State(app): State<App>,
     caller: Caller,
@@ -60,6 +74,19 @@ pub async fn list(
     Ok(items(list))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens",
+    tag = "tokens",
+    operation_id = "create_token",
+    request_body = CreateToken,
+    responses(
+        (status = 201, description = "The new admin token, shown only here", body = TokenCreated),
+        crate::http::openapi::Common,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::TooLarge,
+    ),
+)]
 pub async fn create(
     State(app): State<App>,
     caller: Caller,
@@ -88,6 +115,21 @@ pub async fn create(
     }
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/tokens/{id}",
+    tag = "tokens",
+    operation_id = "delete_token",
+    params(
+        ("id" = TokenId, Path, description = "The admin token's id"),
+    ),
+    responses(
+        (status = 204, description = "Revoked"),
+        crate::http::openapi::Common,
+        crate::http::openapi::Missing,
+        crate::http::openapi::Conflict,
+    ),
+)]
 pub async fn delete(State(app): State<App>, caller: Caller, ids: PathIds) -> ApiResult<StatusCode> {
     caller.require_admin()?;
     let id: TokenId = ids.get("id")?;

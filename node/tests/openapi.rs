@@ -1,0 +1,371 @@
+//! The OpenAPI document at `/api/v1/openapi.json`: served without a token, and in step with
+//! the router — every route of `src/http/mod.rs` is documented with its method, and every
+//! documented operation is routed and guarded as the document says.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::Cluster;
+use serde_json::Value;
+
+/// The router's source: the routes are read from it, so a route added there without a
+/// `#[utoipa::path]` (and an entry in `ApiDoc`) fails this test.
+const ROUTER_SRC: &str = include_str!("../src/http/mod.rs");
+
+const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+
+/// `(METHOD, path)` of every `.route(...)` in `src`; routes inside `fn api()` are nested
+/// under `/api/v1`.
+fn router_routes(src: &str) -> BTreeSet<(String, String)> {
+    let api_start = src.find("fn api()").expect("http/mod.rs has fn api()");
+    let api_end = api_start + src[api_start..].find("\n}\n").expect("end of fn api()");
+    let mut out = BTreeSet::new();
+    let mut from = 0;
+    while let Some(at) = src[from..].find(".route(") {
+        let start = from + at + ".route(".len();
+        // The call's argument list, up to its closing parenthesis.
+        let mut depth = 1;
+        let mut end = start;
+        for (i, ch) in src[start..].char_indices() {
+            match ch {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ => {}
+            }
+            if depth == 0 {
+                end = start + i;
+                break;
+            }
+        }
+        let args = &src[start..end];
+        from = end;
+        let path = args
+            .split('"')
+            .nth(1)
+            .unwrap_or_else(|| panic!("a .route( without a literal path: {args}"));
+        let full = if start > api_start && start < api_end {
+            format!("/api/v1{path}")
+        } else {
+            path.to_string()
+        };
+        let bytes = args.as_bytes();
+        let mut found = 0;
+        for m in METHODS {
+            let needle = format!("{m}(");
+            let mut i = 0;
+            while let Some(k) = args[i..].find(&needle) {
+                let pos = i + k;
+                let before = if pos == 0 { b' ' } else { bytes[pos - 1] };
+                if !(before.is_ascii_alphanumeric() || before == b'_') {
+                    out.insert((m.to_uppercase(), full.clone()));
+                    found += 1;
+                }
+                i = pos + needle.len();
+            }
+        }
+        assert!(found > 0, "no method found in .route({args})");
+    }
+    out
+}
+
+/// `(METHOD, path)` of every operation of the document.
+fn documented(doc: &Value) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, _) in item.as_object().expect("path item") {
+            if METHODS.contains(&method.as_str()) {
+                out.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Every `$ref` anywhere in `v`.
+fn refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(r)) = m.get("$ref") {
+                out.push(r.clone());
+            }
+            m.values().for_each(|x| refs(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+        _ => {}
+    }
+}
+
+fn resolve<'a>(doc: &'a Value, r: &str) -> Option<&'a Value> {
+    let pointer = r.strip_prefix('#')?;
+    doc.pointer(pointer)
+}
+
+/// The operation's response for `status`, following a `$ref`.
+fn response<'a>(doc: &'a Value, op: &'a Value, status: &str) -> Option<&'a Value> {
+    let r = op["responses"].get(status)?;
+    match r.get("$ref").and_then(Value::as_str) {
+        Some(reference) => resolve(doc, reference),
+        None => Some(r),
+    }
+}
+
+#[test]
+fn the_router_source_parser_sees_every_route_form() {
+    let routes = router_routes(ROUTER_SRC);
+    for expected in [
+        ("GET", "/api/v1/networks"),
+        ("POST", "/api/v1/networks"),
+        ("PATCH", "/api/v1/networks/{nid}"),
+        ("PUT", "/api/v1/networks/{nid}/groups/{gid}/peers/{pid}"),
+        (
+            "DELETE",
+            "/api/v1/networks/{nid}/policies/{polid}/rules/{rule_id}",
+        ),
+        ("GET", "/api/v1/openapi.json"),
+        ("GET", "/healthz"),
+        ("GET", "/metrics"),
+    ] {
+        assert!(
+            routes.contains(&(expected.0.to_string(), expected.1.to_string())),
+            "{expected:?} not found in {routes:#?}"
+        );
+    }
+    // Handler names such as `networks::get` are not methods.
+    assert!(!routes.iter().any(|(_, p)| p.contains("::")));
+
+    let synthetic = r#"
+fn api() -> Router<App> {
+    Router::new()
+        .route("/a/{id}", get(a::get).delete(a::delete))
+        .route(
+            "/b",
+            axum::routing::put(b::put).layer(DefaultBodyLimit::max(b::LIMIT)),
+        )
+}
+
+pub fn router(app: App) -> Router {
+    Router::new().nest("/api/v1", api()).route("/c", post(c::post))
+}
+"#;
+    let want: BTreeSet<(String, String)> = [
+        ("GET", "/api/v1/a/{id}"),
+        ("DELETE", "/api/v1/a/{id}"),
+        ("PUT", "/api/v1/b"),
+        ("POST", "/c"),
+    ]
+    .iter()
+    .map(|(m, p)| (m.to_string(), p.to_string()))
+    .collect();
+    assert_eq!(router_routes(synthetic), want);
+}
+
+#[tokio::test]
+async fn openapi_document_covers_every_route_and_matches_the_server() {
+    let mut c = Cluster::new();
+    c.start(1).await;
+    c.leader().await;
+    let url = c.node(1).url.clone();
+
+    // Served without a token.
+    let resp = c
+        .http
+        .get(format!("{url}/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(ct.starts_with("application/json"), "{ct}");
+    let doc: Value = resp.json().await.unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3."),
+        "{}",
+        doc["openapi"]
+    );
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    assert_eq!(doc["security"], serde_json::json!([{ "bearer": [] }]));
+
+    // Router and document list the same operations.
+    let routed = router_routes(ROUTER_SRC);
+    let docs = documented(&doc);
+    let undocumented: Vec<_> = routed.difference(&docs).collect();
+    let unrouted: Vec<_> = docs.difference(&routed).collect();
+    assert!(
+        undocumented.is_empty(),
+        "routes without a #[utoipa::path] in ApiDoc: {undocumented:?}"
+    );
+    assert!(
+        unrouted.is_empty(),
+        "documented but not in the router: {unrouted:?}"
+    );
+    assert!(routed.len() >= 50, "only {} routes found", routed.len());
+
+    // Every reference resolves.
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    for r in &all {
+        assert!(resolve(&doc, r).is_some(), "dangling $ref {r}");
+    }
+
+    let mut op_ids = BTreeSet::new();
+    let fresh = "9b2f0c1e-58a4-4a57-9d0e-3c7b1c9a0d11";
+    for (method, path) in &docs {
+        let op = &doc["paths"][path][method.to_lowercase()];
+        let op_id = op["operationId"].as_str().expect("operationId");
+        assert!(
+            op_ids.insert(op_id.to_string()),
+            "duplicate operationId {op_id}"
+        );
+        let ok = op["responses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|s| s.starts_with('2') || s == "101");
+        assert!(ok, "{method} {path}: no success response");
+
+        // Every path parameter is declared.
+        let declared: BTreeSet<&str> = op["parameters"]
+            .as_array()
+            .map(|ps| {
+                ps.iter()
+                    .filter(|p| p["in"] == "path")
+                    .map(|p| p["name"].as_str().unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let in_path: BTreeSet<&str> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            .collect();
+        assert_eq!(declared, in_path, "{method} {path}: path parameters");
+
+        // Reads take ?consistency.
+        if method == "GET" && path.starts_with("/api/v1/networks") {
+            let has = op["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["in"] == "query" && p["name"] == "consistency");
+            assert!(has, "{method} {path}: no consistency parameter");
+        }
+
+        // Probe the live node without a token: a guarded operation answers 401 as
+        // problem+json (so it is routed, and guarded as documented); an open one answers.
+        let open = op["security"] == serde_json::json!([{}]);
+        let concrete: String = path
+            .split('/')
+            .map(|s| {
+                if s.starts_with('{') {
+                    let name = &s[1..s.len() - 1];
+                    let p = op["parameters"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|p| p["name"] == name)
+                        .unwrap();
+                    if p["schema"]["type"] == "integer" {
+                        "7".to_string()
+                    } else {
+                        fresh.to_string()
+                    }
+                } else {
+                    s.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let a = c
+            .http
+            .request(m, format!("{url}{concrete}"))
+            .send()
+            .await
+            .unwrap();
+        let status = a.status().as_u16();
+        let ct = a
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let body = a.text().await.unwrap();
+        if open {
+            assert_eq!(status, 200, "{method} {concrete}: {body}");
+        } else {
+            assert_eq!(status, 401, "{method} {concrete}: {body}");
+            assert!(ct.starts_with("application/problem+json"), "{ct}");
+            let r = response(&doc, op, "401").expect("401 documented");
+            assert!(
+                r["content"]["application/problem+json"]["schema"]["$ref"]
+                    .as_str()
+                    .is_some_and(|s| s.ends_with("/Problem")),
+                "{method} {path}: 401 is not a Problem"
+            );
+            for s in ["400", "403", "503"] {
+                assert!(response(&doc, op, s).is_some(), "{method} {path}: no {s}");
+            }
+            if !in_path.is_empty() && !path.starts_with("/api/v1/cluster") {
+                assert!(
+                    response(&doc, op, "404").is_some(),
+                    "{method} {path}: no 404"
+                );
+            }
+        }
+    }
+
+    // The Problem schema describes the errors the server sends.
+    let problem = &doc["components"]["schemas"]["Problem"];
+    let props: BTreeSet<&str> = problem["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let required: BTreeSet<&str> = problem["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let codes: Vec<&str> = doc["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for path in [
+        "/api/v1/networks/not-an-id".to_string(),
+        format!("/api/v1/networks/{fresh}"),
+        "/api/v1/networks?consistency=sometimes".to_string(),
+    ] {
+        let a = c
+            .http
+            .get(format!("{url}{path}"))
+            .bearer_auth(&c.token)
+            .send()
+            .await
+            .unwrap();
+        assert!(a.status().is_client_error(), "{path}: {}", a.status());
+        let body: Value = a.json().await.unwrap();
+        let keys: BTreeSet<&str> = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert!(
+            keys.is_subset(&props),
+            "{path}: {keys:?} not all in {props:?}"
+        );
+        assert!(
+            required.is_subset(&keys),
+            "{path}: {required:?} not all in {keys:?}"
+        );
+        assert!(codes.contains(&body["code"].as_str().unwrap()), "{body}");
+    }
+
+    c.shutdown().await;
+}
