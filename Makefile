@@ -13,6 +13,7 @@ run: deps
 
 test: deps
 	$(CARGO) test --workspace
+	./scripts/schemathesis.sh
 
 bench: deps
 	$(CARGO) bench --workspace

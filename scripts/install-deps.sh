@@ -2,10 +2,11 @@
 # Installs the Debian packages Raftwire needs to build and test:
 #   librocksdb-dev            RocksDB 7.8 to link against (instead of compiling ~27 min of C++)
 #   clang libclang-dev        bindgen (librocksdb-sys) needs libclang
+#   curl                      scripts/schemathesis.sh talks to the node it starts
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
 
-packages=(librocksdb-dev clang libclang-dev)
+packages=(librocksdb-dev clang libclang-dev curl)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -32,7 +32,11 @@ pub async fn propose(app: &App, cmd: Command) -> ApiResult<Response> {
     // may still commit later (its outcome is unknown), exactly as with a lost connection.
     let written = tokio::time::timeout(APPLY_TIMEOUT, app.raft.client_write(cmd.clone()))
         .await
-        .map_err(|_| ApiError::no_leader("the write was not committed in time (no quorum?); its outcome is unknown"))?;
+        .map_err(|_| {
+            ApiError::no_leader(
+                "the write was not committed in time (no quorum?); its outcome is unknown",
+            )
+        })?;
     let outcome = match written {
         Ok(resp) => WriteOutcome {
             index: resp.log_id.index,
@@ -56,7 +60,9 @@ pub async fn propose_as_leader(app: &App, cmd: Command) -> ApiResult<WriteOutcom
             result: resp.data,
         }),
         Ok(Err(e)) => Err(ApiError::no_leader(format!("not the leader any more: {e}"))),
-        Err(_) => Err(ApiError::no_leader("the write was not committed in time (no quorum?)")),
+        Err(_) => Err(ApiError::no_leader(
+            "the write was not committed in time (no quorum?)",
+        )),
     }
 }
 

@@ -115,12 +115,21 @@ impl Hub {
 
     /// Registers a connection for `peer` whose agent has `agent_version`, replacing (and
     /// closing) an older connection.
-    pub fn register(&self, peer: PeerId, agent_version: u64) -> (u64, mpsc::UnboundedReceiver<Outbound>) {
+    pub fn register(
+        &self,
+        peer: PeerId,
+        agent_version: u64,
+    ) -> (u64, mpsc::UnboundedReceiver<Outbound>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut inner = self.lock();
         inner.next_id += 1;
         let id = inner.next_id;
-        let conn = Conn { id, tx, agent_version, last: None };
+        let conn = Conn {
+            id,
+            tx,
+            agent_version,
+            last: None,
+        };
         if let Some(old) = inner.conns.insert(peer, conn) {
             let _ = old.tx.send(Outbound::Replaced);
         }
@@ -159,11 +168,19 @@ impl Hub {
     /// unless that connection already got it, or the agent said (in its hello) that it has
     /// a version at least as new as the last change of this configuration seen here.
     pub fn offer(&self, state: &State, peer: PeerId, version: u64) {
-        let Some(cfg) = render(state, peer) else { return };
+        let Some(cfg) = render(state, peer) else {
+            return;
+        };
         let fp = fingerprint(&cfg);
         let mut inner = self.lock();
-        let unchanged = inner.sent.get(&peer).filter(|s| s.fingerprint == fp).copied();
-        let Some(conn) = inner.conns.get_mut(&peer) else { return };
+        let unchanged = inner
+            .sent
+            .get(&peer)
+            .filter(|s| s.fingerprint == fp)
+            .copied();
+        let Some(conn) = inner.conns.get_mut(&peer) else {
+            return;
+        };
         if conn.last == Some(fp) {
             return;
         }
@@ -173,11 +190,22 @@ impl Hub {
         }
         // An unchanged configuration keeps the version it was first rendered at.
         let version = unchanged.map(|s| s.version).unwrap_or(version);
-        let msg = ServerMessage::Config { version, config: Box::new(cfg) };
-        let Ok(text) = serde_json::to_string(&msg) else { return };
+        let msg = ServerMessage::Config {
+            version,
+            config: Box::new(cfg),
+        };
+        let Ok(text) = serde_json::to_string(&msg) else {
+            return;
+        };
         if conn.tx.send(Outbound::Send(text)).is_ok() {
             conn.last = Some(fp);
-            inner.sent.insert(peer, Sent { fingerprint: fp, version });
+            inner.sent.insert(
+                peer,
+                Sent {
+                    fingerprint: fp,
+                    version,
+                },
+            );
         }
     }
 

@@ -113,7 +113,7 @@ async fn group_crud_and_membership_put_delete_are_reflected_in_peer_ids() {
     let (status, body) = c.put(1, &format!("{gpath}/peers/{}", n.laptop)).await;
     assert_eq!(status, 204, "{body}");
     let (_, got) = c.get(1, &gpath).await;
-    assert_eq!(ids(&got["peer_ids"]), [n.laptop.clone()]);
+    assert_eq!(ids(&got["peer_ids"]), vec![n.laptop.to_string()]);
     let (_, peer) = c
         .get(1, &format!("/networks/{}/peers/{}", n.nid, n.laptop))
         .await;

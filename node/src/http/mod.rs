@@ -128,7 +128,11 @@ async fn not_found() -> Response {
 }
 
 async fn method_not_allowed() -> Response {
-    ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this endpoint").into_response()
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "method not allowed on this endpoint",
+    )
+    .into_response()
 }
 
 /// Refuses API bodies over the limit by their declared length, on every route — also those
@@ -142,7 +146,11 @@ async fn limit_body(req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let exempt = path == "/api/v1/snapshot" || path.starts_with("/internal/");
     if !exempt && declared.is_some_and(|n| n > BODY_LIMIT) {
-        return ApiError::new(ErrorCode::PayloadTooLarge, "request bodies are limited to 1 MiB").into_response();
+        return ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "request bodies are limited to 1 MiB",
+        )
+        .into_response();
     }
     next.run(req).await
 }

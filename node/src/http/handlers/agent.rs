@@ -2,12 +2,13 @@
 
 use std::time::Duration;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
 use axum::Json;
 use raftwire_api::validate::is_wireguard_key;
-use raftwire_api::PeerId;
+use raftwire_api::{DomainError, ErrorCode, PeerId};
 use raftwire_raft_store::Command;
 
 use super::now;
@@ -67,9 +68,15 @@ pub async fn config(State(app): State<App>, caller: Caller) -> ApiResult<Json<Se
 pub async fn ws(
     State(app): State<App>,
     caller: Caller,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let peer = agent_peer(caller)?;
+    let upgrade = upgrade.map_err(|r| {
+        DomainError::new(
+            ErrorCode::InvalidValue,
+            format!("a WebSocket upgrade is required: {}", r.body_text()),
+        )
+    })?;
     Ok(upgrade.on_upgrade(move |socket| serve(app, peer, socket)))
 }
 
