@@ -77,7 +77,9 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
+        // Production timing: snapshots every 10,000 entries, not the tests' every 20.
         let mut c = Cluster::new();
+        c.timing = raftwire_node::RaftTiming::default();
         c.start(1).await;
         c.leader().await;
         c.start(2).await;

@@ -34,6 +34,7 @@ pub struct Cluster {
     pub http: reqwest::Client,
     /// Node 1's bootstrap admin token, replicated to every node.
     pub token: String,
+    pub timing: RaftTiming,
 }
 
 pub struct TestNode {
@@ -54,6 +55,7 @@ impl Cluster {
             ports: Vec::new(),
             http: reqwest::Client::new(),
             token: String::new(),
+            timing: test_timing(),
         }
     }
 
@@ -69,7 +71,7 @@ impl Cluster {
             join,
         }
         .resolve();
-        cfg.raft = test_timing();
+        cfg.raft = self.timing;
         cfg
     }
 
