@@ -34,6 +34,15 @@ pub struct NodeArgs {
     /// Ask the node at this URL to add this one as a learner, then promote it once caught up.
     #[arg(long, env = "RAFTWIRE_JOIN")]
     pub join: Option<String>,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "RAFTWIRE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, env = "RAFTWIRE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Certificates (PEM) trusted when calling other nodes over HTTPS; default: --tls-cert.
+    #[arg(long, env = "RAFTWIRE_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// The resolved configuration a node runs with.
@@ -47,6 +56,8 @@ pub struct NodeConfig {
     pub cluster_secret_file: PathBuf,
     pub bootstrap: bool,
     pub join: Option<String>,
+    /// HTTPS for the API and node-to-node traffic.
+    pub tls: Option<crate::tls::TlsFiles>,
     /// Raft timing; tests shorten it.
     pub raft: RaftTiming,
 }
@@ -73,9 +84,18 @@ impl Default for RaftTiming {
 
 impl NodeArgs {
     pub fn resolve(self) -> NodeConfig {
+        let tls = match (self.tls_cert, self.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::TlsFiles {
+                cert,
+                key,
+                ca: self.tls_ca,
+            }),
+            _ => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let advertise = self
             .advertise
-            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .unwrap_or_else(|| format!("{scheme}://{}", self.listen))
             .trim_end_matches('/')
             .to_string();
         NodeConfig {
@@ -91,6 +111,7 @@ impl NodeArgs {
             advertise,
             bootstrap: self.bootstrap,
             join: self.join,
+            tls,
             raft: RaftTiming::default(),
         }
     }

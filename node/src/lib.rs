@@ -12,6 +12,7 @@ pub mod hub;
 pub mod metrics;
 pub mod secrets;
 pub mod server;
+pub mod tls;
 
 pub use config::{NodeArgs, NodeConfig, RaftTiming};
 pub use server::{start, NodeHandle};

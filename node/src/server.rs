@@ -65,6 +65,7 @@ fn raft_config(cfg: &NodeConfig) -> anyhow::Result<openraft::Config> {
 /// Starts a node: opens (or creates) its data dir, starts Raft and the HTTP server, and
 /// bootstraps or joins a cluster as configured.
 pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
+    crate::tls::install_crypto_provider();
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
     let raft_dir = cfg.data_dir.join("raft");
@@ -82,10 +83,10 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
 
     let (log_store, sm) =
         store::open(&raft_dir).map_err(|e| anyhow::anyhow!("opening storage: {e}"))?;
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(2))
-        .build()
-        .context("HTTP client")?;
+    let http = crate::tls::http_client(
+        cfg.tls.as_ref().map(|t| t.trust_anchor()),
+        Duration::from_secs(2),
+    )?;
     let network = HttpNetwork {
         http: http.clone(),
         secret: Arc::new(cluster_secret.clone()),
@@ -119,19 +120,19 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
     let local_addr = listener.local_addr()?;
-    let (stop, mut stopped) = watch::channel(false);
+    let (stop, stopped) = watch::channel(false);
     let router = crate::http::router(app.clone());
-    let server = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!("HTTP server failed: {e}");
+    let server = match &cfg.tls {
+        None => tokio::spawn(serve_http(listener, router, stopped)),
+        Some(tls) => {
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                .await
+                .with_context(|| {
+                    format!("loading {} and {}", tls.cert.display(), tls.key.display())
+                })?;
+            tokio::spawn(serve_https(listener.into_std()?, config, router, stopped))
         }
-    });
+    };
 
     let mut tasks = vec![tokio::spawn(crate::hub::run(app.clone()))];
     let bootstrap = cfg.bootstrap || (cfg.join.is_none() && fresh && cfg.id == 1);
@@ -154,6 +155,50 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         server,
         tasks,
     })
+}
+
+async fn serve_http(
+    listener: TcpListener,
+    router: axum::Router,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let shutdown = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    if let Err(e) = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!("HTTP server failed: {e}");
+    }
+}
+
+async fn serve_https(
+    listener: std::net::TcpListener,
+    config: axum_server::tls_rustls::RustlsConfig,
+    router: axum::Router,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let handle = axum_server::Handle::new();
+    let on_stop = handle.clone();
+    tokio::spawn(async move {
+        let _ = stopped.wait_for(|s| *s).await;
+        on_stop.graceful_shutdown(Some(Duration::from_secs(5)));
+    });
+    let server = match axum_server::from_tcp_rustls(listener, config) {
+        Ok(server) => server,
+        Err(e) => {
+            tracing::error!("HTTPS server failed to start: {e}");
+            return;
+        }
+    };
+    if let Err(e) = server
+        .handle(handle)
+        .serve(router.into_make_service())
+        .await
+    {
+        tracing::error!("HTTPS server failed: {e}");
+    }
 }
 
 /// `--join`: ask the seed (any node) to add us as a learner and wait until we caught up,

@@ -37,6 +37,9 @@ impl Node {
             cluster_secret_file: None,
             bootstrap: true,
             join: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_ca: None,
         }
         .resolve();
         let handle = start(cfg).await.expect("node starts");

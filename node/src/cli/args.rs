@@ -27,6 +27,9 @@ pub struct Cli {
     /// File holding the admin token (RAFTWIRE_TOKEN holds the token itself).
     #[arg(long, env = "RAFTWIRE_TOKEN_FILE", value_name = "FILE", global = true)]
     pub token_file: Option<PathBuf>,
+    /// Certificates (PEM) to trust for an https:// server [default: the platform's roots].
+    #[arg(long, env = "RAFTWIRE_CA_CERT", value_name = "FILE", global = true)]
+    pub ca_cert: Option<PathBuf>,
     /// Output format: human-readable tables, or the server's JSON.
     #[arg(
         short = 'o',

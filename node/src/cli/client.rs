@@ -172,7 +172,11 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(server: &str, token: Option<String>) -> CliResult<Self> {
+    pub fn new(
+        server: &str,
+        token: Option<String>,
+        ca_cert: Option<&std::path::Path>,
+    ) -> CliResult<Self> {
         let server = server.trim().trim_end_matches('/');
         if server.is_empty() {
             return Err(CliError::other("--server is empty"));
@@ -182,7 +186,17 @@ impl Client {
         } else {
             format!("http://{server}")
         };
-        let http = reqwest::Client::builder()
+        raftwire_node::tls::install_crypto_provider();
+        let mut builder = reqwest::Client::builder();
+        if let Some(ca) = ca_cert {
+            let pem = std::fs::read(ca)
+                .map_err(|e| CliError::other(format!("cannot read {}: {e}", ca.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                CliError::other(format!("no certificates in {}: {e}", ca.display()))
+            })?;
+            builder = builder.tls_certs_only(certs);
+        }
+        let http = builder
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
             .user_agent(concat!("raftwire-cli/", env!("CARGO_PKG_VERSION")))

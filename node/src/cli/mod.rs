@@ -60,7 +60,11 @@ fn token(token_file: Option<&PathBuf>) -> CliResult<Option<String>> {
 async fn run(cli: Cli) -> CliResult<()> {
     let token = token(cli.token_file.as_ref())?;
     let ctx = Ctx {
-        client: Client::new(cli.server.as_deref().unwrap_or(DEFAULT_SERVER), token)?,
+        client: Client::new(
+            cli.server.as_deref().unwrap_or(DEFAULT_SERVER),
+            token,
+            cli.ca_cert.as_deref(),
+        )?,
         output: cli.output,
     };
     commands::run(&ctx, cli.command).await

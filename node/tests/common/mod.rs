@@ -69,6 +69,9 @@ impl Cluster {
             cluster_secret_file: Some(self.secret.clone()),
             bootstrap: id == 1 && join.is_none(),
             join,
+            tls_cert: None,
+            tls_key: None,
+            tls_ca: None,
         }
         .resolve();
         cfg.raft = self.timing;

@@ -1,0 +1,48 @@
+//! TLS (rustls, ring) for the API and node-to-node traffic: `--tls-cert`/`--tls-key` make a
+//! node serve HTTPS; `--tls-ca` (default: the node's own certificate, for a shared
+//! self-signed one) is what it trusts when it calls other nodes. Without these flags the
+//! node speaks plain HTTP, for loopback and trusted networks.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+
+/// Certificate and key a node serves, and the anchor it trusts for other nodes.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    /// The PEM file with the certificates trusted for calls to other nodes.
+    pub fn trust_anchor(&self) -> &Path {
+        self.ca.as_deref().unwrap_or(&self.cert)
+    }
+}
+
+/// Makes ring rustls' process-wide crypto provider (idempotent).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// An HTTP(S) client that trusts exactly the certificates in `ca` (PEM) when given, and the
+/// platform's roots otherwise.
+pub fn http_client(
+    ca: Option<&Path>,
+    connect_timeout: Duration,
+) -> anyhow::Result<reqwest::Client> {
+    install_crypto_provider();
+    let mut builder = reqwest::Client::builder().connect_timeout(connect_timeout);
+    if let Some(ca) = ca {
+        let pem = std::fs::read(ca)
+            .with_context(|| format!("reading CA certificates {}", ca.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .with_context(|| format!("parsing CA certificates {}", ca.display()))?;
+        anyhow::ensure!(!certs.is_empty(), "no certificate in {}", ca.display());
+        builder = builder.tls_certs_only(certs);
+    }
+    builder.build().context("building the HTTP client")
+}
