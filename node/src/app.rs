@@ -27,8 +27,12 @@ pub struct AppInner {
     pub committed: watch::Receiver<u64>,
     pub http: reqwest::Client,
     pub cluster_secret: String,
-    /// Hash of this node's bootstrap admin token (accepted even before it is replicated).
+    /// Hash of this node's bootstrap admin token.
     pub local_admin_hash: String,
+    /// True from a fresh start until that token is replicated: only then is it accepted
+    /// without being in the replicated state. Afterwards the state alone decides, so
+    /// deleting the token (`DELETE /tokens/{id}`) revokes it on every node.
+    pub admin_pending: std::sync::atomic::AtomicBool,
     pub metrics: Metrics,
     pub hub: Hub,
 }

@@ -83,7 +83,8 @@ pub async fn wait_applied(app: &App, index: u64) -> ApiResult<()> {
         Ok(true) => Ok(()),
         Ok(false) => Err(ApiError::internal("the state machine stopped")),
         Err(_) => Err(ApiError::no_leader(format!(
-            "this node has not applied entry {index} yet; retry"
+            "this node has not yet applied the committed log entry {index}; retry a read, \
+             but read a write's result back instead of repeating the write"
         ))),
     }
 }

@@ -62,6 +62,8 @@ struct Conn {
     tx: mpsc::UnboundedSender<Outbound>,
     /// The version the agent said it has (its hello).
     agent_version: u64,
+    /// Hash of the token the connection authenticated with (revocation closes it).
+    token_hash: String,
     /// Fingerprint of the configuration sent on this connection, if any.
     last: Option<u64>,
 }
@@ -119,6 +121,7 @@ impl Hub {
         &self,
         peer: PeerId,
         agent_version: u64,
+        token_hash: String,
     ) -> (u64, mpsc::UnboundedReceiver<Outbound>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut inner = self.lock();
@@ -128,6 +131,7 @@ impl Hub {
             id,
             tx,
             agent_version,
+            token_hash,
             last: None,
         };
         if let Some(old) = inner.conns.insert(peer, conn) {
@@ -164,13 +168,12 @@ impl Hub {
         self.lock().status.get(&peer).cloned()
     }
 
-    /// Sends `peer`'s connected agent its configuration rendered from `state` at `version`,
+    /// Sends `peer`'s connected agent `cfg`, rendered from the state at log index `version`,
     /// unless that connection already got it, or the agent said (in its hello) that it has
-    /// a version at least as new as the last change of this configuration seen here.
-    pub fn offer(&self, state: &State, peer: PeerId, version: u64) {
-        let Some(cfg) = render(state, peer) else {
-            return;
-        };
+    /// exactly the version this node last sent it with the same content (configs are
+    /// rendered deterministically, so version V means the same config on every node).
+    /// Never sends a config older than the agent's own version: a lagging node waits.
+    pub fn offer(&self, peer: PeerId, cfg: AgentConfig, version: u64) {
         let fp = fingerprint(&cfg);
         let mut inner = self.lock();
         let unchanged = inner
@@ -184,9 +187,14 @@ impl Hub {
         if conn.last == Some(fp) {
             return;
         }
-        if conn.last.is_none() && unchanged.is_some_and(|s| conn.agent_version >= s.version) {
-            conn.last = Some(fp);
-            return;
+        if conn.last.is_none() {
+            if unchanged.is_some_and(|s| s.version == conn.agent_version) {
+                conn.last = Some(fp);
+                return;
+            }
+            if version < conn.agent_version {
+                return;
+            }
         }
         // An unchanged configuration keeps the version it was first rendered at.
         let version = unchanged.map(|s| s.version).unwrap_or(version);
@@ -209,6 +217,25 @@ impl Hub {
         }
     }
 
+    /// Closes the connections whose peer is gone or whose token no longer authenticates it.
+    fn close_revoked(&self, state: &State) {
+        let mut inner = self.lock();
+        let revoked: Vec<PeerId> = inner
+            .conns
+            .iter()
+            .filter(|(peer, c)| {
+                state.peer_by_agent_token_hash(&c.token_hash).map(|p| p.id) != Some(**peer)
+            })
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in revoked {
+            if let Some(c) = inner.conns.remove(&peer) {
+                let _ = c.tx.send(Outbound::Replaced);
+            }
+        }
+        self.metrics.connected_agents.set(inner.conns.len() as i64);
+    }
+
     fn connected_peers(&self) -> Vec<PeerId> {
         self.lock().conns.keys().copied().collect()
     }
@@ -221,6 +248,46 @@ pub fn render(state: &State, peer: PeerId) -> Option<AgentConfig> {
     agent_config(&view, &view.index(), peer)
 }
 
+/// Renders and offers the configuration of every connected agent from one consistent
+/// state, labelled with the log index that state was applied to; each network's view is
+/// built once.
+pub fn push_all(app: &App) {
+    let peers = app.hub.connected_peers();
+    if peers.is_empty() {
+        return;
+    }
+    let rendered = app.sm.read(|d| {
+        let version = d.last_applied.map(|l| l.index).unwrap_or(0);
+        app.hub.close_revoked(&d.state);
+        let mut by_network: HashMap<raftwire_api::NetworkId, Vec<PeerId>> = HashMap::new();
+        for p in peers {
+            if let Some(ns) = d.state.network_of_peer(p) {
+                by_network.entry(ns.network.id).or_default().push(p);
+            }
+        }
+        let mut out = Vec::new();
+        for (nid, peers) in by_network {
+            let Some(ns) = d.state.network(nid) else {
+                continue;
+            };
+            let view = ns.view();
+            let idx = view.index();
+            for p in peers {
+                if let Some(cfg) = agent_config(&view, &idx, p) {
+                    out.push((p, cfg));
+                }
+            }
+        }
+        (version, out)
+    });
+    // Offer outside the state lock: sending never holds up the state machine.
+    if let Ok((version, configs)) = rendered {
+        for (p, cfg) in configs {
+            app.hub.offer(p, cfg, version);
+        }
+    }
+}
+
 /// Pushes changed configurations after every applied change, until the node stops.
 pub async fn run(app: App) {
     let mut applied = app.applied.clone();
@@ -228,15 +295,7 @@ pub async fn run(app: App) {
         if applied.changed().await.is_err() {
             return;
         }
-        let version = *applied.borrow_and_update();
-        let peers = app.hub.connected_peers();
-        if peers.is_empty() {
-            continue;
-        }
-        let _ = app.with_state(|s| {
-            for p in peers {
-                app.hub.offer(s, p, version);
-            }
-        });
+        applied.borrow_and_update();
+        push_all(&app);
     }
 }

@@ -36,7 +36,9 @@ pub struct NodeHandle {
 }
 
 impl NodeHandle {
-    /// Stops serving, stops Raft, and waits for both.
+    /// Stops serving, stops Raft, and waits for both. A stopping leader does not hand over
+    /// leadership: openraft 0.9 has no transfer, and its leader lease makes followers refuse
+    /// an early election, so the survivors elect a new leader after the election timeout.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for t in &self.tasks {
@@ -112,6 +114,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         http: http.clone(),
         cluster_secret,
         local_admin_hash: hash_token(&admin_token),
+        admin_pending: std::sync::atomic::AtomicBool::new(!registered_marker(&cfg).exists()),
         hub: Hub::new(metrics.clone()),
         metrics,
     });
@@ -146,7 +149,13 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
     if let Some(seed) = cfg.join.clone() {
         tasks.push(tokio::spawn(join(app.clone(), seed)));
     }
-    tasks.push(tokio::spawn(register_admin_token(app.clone())));
+    if !registered_marker(&cfg).exists() {
+        // Only until it worked once: a token deleted later through the API stays deleted.
+        tasks.push(tokio::spawn(register_admin_token(
+            app.clone(),
+            registered_marker(&cfg),
+        )));
+    }
     Ok(NodeHandle {
         app,
         local_addr,
@@ -229,7 +238,19 @@ async fn join(app: App, seed: String) {
 }
 
 /// Makes this node's bootstrap admin token valid on every node by replicating its hash.
-async fn register_admin_token(app: App) {
+/// Marks that this node's bootstrap admin token has been replicated once.
+fn registered_marker(cfg: &NodeConfig) -> std::path::PathBuf {
+    cfg.data_dir.join("admin-token-registered")
+}
+
+async fn register_admin_token(app: App, marker: std::path::PathBuf) {
+    let done = |app: &App| {
+        app.admin_pending
+            .store(false, std::sync::atomic::Ordering::Release);
+        if let Err(e) = std::fs::write(&marker, b"") {
+            tracing::warn!("writing {}: {e}", marker.display());
+        }
+    };
     let mut delay = Duration::from_millis(100);
     loop {
         let known = app
@@ -244,6 +265,7 @@ async fn register_admin_token(app: App) {
             .get_node(&app.id)
             .is_some();
         if known {
+            done(&app);
             return;
         }
         if member && app.raft.metrics().borrow().current_leader.is_some() {
@@ -256,8 +278,14 @@ async fn register_admin_token(app: App) {
                 },
             };
             match propose(&app, cmd).await {
-                Ok(_) => return,
-                Err(e) if e.error.is_conflict() => return,
+                Ok(_) => {
+                    done(&app);
+                    return;
+                }
+                Err(e) if e.error.is_conflict() => {
+                    done(&app);
+                    return;
+                }
                 Err(e) => tracing::debug!("registering the admin token: {}", e.error),
             }
         }

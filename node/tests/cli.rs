@@ -68,7 +68,8 @@ impl Node {
 }
 
 async fn wait_ready(url: &str) {
-    let client = reqwest::Client::new();
+    let client =
+        raftwire_node::tls::http_client(None, std::time::Duration::from_secs(5)).expect("client");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(r) = client.get(format!("{url}/readyz")).send().await {

@@ -298,6 +298,13 @@ impl State {
     pub fn check_consistency(&self) -> Result<(), String> {
         let mut names = std::collections::HashSet::new();
         let mut prefixes: Vec<ipnet::IpNet> = Vec::new();
+        let mut peer_ids = std::collections::HashSet::new();
+        let mut token_hashes = std::collections::HashSet::new();
+        for t in self.data.admin_tokens.iter() {
+            if !token_hashes.insert(t.token_hash.as_str()) {
+                return Err("two tokens share a hash".into());
+            }
+        }
         for ns in self.networks() {
             let n = &ns.network;
             if !names.insert(&n.name) {
@@ -356,6 +363,16 @@ impl State {
                         "peer name '{}' appears twice in '{}'",
                         p.name, n.name
                     ));
+                }
+                if !peer_ids.insert(p.id) {
+                    return Err(format!("peer id {} appears in two networks", p.id));
+                }
+            }
+            for s in ns.secrets.values() {
+                if let Some(h) = &s.agent_token_hash {
+                    if !token_hashes.insert(h.as_str()) {
+                        return Err("two tokens share a hash".into());
+                    }
                 }
             }
         }

@@ -8,7 +8,7 @@ use openraft::ChangeMembers;
 use raftwire_raft_store::types::{Node, NodeId};
 use serde::{Deserialize, Serialize};
 
-use super::rpc::{self, INTERNAL_MEMBERSHIP};
+use super::rpc::{self, INTERNAL_MEMBERSHIP_LOCAL};
 use crate::app::App;
 use crate::http::error::{ApiError, ApiResult};
 
@@ -30,6 +30,15 @@ pub enum MembershipOp {
 
 /// Applies `op` on the leader (forwarding when this node is not it).
 pub async fn change(app: &App, op: MembershipOp) -> ApiResult<()> {
+    change_inner(app, op, true).await
+}
+
+/// Applies `op` here, without forwarding (a forwarded request never bounces on).
+pub async fn change_local(app: &App, op: MembershipOp) -> ApiResult<()> {
+    change_inner(app, op, false).await
+}
+
+async fn change_inner(app: &App, op: MembershipOp, forward: bool) -> ApiResult<()> {
     let membership = app.raft.metrics().borrow().membership_config.clone();
     let known = |id: &NodeId| membership.membership().get_node(id).is_some();
     let is_voter = |id: &NodeId| membership.membership().voter_ids().any(|v| v == *id);
@@ -66,8 +75,8 @@ pub async fn change(app: &App, op: MembershipOp) -> ApiResult<()> {
     match result {
         Ok(()) => Ok(()),
         Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => match f.leader_node {
-            Some(leader) if f.leader_id != Some(app.id) => {
-                rpc::call::<MembershipOp, ()>(app, &leader.addr, INTERNAL_MEMBERSHIP, &op)
+            Some(leader) if forward && f.leader_id != Some(app.id) => {
+                rpc::call::<MembershipOp, ()>(app, &leader.addr, INTERNAL_MEMBERSHIP_LOCAL, &op)
                     .await
                     .map_err(|e| ApiError::no_leader(format!("the leader refused the change: {e}")))
             }

@@ -27,6 +27,8 @@ pub const INTERNAL_SNAPSHOT: &str = "/internal/raft/snapshot";
 pub const INTERNAL_WRITE: &str = "/internal/write";
 pub const INTERNAL_READ_INDEX: &str = "/internal/read-index";
 pub const INTERNAL_MEMBERSHIP: &str = "/internal/membership";
+/// Membership change that must not be forwarded again (the sender believed this node leads).
+pub const INTERNAL_MEMBERSHIP_LOCAL: &str = "/internal/membership/local";
 
 const BIN: &str = "application/octet-stream";
 
@@ -187,7 +189,7 @@ async fn membership(State(app): State<App>, headers: HeaderMap, bytes: Bytes) ->
 }
 
 /// The internal routes (authenticated by the cluster secret, not by API tokens).
-pub fn routes() -> Router<App> {
+pub fn routes(app: App) -> Router<App> {
     Router::new()
         .route(INTERNAL_APPEND, post(append))
         .route(INTERNAL_VOTE, post(vote))
@@ -195,4 +197,34 @@ pub fn routes() -> Router<App> {
         .route(INTERNAL_WRITE, post(write))
         .route(INTERNAL_READ_INDEX, post(read_index))
         .route(INTERNAL_MEMBERSHIP, post(membership))
+        .route(INTERNAL_MEMBERSHIP_LOCAL, post(membership_local))
+        // Raft batches and snapshot chunks are large, but bounded; a restore entry is too.
+        .layer(axum::extract::DefaultBodyLimit::max(INTERNAL_BODY_LIMIT))
+        // The secret is checked before any body is read: no unauthenticated upload.
+        .route_layer(axum::middleware::from_fn_with_state(app, require_secret))
+}
+
+/// Largest internal request body.
+pub const INTERNAL_BODY_LIMIT: usize = 128 * 1024 * 1024;
+
+async fn require_secret(
+    State(app): State<App>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match check_secret(&app, req.headers()) {
+        Ok(()) => next.run(req).await,
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+async fn membership_local(State(app): State<App>, bytes: Bytes) -> Response {
+    let op: MembershipOp = match decode(&bytes) {
+        Ok(op) => op,
+        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
+    };
+    match crate::cluster::membership::change_local(&app, op).await {
+        Ok(()) => reply(&()),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.error.detail).into_response(),
+    }
 }

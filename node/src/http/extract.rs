@@ -105,7 +105,9 @@ impl FromRequestParts<App> for Caller {
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
         let hash = hash_token(token);
-        if constant_time_eq(&hash, &app.local_admin_hash) {
+        if app.admin_pending.load(std::sync::atomic::Ordering::Acquire)
+            && constant_time_eq(&hash, &app.local_admin_hash)
+        {
             return Ok(Caller::Admin);
         }
         app.with_state(|s| {

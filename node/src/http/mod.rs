@@ -137,6 +137,9 @@ async fn method_not_allowed() -> Response {
 
 /// Refuses API bodies over the limit by their declared length, on every route — also those
 /// that never read a body (a JSON extractor enforces the limit on the rest).
+/// Oversized bodies up to this size are read and dropped before the 413 is sent.
+const DRAIN_LIMIT: usize = 8 * BODY_LIMIT;
+
 async fn limit_body(req: Request, next: Next) -> Response {
     let declared = req
         .headers()
@@ -145,7 +148,13 @@ async fn limit_body(req: Request, next: Next) -> Response {
         .and_then(|v| v.parse::<usize>().ok());
     let path = req.uri().path();
     let exempt = path == "/api/v1/snapshot" || path.starts_with("/internal/");
-    if !exempt && declared.is_some_and(|n| n > BODY_LIMIT) {
+    if let Some(n) = declared.filter(|n| !exempt && *n > BODY_LIMIT) {
+        // Read (and drop) a moderately oversized body first, so the client, which is still
+        // sending, gets to read the 413 instead of a reset connection. A huge one is not
+        // worth reading: the answer goes out at once and the connection closes.
+        if n <= DRAIN_LIMIT {
+            let _ = axum::body::to_bytes(req.into_body(), DRAIN_LIMIT).await;
+        }
         return ApiError::new(
             ErrorCode::PayloadTooLarge,
             "request bodies are limited to 1 MiB",
@@ -182,7 +191,7 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .merge(crate::cluster::rpc::routes().layer(DefaultBodyLimit::disable()))
+        .merge(crate::cluster::rpc::routes(app.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(limit_body))

@@ -53,7 +53,7 @@ impl Cluster {
             dir,
             nodes: Vec::new(),
             ports: Vec::new(),
-            http: reqwest::Client::new(),
+            http: raftwire_node::tls::http_client(None, std::time::Duration::from_secs(5)).unwrap(),
             token: String::new(),
             timing: test_timing(),
         }

@@ -273,8 +273,16 @@ pub(super) fn update(
     if let Some(name) = patch.name {
         next.name = name;
     }
+    let mut revoked_token = None;
     if let Some(u) = patch.use_agent {
         next.use_agent = u;
+        if !u {
+            // A static peer has no agent: its agent token stops working.
+            revoked_token = ns
+                .secrets
+                .get_mut(&id)
+                .and_then(|s| s.agent_token_hash.take());
+        }
     }
     if let Some(k) = patch.public_key {
         if k != next.public_key {
@@ -304,6 +312,9 @@ pub(super) fn update(
     ns.index_peer(&next);
     if let Some(p) = ns.peers.get_mut(id) {
         *p = next.clone();
+    }
+    if let Some(h) = revoked_token {
+        state.idx.agent_tokens.remove(&h);
     }
     Ok(Response::Peer(next))
 }

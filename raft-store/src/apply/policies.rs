@@ -83,8 +83,16 @@ pub(super) fn update(
     rules: Option<Vec<Rule>>,
 ) -> ApplyResult {
     let ns = network_ref(state, network_id)?;
-    check_version(policy_ref(ns, id)?.version, if_match)?;
+    let current = policy_ref(ns, id)?;
+    check_version(current.version, if_match)?;
     if let Some(n) = &name {
+        if current.name == DEFAULT_GROUP && n != DEFAULT_GROUP {
+            return Err(DomainError::field(
+                ErrorCode::ImmutableField,
+                "name",
+                "the default policy keeps its name",
+            ));
+        }
         check_name_free(ns, n, Some(id))?;
     }
     if let Some(r) = &rules {
@@ -116,7 +124,14 @@ pub(super) fn delete(
     if_match: Option<u64>,
 ) -> ApplyResult {
     let ns = network_ref(state, network_id)?;
-    check_version(policy_ref(ns, id)?.version, if_match)?;
+    let policy = policy_ref(ns, id)?;
+    check_version(policy.version, if_match)?;
+    if policy.name == DEFAULT_GROUP {
+        return Err(DomainError::new(
+            ErrorCode::InUse,
+            "the default policy cannot be deleted: it follows the network's prefixes",
+        ));
+    }
     let ns = network_mut(state, network_id)?;
     ns.policies.remove(id);
     for g in ns.groups.iter_mut() {

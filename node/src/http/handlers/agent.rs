@@ -68,19 +68,36 @@ pub async fn config(State(app): State<App>, caller: Caller) -> ApiResult<Json<Se
 pub async fn ws(
     State(app): State<App>,
     caller: Caller,
+    headers: axum::http::HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let peer = agent_peer(caller)?;
+    // The Caller extractor accepted this token; the hub re-checks its hash after every
+    // change, so a rotated token or a deleted peer closes the socket.
+    let token_hash = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| crate::secrets::hash_token(t.trim()))
+        .unwrap_or_default();
     let upgrade = upgrade.map_err(|r| {
         DomainError::new(
             ErrorCode::InvalidValue,
             format!("a WebSocket upgrade is required: {}", r.body_text()),
         )
     })?;
-    Ok(upgrade.on_upgrade(move |socket| serve(app, peer, socket)))
+    Ok(upgrade.on_upgrade(move |socket| serve(app, peer, token_hash, socket)))
 }
 
-async fn serve(app: App, peer: PeerId, mut socket: WebSocket) {
+/// Sends one frame; `false` when the agent is gone or does not read for `SILENCE_LIMIT`.
+async fn send(socket: &mut WebSocket, msg: Message) -> bool {
+    matches!(
+        tokio::time::timeout(SILENCE_LIMIT, socket.send(msg)).await,
+        Ok(Ok(()))
+    )
+}
+
+async fn serve(app: App, peer: PeerId, token_hash: String, mut socket: WebSocket) {
     // The agent speaks first.
     let hello = match tokio::time::timeout(SILENCE_LIMIT, socket.recv()).await {
         Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<AgentMessage>(&t).ok(),
@@ -111,9 +128,14 @@ async fn serve(app: App, peer: PeerId, mut socket: WebSocket) {
             }
         }
     }
-    let (conn, mut outbound) = app.hub.register(peer, applied_version);
-    let version = app.applied_index();
-    let _ = app.with_state(|s| app.hub.offer(s, peer, version));
+    // A node cut off from the leader must not pin the agent to stale state: without a
+    // read barrier the agent is sent away and fails over to another node.
+    if read_barrier(&app, Consistency::Linearizable).await.is_err() {
+        let _ = socket.send(Message::Close(None)).await;
+        return;
+    }
+    let (conn, mut outbound) = app.hub.register(peer, applied_version, token_hash);
+    crate::hub::push_all(&app);
 
     let mut ping = tokio::time::interval(PING_EVERY);
     let mut last_heard = tokio::time::Instant::now();
@@ -121,7 +143,7 @@ async fn serve(app: App, peer: PeerId, mut socket: WebSocket) {
         tokio::select! {
             out = outbound.recv() => match out {
                 Some(Outbound::Send(text)) => {
-                    if socket.send(Message::Text(text.into())).await.is_err() { break; }
+                    if !send(&mut socket, Message::Text(text.into())).await { break; }
                 }
                 Some(Outbound::Replaced) | None => {
                     let _ = socket.send(Message::Close(None)).await;
@@ -142,7 +164,7 @@ async fn serve(app: App, peer: PeerId, mut socket: WebSocket) {
             }
             _ = ping.tick() => {
                 if last_heard.elapsed() > SILENCE_LIMIT { break; }
-                if socket.send(Message::Ping(Vec::new().into())).await.is_err() { break; }
+                if !send(&mut socket, Message::Ping(Vec::new().into())).await { break; }
             }
         }
     }

@@ -17,7 +17,9 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::Caller;
 
 /// Largest backup accepted by a restore.
-pub const RESTORE_LIMIT: usize = 512 * 1024 * 1024;
+/// Largest backup accepted by a restore. The whole backup travels as one Raft log entry,
+/// so it is kept well below what followers accept in one replication round.
+pub const RESTORE_LIMIT: usize = 64 * 1024 * 1024;
 
 #[utoipa::path(
     get,
