@@ -603,3 +603,29 @@ fn a_consistent_backup_replaces_the_state_and_an_inconsistent_one_is_refused() {
     );
     assert!(e.detail.contains("10.10.0.2"), "{e}");
 }
+
+#[test]
+fn restoring_a_backup_keeps_the_clusters_own_admin_tokens() {
+    let mut source = dual();
+    ok(&mut source, peer(1, 2, "laptop"));
+    let backup = source.data().clone();
+    let mut target = State::new();
+    let token = AdminToken {
+        id: TokenId::from_u128(9),
+        name: "ops".into(),
+        token_hash: "hash-of-ops".into(),
+        created_at: Timestamp(1),
+    };
+    ok(&mut target, Command::CreateAdminToken { token });
+    ok(
+        &mut target,
+        Command::RestoreState {
+            data: Box::new(backup),
+        },
+    );
+    assert!(
+        target.admin_token_by_hash("hash-of-ops").is_some(),
+        "the restoring admin is not locked out"
+    );
+    assert!(target.network_by_name("corp").is_some());
+}
