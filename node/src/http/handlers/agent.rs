@@ -22,6 +22,9 @@ use crate::hub::{render, AgentMessage, AgentStatus, Outbound, ServerMessage};
 pub const SILENCE_LIMIT: Duration = Duration::from_secs(30);
 /// How often the node pings.
 pub const PING_EVERY: Duration = Duration::from_secs(10);
+/// A node that knows no leader for this long sends its agents away, so they fail over to
+/// a node that does (a partitioned node must not pin its agents to stale state).
+pub const LEADERLESS_LIMIT: Duration = Duration::from_secs(15);
 
 fn agent_peer(caller: Caller) -> ApiResult<PeerId> {
     match caller {
@@ -139,6 +142,7 @@ async fn serve(app: App, peer: PeerId, token_hash: String, mut socket: WebSocket
 
     let mut ping = tokio::time::interval(PING_EVERY);
     let mut last_heard = tokio::time::Instant::now();
+    let mut leaderless_since: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             out = outbound.recv() => match out {
@@ -164,6 +168,16 @@ async fn serve(app: App, peer: PeerId, token_hash: String, mut socket: WebSocket
             }
             _ = ping.tick() => {
                 if last_heard.elapsed() > SILENCE_LIMIT { break; }
+                let leader = app.raft.metrics().borrow().current_leader;
+                match (leader, leaderless_since) {
+                    (Some(_), _) => leaderless_since = None,
+                    (None, None) => leaderless_since = Some(tokio::time::Instant::now()),
+                    (None, Some(t)) if t.elapsed() > LEADERLESS_LIMIT => {
+                        let _ = send(&mut socket, Message::Close(None)).await;
+                        break;
+                    }
+                    (None, Some(_)) => {}
+                }
                 if !send(&mut socket, Message::Ping(Vec::new().into())).await { break; }
             }
         }
