@@ -1,4 +1,4 @@
-//! WireGuard endpoints: `host`, `host:port`, `[v6]:port` (and a bare IPv6 literal).
+//! WireGuard endpoints: `host`, `host:port`, `[v6]`, `[v6]:port`.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
@@ -22,7 +22,8 @@ pub enum EndpointHost {
 }
 
 impl Endpoint {
-    /// Parses `host`, `host:port`, `[v6]:port`, `[v6]` or a bare IPv6 literal.
+    /// Parses `host`, `host:port`, `[v6]:port` or `[v6]`. A bare IPv6 literal is refused:
+    /// whether its last group is a port would be a guess.
     pub fn parse(text: &str) -> Result<Endpoint, String> {
         let text = text.trim();
         if text.is_empty() {
@@ -46,11 +47,18 @@ impl Endpoint {
                 port,
             });
         }
-        if let Ok(addr) = text.parse::<IpAddr>() {
-            return Ok(Endpoint {
-                host: EndpointHost::Ip(addr),
-                port: None,
-            });
+        match text.parse::<IpAddr>() {
+            Ok(IpAddr::V4(addr)) => {
+                return Ok(Endpoint {
+                    host: EndpointHost::Ip(IpAddr::V4(addr)),
+                    port: None,
+                })
+            }
+            // `2001:db8::1:443` could be an address or an address and a port: brackets decide.
+            Ok(IpAddr::V6(_)) => {
+                return Err("write an IPv6 literal in brackets: [addr] or [addr]:port".into())
+            }
+            Err(_) => {}
         }
         let (host, port) = match text.rsplit_once(':') {
             Some((h, p)) => (h, Some(parse_port(p)?)),
@@ -101,6 +109,7 @@ impl fmt::Display for Endpoint {
             (EndpointHost::Ip(IpAddr::V6(a)), Some(p)) => write!(f, "[{a}]:{p}"),
             (EndpointHost::Ip(a), Some(p)) => write!(f, "{a}:{p}"),
             (EndpointHost::Name(n), Some(p)) => write!(f, "{n}:{p}"),
+            (EndpointHost::Ip(IpAddr::V6(a)), None) => write!(f, "[{a}]"),
             (EndpointHost::Ip(a), None) => write!(f, "{a}"),
             (EndpointHost::Name(n), None) => f.write_str(n),
         }
@@ -133,7 +142,6 @@ mod tests {
             ("203.0.113.7", "203.0.113.7:51820"),
             ("[2001:db8::1]:443", "[2001:db8::1]:443"),
             ("[2001:db8::1]", "[2001:db8::1]:51820"),
-            ("2001:db8::1", "[2001:db8::1]:51820"),
         ];
         for (input, rendered) in cases {
             let e = Endpoint::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
@@ -155,6 +163,8 @@ mod tests {
             "host:port",
             "2001:db8::1:51820x",
             "[2001:db8::1",
+            "2001:db8::1",
+            "2001:db8::1:443",
             "[10.0.0.1]:5",
             "[2001:db8::1]5",
             "bad_host!",

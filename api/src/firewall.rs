@@ -114,15 +114,18 @@ pub enum Verdict {
     Accept,
     Drop,
     Masquerade,
+    /// Leave this chain (back to the one that jumped here).
+    Return,
 }
 
 impl Verdict {
-    /// The iptables target: `ACCEPT`, `DROP`, `MASQUERADE`.
+    /// The iptables target: `ACCEPT`, `DROP`, `MASQUERADE`, `RETURN`.
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Accept => "ACCEPT",
             Verdict::Drop => "DROP",
             Verdict::Masquerade => "MASQUERADE",
+            Verdict::Return => "RETURN",
         }
     }
 }
@@ -628,7 +631,13 @@ pub fn jump_nat(view: &NetworkView, idx: &ViewIndex, jump: PeerId) -> Option<Jum
             return None;
         }
         let overlay = view.network.cidr(family)?;
-        let mut rules: Vec<FirewallRule> = Vec::new();
+        // Traffic between peers of the overlay is never masqueraded, even under a route as
+        // broad as `0.0.0.0/0`: it leaves the chain first.
+        let keep_overlay = FirewallRule {
+            destination: Some(overlay),
+            ..FirewallRule::all(Chain::Nat, Verdict::Return)
+        };
+        let mut rules: Vec<FirewallRule> = vec![keep_overlay];
         for route in view.routes.iter().filter(|r| r.jump_peer_id == jump.id) {
             let dest = route.destination_cidr;
             if IpFamily::of_net(&dest) != family || overlay.contains(&dest) {
@@ -639,7 +648,7 @@ pub fn jump_nat(view: &NetworkView, idx: &ViewIndex, jump: PeerId) -> Option<Jum
                 rules.push(rule);
             }
         }
-        (!rules.is_empty()).then(|| FamilyRules::new(NAT_TABLE, &[NAT_CHAIN], rules))
+        (rules.len() > 1).then(|| FamilyRules::new(NAT_TABLE, &[NAT_CHAIN], rules))
     };
     Some(JumpNat {
         ipv4: family_nat(IpFamily::Ipv4),
@@ -1189,6 +1198,10 @@ COMMIT
         assert_eq!(
             v4.rules,
             vec![
+                FirewallRule {
+                    destination: Some(net("10.0.0.0/24")),
+                    ..FirewallRule::all(Chain::Nat, Verdict::Return)
+                },
                 FirewallRule::between(
                     Chain::Nat,
                     net("10.0.0.0/24"),
@@ -1207,6 +1220,7 @@ COMMIT
             v4.restore,
             "*nat
 :RAFTWIRE_NAT - [0:0]
+-A RAFTWIRE_NAT -d 10.0.0.0/24 -j RETURN
 -A RAFTWIRE_NAT -s 10.0.0.0/24 -d 192.168.10.0/24 -j MASQUERADE
 -A RAFTWIRE_NAT -s 10.0.0.0/24 -d 0.0.0.0/0 -j MASQUERADE
 COMMIT
@@ -1215,12 +1229,18 @@ COMMIT
         let n2 = nat(&data, other).expect("a jump");
         assert_eq!(
             n2.ipv4.expect("IPv4 NAT").rules,
-            vec![FirewallRule::between(
-                Chain::Nat,
-                net("10.0.0.0/24"),
-                net("172.16.0.0/12"),
-                Verdict::Masquerade
-            )]
+            vec![
+                FirewallRule {
+                    destination: Some(net("10.0.0.0/24")),
+                    ..FirewallRule::all(Chain::Nat, Verdict::Return)
+                },
+                FirewallRule::between(
+                    Chain::Nat,
+                    net("10.0.0.0/24"),
+                    net("172.16.0.0/12"),
+                    Verdict::Masquerade
+                )
+            ]
         );
 
         // Only routes inside the overlay: nothing to masquerade.
@@ -1268,6 +1288,7 @@ COMMIT
             v6.restore,
             "*nat
 :RAFTWIRE_NAT - [0:0]
+-A RAFTWIRE_NAT -d fd00::/64 -j RETURN
 -A RAFTWIRE_NAT -s fd00::/64 -d 2001:db8::/48 -j MASQUERADE
 COMMIT
 "

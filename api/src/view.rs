@@ -54,10 +54,11 @@ impl<'a> NetworkView<'a> {
         self.peers.iter().copied().filter(|p| p.is_jump)
     }
 
-    /// The oldest jump: it carries the network prefixes in regular peers' AllowedIPs and
-    /// serves the DNS address regular peers are given.
+    /// The oldest jump whose public key is known: it carries the network prefixes in regular
+    /// peers' AllowedIPs and serves the DNS address they are given. A jump whose agent has
+    /// not registered yet cannot be a WireGuard peer, so it cannot be the primary either.
     pub fn primary_jump(&self) -> Option<&'a Peer> {
-        self.jumps().next()
+        self.jumps().find(|j| j.public_key.is_some())
     }
 
     /// Lookup tables over the view, built once per derivation.

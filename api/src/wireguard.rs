@@ -92,7 +92,9 @@ pub fn peer_config(view: &NetworkView, idx: &ViewIndex, peer: PeerId) -> Option<
     let interface = WgInterface {
         name: interface_name(view.network.id),
         addresses: host_nets(me).collect(),
-        listen_port: if me.is_jump {
+        // Jumps always listen; so does a peer others reach at its endpoint, on the port that
+        // endpoint assumes when it names none.
+        listen_port: if me.is_jump || me.endpoint.is_some() {
             Some(me.listen_port_or_default())
         } else {
             me.listen_port
@@ -456,7 +458,7 @@ AllowedIPs = 10.0.0.2/32
         let mut b = Builder::new("lab", IpStackMode::Ipv6, None, Some("fd00:1::/64"));
         let jump = b.jump("gw");
         let phone = b.peer("phone");
-        b.peer_mut(jump).endpoint = Some(Endpoint::parse("2001:db8::1").unwrap());
+        b.peer_mut(jump).endpoint = Some(Endpoint::parse("[2001:db8::1]").unwrap());
         b.peer_mut(jump).listen_port = Some(443);
         let data = b.build();
 
@@ -832,8 +834,8 @@ PersistentKeepalive = 25
             vec![laptop]
         );
 
-        // The primary jump without a key: its section (and with it the network prefix) is
-        // skipped; the next jump does not take over the network prefix.
+        // The oldest jump without a key cannot be a WireGuard peer: the next jump with a key
+        // is the primary, carrying the network prefix and serving DNS.
         let mut b = Builder::new("corp", IpStackMode::Ipv4, Some("10.0.0.0/24"), None);
         let j1 = b.jump("j1");
         let j2 = b.jump("j2");
@@ -843,7 +845,11 @@ PersistentKeepalive = 25
         let cfg = config(&data, laptop);
         assert_eq!(cfg.peers.len(), 1);
         assert_eq!(cfg.peers[0].peer_id, j2);
-        assert_eq!(cfg.peers[0].allowed_ips, nets(&["10.0.0.2/32"]));
+        assert_eq!(
+            cfg.peers[0].allowed_ips,
+            nets(&["10.0.0.2/32", "10.0.0.0/24"])
+        );
+        assert_eq!(cfg.dns, vec!["10.0.0.2".parse::<IpAddr>().unwrap()]);
         // The key-less jump still renders its own config (the agent holds the private key).
         assert_eq!(config(&data, j1).peers.len(), 2);
     }

@@ -450,12 +450,26 @@ async fn allowed_ips_carry_additional_subnets_and_never_a_prefix_twice_or_of_a_m
     let c = Cluster::single().await;
     let nid = network(&c, json!({"name": "four", "ipv4_cidr": "10.1.0.0/24"})).await;
     let peers = format!("/networks/{nid}/peers");
-    // A jump with a site behind it in each family; only IPv4 belongs in an IPv4 network's configs.
+    // A subnet of a family the network lacks is refused (like a route of that family, R7).
+    let (status, body) = c
+        .post(
+            1,
+            &peers,
+            json!({"name": "jump", "is_jump": true, "public_key": wg_key(1),
+                   "additional_allowed_ips": ["192.168.50.0/24", "fd50::/64"]}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str(), body["field"].as_str()),
+        (400, Some("wrong_family"), Some("additional_allowed_ips[1]")),
+        "{body}"
+    );
+    // A jump with a site behind it.
     let jump = c
         .create(
             &peers,
             json!({"name": "jump", "is_jump": true, "public_key": wg_key(1),
-                   "additional_allowed_ips": ["192.168.50.0/24", "fd50::/64"]}),
+                   "additional_allowed_ips": ["192.168.50.0/24"]}),
         )
         .await;
     let jump2 = c
@@ -468,7 +482,7 @@ async fn allowed_ips_carry_additional_subnets_and_never_a_prefix_twice_or_of_a_m
         .create(
             &peers,
             json!({"name": "site", "public_key": wg_key(3),
-                   "additional_allowed_ips": ["192.168.60.0/24", "fd60::/64"]}),
+                   "additional_allowed_ips": ["192.168.60.0/24"]}),
         )
         .await;
     // The same destination routed through both jumps, both visible to every peer.

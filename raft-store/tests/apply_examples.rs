@@ -629,3 +629,66 @@ fn restoring_a_backup_keeps_the_clusters_own_admin_tokens() {
     );
     assert!(target.network_by_name("corp").is_some());
 }
+
+#[test]
+fn routed_prefixes_must_not_take_overlay_addresses() {
+    let mut s = dual();
+    ok(&mut s, jump(1, 1, "jump"));
+    // A route or a site subnet inside the overlay would steal peers' addresses in WireGuard.
+    let e = fails(
+        &mut s,
+        create_route(1, 1, "10.10.0.5/32", 1),
+        ErrorCode::CidrOverlap,
+    );
+    assert_eq!(e.field.as_deref(), Some("destination_cidr"));
+    let e = fails(
+        &mut s,
+        create_peer(
+            1,
+            2,
+            json!({"name": "site", "additional_allowed_ips": ["192.168.1.0/24", "10.10.0.3/32"]}),
+        ),
+        ErrorCode::CidrOverlap,
+    );
+    assert_eq!(e.field.as_deref(), Some("additional_allowed_ips[1]"));
+    // A broader prefix (a full tunnel) is fine: the overlay's host routes are more specific.
+    ok(&mut s, create_route(1, 1, "0.0.0.0/0", 1));
+    ok(
+        &mut s,
+        create_peer(
+            1,
+            2,
+            json!({"name": "site", "additional_allowed_ips": ["192.168.1.0/24"]}),
+        ),
+    );
+    // A new prefix that would contain the site subnet is refused.
+    let e = fails(
+        &mut s,
+        update_network(1, json!({"ipv4_cidr": "192.168.0.0/16", "force": true})),
+        ErrorCode::CidrOverlap,
+    );
+    assert_eq!(e.items, vec![peer_id(2).to_string()]);
+}
+
+#[test]
+fn a_dns_mapping_and_a_peer_never_share_a_name() {
+    let mut s = dual();
+    ok(&mut s, jump(1, 1, "jump"));
+    ok(&mut s, create_route(1, 1, "192.168.0.0/24", 1));
+    ok(&mut s, peer(1, 2, "laptop"));
+    let mapping = |name: &str| Command::CreateDnsMapping {
+        network_id: net_id(1),
+        route_id: route_id(1),
+        id: DnsMappingId::from_u128(7),
+        at: Timestamp(5),
+        spec: CreateDnsMapping {
+            name: Some(name.into()),
+            ip_address: Some("192.168.0.5".into()),
+        }
+        .validate()
+        .unwrap(),
+    };
+    fails(&mut s, mapping("laptop"), ErrorCode::NameTaken);
+    ok(&mut s, mapping("db"));
+    fails(&mut s, peer(1, 3, "db"), ErrorCode::NameTaken);
+}

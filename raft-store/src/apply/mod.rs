@@ -272,6 +272,32 @@ fn unknown_reference(field: &str, what: &str, id: impl std::fmt::Display) -> Dom
     )
 }
 
+/// A prefix routed to a peer or a jump must not take addresses of the overlay: WireGuard
+/// gives a prefix to one section only, so a prefix equal to or inside the network prefix
+/// would steal peers' addresses. Broader prefixes (`0.0.0.0/0`) are fine: the overlay's
+/// more specific host routes win. The prefix's family must be one the network carries.
+fn check_outside_overlay(network: &Network, field: &str, net: &ipnet::IpNet) -> DomainResult<()> {
+    let family = IpFamily::of_net(net);
+    let Some(overlay) = network.cidr(family) else {
+        return Err(DomainError::field(
+            ErrorCode::WrongFamily,
+            field,
+            format!(
+                "{net} is {family} but network '{}' has no {family}",
+                network.name
+            ),
+        ));
+    };
+    if overlay.contains(&net.network()) {
+        return Err(DomainError::field(
+            ErrorCode::CidrOverlap,
+            field,
+            format!("{net} lies inside the network's own prefix {overlay}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks that every peer/group a rule targets exists in the network.
 fn check_rule_targets(ns: &NetworkState, rules: &[Rule], field: &str) -> DomainResult<()> {
     for (i, r) in rules.iter().enumerate() {

@@ -262,6 +262,31 @@ fn readdress(
         Some(IpNet::V6(n)) => Some(n),
         _ => None,
     };
+    // A new prefix must not swallow what is routed to a peer or through a jump.
+    let inside: Vec<String> = ns
+        .routes
+        .iter()
+        .map(|r| (r.id.to_string(), r.destination_cidr))
+        .chain(ns.peers.iter().flat_map(|p| {
+            p.additional_allowed_ips
+                .iter()
+                .map(move |n| (p.id.to_string(), *n))
+        }))
+        .filter(|(_, net)| {
+            ns.network
+                .cidr(IpFamily::of_net(net))
+                .is_some_and(|o| o.contains(&net.network()))
+        })
+        .map(|(id, _)| id)
+        .collect();
+    if !inside.is_empty() {
+        return Err(DomainError::field(
+            ErrorCode::CidrOverlap,
+            "ip_stack_mode",
+            "the new prefix would contain routes or peers' additional_allowed_ips (listed)",
+        )
+        .with_items(inside));
+    }
     rebuild_addresses(ns);
     Ok(())
 }

@@ -7,7 +7,9 @@ use raftwire_api::requests::{PeerPatch, PeerSpec};
 use raftwire_api::validate::not_allowed;
 use raftwire_api::*;
 
-use super::{check_version, name_taken, network_mut, network_ref, unknown_reference};
+use super::{
+    check_outside_overlay, check_version, name_taken, network_mut, network_ref, unknown_reference,
+};
 use crate::command::{ApplyResult, PeerSecretsInput, Response};
 use crate::state::{NetworkState, PeerSecrets, State};
 
@@ -53,6 +55,21 @@ fn check_group_ids(ns: &NetworkState, ids: &[GroupId]) -> DomainResult<Vec<Group
         }
     }
     Ok(out)
+}
+
+fn check_allowed_ips(ns: &NetworkState, ips: &[ipnet::IpNet]) -> DomainResult<()> {
+    for (i, net) in ips.iter().enumerate() {
+        check_outside_overlay(&ns.network, &format!("additional_allowed_ips[{i}]"), net)?;
+    }
+    Ok(())
+}
+
+/// A peer name that a DNS mapping already answers for would give `name.domain` two owners.
+fn check_name_not_mapped(ns: &NetworkState, name: &str) -> DomainResult<()> {
+    if ns.dns_mappings.iter().any(|m| m.name == name) {
+        return Err(name_taken("DNS mapping", name));
+    }
+    Ok(())
 }
 
 fn check_key_free(ns: &NetworkState, key: &str, except: Option<PeerId>) -> DomainResult<()> {
@@ -126,6 +143,8 @@ pub(super) fn create(
     if let Some(k) = &public_key {
         check_key_free(ns, k, None)?;
     }
+    check_allowed_ips(ns, &spec.additional_allowed_ips)?;
+    check_name_not_mapped(ns, &spec.name)?;
     let group_ids = match &spec.group_ids {
         Some(ids) => check_group_ids(ns, ids)?,
         None => ns.default_group().map(|g| vec![g.id]).unwrap_or_default(),

@@ -6,7 +6,9 @@ use raftwire_api::requests::{
 };
 use raftwire_api::*;
 
-use super::{check_version, name_taken, network_mut, network_ref, unknown_reference};
+use super::{
+    check_outside_overlay, check_version, name_taken, network_mut, network_ref, unknown_reference,
+};
 use crate::command::{ApplyResult, Response};
 use crate::state::{NetworkState, State};
 
@@ -49,6 +51,7 @@ pub(super) fn create(
     let ns = network_ref(state, network_id)?;
     check_route_name(ns, &spec.name, None)?;
     check_route_family(&ns.network, &spec.destination_cidr)?;
+    check_outside_overlay(&ns.network, "destination_cidr", &spec.destination_cidr)?;
     check_gateway(ns, spec.jump_peer_id)?;
     if ns.routes.contains(id) {
         return Err(DomainError::new(
@@ -90,6 +93,7 @@ pub(super) fn update(
     }
     if let Some(dest) = &patch.destination_cidr {
         check_route_family(&ns.network, dest)?;
+        check_outside_overlay(&ns.network, "destination_cidr", dest)?;
         let outside: Vec<String> = ns
             .dns_mappings
             .iter()
@@ -182,6 +186,10 @@ fn check_mapping_name(
         .any(|m| m.name == name && m.family() == family && Some(m.id) != except)
     {
         return Err(name_taken("DNS mapping", name));
+    }
+    // `name.domain` of a peer answers with that peer's addresses only (P5).
+    if ns.peer_by_name(name).is_some() {
+        return Err(name_taken("peer", name));
     }
     Ok(())
 }
