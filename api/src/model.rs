@@ -366,3 +366,22 @@ impl DnsMapping {
         self.ip_version = IpFamily::of_addr(&ip);
     }
 }
+
+/// Description of the `default` policy's own rules (one per family, allowing the network's
+/// prefix). A family that comes back after being removed reuses its rule rather than
+/// gaining a second one next to a stale prefix.
+pub const DEFAULT_RULE_DESCRIPTION: &str = "traffic within the network";
+
+/// The rules of a network's `default` policy: allow output to the network's own prefixes.
+pub fn default_policy_rules(network: &Network, mut ids: impl FnMut() -> RuleId) -> Vec<Rule> {
+    network
+        .cidrs()
+        .map(|net| Rule {
+            id: ids(),
+            direction: Direction::Output,
+            action: Action::Allow,
+            target: RuleTarget::Cidr(net),
+            description: DEFAULT_RULE_DESCRIPTION.into(),
+        })
+        .collect()
+}

@@ -15,20 +15,6 @@ use crate::model::*;
 use crate::time::Timestamp;
 use crate::view::NetworkData;
 
-/// The rules of a network's `default` policy: allow output to the network's own prefixes.
-pub fn default_policy_rules(network: &Network, mut ids: impl FnMut() -> RuleId) -> Vec<Rule> {
-    network
-        .cidrs()
-        .map(|net| Rule {
-            id: ids(),
-            direction: Direction::Output,
-            action: Action::Allow,
-            target: RuleTarget::Cidr(net),
-            description: "traffic within the network".into(),
-        })
-        .collect()
-}
-
 /// A deterministic, valid WireGuard public key for test peer number `n`.
 pub fn test_key(n: u128) -> String {
     const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -692,3 +692,33 @@ fn a_dns_mapping_and_a_peer_never_share_a_name() {
     ok(&mut s, mapping("db"));
     fails(&mut s, peer(1, 3, "db"), ErrorCode::NameTaken);
 }
+
+#[test]
+fn a_family_removed_and_added_back_with_a_new_prefix_leaves_no_stale_default_rule() {
+    let mut s = dual();
+    ok(&mut s, update_network(1, json!({"ip_stack_mode": "ipv4"})));
+    ok(
+        &mut s,
+        update_network(
+            1,
+            json!({"ip_stack_mode": "dual", "ipv6_cidr": "fd00:99::/64"}),
+        ),
+    );
+    let ns = s.network(net_id(1)).unwrap();
+    let targets: Vec<RuleTarget> = ns
+        .policies
+        .get(defaults(1).policy_id)
+        .unwrap()
+        .rules
+        .iter()
+        .map(|r| r.target)
+        .collect();
+    assert_eq!(
+        targets,
+        vec![
+            RuleTarget::Cidr(V4.parse().unwrap()),
+            RuleTarget::Cidr("fd00:99::/64".parse().unwrap())
+        ],
+        "the old IPv6 prefix must not come back to life"
+    );
+}

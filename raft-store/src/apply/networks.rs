@@ -6,7 +6,6 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use raftwire_api::ipam::AddressPool;
 use raftwire_api::requests::{NetworkPatch, NetworkSpec};
-use raftwire_api::testkit::default_policy_rules;
 use raftwire_api::*;
 
 use super::{check_version, name_taken, network_mut, network_ref};
@@ -325,13 +324,23 @@ fn retarget_rules(
             }
         }
         if old.is_none() && policy.name == DEFAULT_GROUP {
-            policy.rules.push(Rule {
-                id: rule_id,
-                direction: Direction::Output,
-                action: Action::Allow,
-                target: RuleTarget::Cidr(new),
-                description: "traffic within the network".into(),
+            // The family's own rule from before it was removed (if any) follows the new
+            // prefix; otherwise the family gets one.
+            let family = IpFamily::of_net(&new);
+            let own = policy.rules.iter_mut().find(|r| {
+                r.description == DEFAULT_RULE_DESCRIPTION
+                    && matches!(r.target, RuleTarget::Cidr(n) if IpFamily::of_net(&n) == family)
             });
+            match own {
+                Some(r) => r.target = RuleTarget::Cidr(new),
+                None => policy.rules.push(Rule {
+                    id: rule_id,
+                    direction: Direction::Output,
+                    action: Action::Allow,
+                    target: RuleTarget::Cidr(new),
+                    description: DEFAULT_RULE_DESCRIPTION.into(),
+                }),
+            }
             changed = true;
         }
         if changed {
