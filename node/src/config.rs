@@ -22,7 +22,7 @@ pub struct NodeArgs {
     #[arg(long, env = "RAFTWIRE_ADVERTISE")]
     pub advertise: Option<String>,
     /// Bootstrap admin token: read if present, else generated and written (mode 0600).
-    /// Default: <data-dir>/admin-token.
+    /// Default: <data-dir>/admin-token. `RAFTWIRE_ADMIN_TOKEN` (the token itself) wins.
     #[arg(long, env = "RAFTWIRE_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
     /// Secret shared by every node of the cluster (same rule). Default: <data-dir>/cluster-secret.
@@ -53,6 +53,8 @@ pub struct NodeConfig {
     pub listen: SocketAddr,
     pub advertise: String,
     pub admin_token_file: PathBuf,
+    /// The bootstrap admin token itself (from `RAFTWIRE_ADMIN_TOKEN`); overrides the file.
+    pub admin_token: Option<String>,
     pub cluster_secret_file: PathBuf,
     pub bootstrap: bool,
     pub join: Option<String>,
@@ -105,6 +107,10 @@ impl NodeArgs {
             cluster_secret_file: self
                 .cluster_secret_file
                 .unwrap_or_else(|| self.data_dir.join("cluster-secret")),
+            admin_token: std::env::var("RAFTWIRE_ADMIN_TOKEN")
+                .ok()
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty()),
             id: self.id,
             data_dir: self.data_dir,
             listen: self.listen,

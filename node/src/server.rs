@@ -72,8 +72,11 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
     let raft_dir = cfg.data_dir.join("raft");
     let fresh = !raft_dir.exists();
-    let (admin_token, created) = read_or_create(&cfg.admin_token_file)
-        .with_context(|| format!("admin token file {}", cfg.admin_token_file.display()))?;
+    let (admin_token, created) = match &cfg.admin_token {
+        Some(token) => (token.clone(), false),
+        None => read_or_create(&cfg.admin_token_file)
+            .with_context(|| format!("admin token file {}", cfg.admin_token_file.display()))?,
+    };
     if created {
         println!(
             "raftwire-node: generated the admin token (kept in {}):\n{admin_token}",

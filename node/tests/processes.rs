@@ -20,8 +20,13 @@ struct Proc {
 
 impl Proc {
     fn spawn(args: Vec<String>, log: &Path) -> Proc {
+        Proc::spawn_with_env(args, log, &[])
+    }
+
+    fn spawn_with_env(args: Vec<String>, log: &Path, env: &[(&str, &str)]) -> Proc {
         let child = Command::new(env!("CARGO_BIN_EXE_raftwire-node"))
             .args(&args)
+            .envs(env.iter().copied())
             .stdout(Stdio::from(
                 std::fs::File::create(log.with_extension("out")).unwrap(),
             ))
@@ -247,4 +252,35 @@ async fn acknowledged_writes_survive_sigkill_of_the_leader_process() {
         assert!(names.len() >= acknowledged.len());
     }
     drop(n);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bootstrap_admin_token_can_come_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let args = Nodes::args(dir.path(), 0, &[port]);
+    let token = "rw_from-the-environment-0123456789";
+    let _node = Proc::spawn_with_env(
+        args,
+        &log_path(dir.path(), 0),
+        &[("RAFTWIRE_ADMIN_TOKEN", token)],
+    );
+    let http = raftwire_node::tls::http_client(None, Duration::from_secs(2)).unwrap();
+    let url = format!("http://127.0.0.1:{port}/api/v1/networks");
+    wait_for(Duration::from_secs(30), || async {
+        let r = http.get(&url).bearer_auth(token).send().await.ok()?;
+        (r.status().as_u16() == 200).then_some(())
+    })
+    .await;
+    let wrong = http
+        .get(&url)
+        .bearer_auth("rw_something-else")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    assert!(
+        !dir.path().join("n1/admin-token").exists(),
+        "no token file is written when the environment gives one"
+    );
 }
