@@ -26,8 +26,22 @@ pub struct WriteOutcome {
     pub result: ApplyResult,
 }
 
-/// Replicates `cmd` and returns its result once applied on this node.
+tokio::task_local! {
+    /// The `Idempotency-Key` of the request being served (scoped by `http::idempotency`),
+    /// already qualified with its method and path.
+    pub static IDEMPOTENCY_KEY: Option<String>;
+}
+
+/// Replicates `cmd` and returns its result once applied on this node. Under an
+/// `Idempotency-Key` the command is applied once per key: a retry answers the first result.
 pub async fn propose(app: &App, cmd: Command) -> ApiResult<Response> {
+    let cmd = match IDEMPOTENCY_KEY.try_with(Clone::clone).ok().flatten() {
+        Some(key) => Command::Idempotent {
+            key,
+            command: Box::new(cmd),
+        },
+        None => cmd,
+    };
     // A leader that lost its quorum never commits: answer 503 instead of hanging. The write
     // may still commit later (its outcome is unknown), exactly as with a lost connection.
     let written = tokio::time::timeout(APPLY_TIMEOUT, app.raft.client_write(cmd.clone()))

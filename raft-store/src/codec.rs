@@ -26,7 +26,11 @@ use crate::state::{State, StateData};
 use crate::types::{Entry, LogId, StoredMembership};
 
 /// The schema version this build writes (and the newest it reads).
-pub const SCHEMA_VERSION: u16 = 1;
+///
+/// - 1: the first release.
+/// - 2: `StateData` gained `idempotency`; `Command` gained `Idempotent` (appended, so v1
+///   log entries decode unchanged).
+pub const SCHEMA_VERSION: u16 = 2;
 
 /// The first bytes of every snapshot.
 pub const SNAPSHOT_MAGIC: &[u8; 6] = b"RWSNAP";
@@ -86,6 +90,43 @@ pub struct SnapshotPayload {
     pub last_applied: Option<LogId>,
     pub last_membership: StoredMembership,
     pub state: State,
+}
+
+/// The state as schema version 1 wrote it (before `idempotency`).
+#[derive(Deserialize)]
+struct StateDataV1 {
+    seq: u64,
+    networks: crate::table::Table<crate::state::NetworkState>,
+    admin_tokens: crate::table::Table<crate::state::AdminToken>,
+}
+
+impl From<StateDataV1> for StateData {
+    fn from(v1: StateDataV1) -> StateData {
+        StateData {
+            seq: v1.seq,
+            networks: v1.networks,
+            admin_tokens: v1.admin_tokens,
+            idempotency: Default::default(),
+        }
+    }
+}
+
+/// A snapshot as schema version 1 wrote it.
+#[derive(Deserialize)]
+struct SnapshotPayloadV1 {
+    last_applied: Option<LogId>,
+    last_membership: StoredMembership,
+    state: StateDataV1,
+}
+
+impl From<SnapshotPayloadV1> for SnapshotPayload {
+    fn from(v1: SnapshotPayloadV1) -> SnapshotPayload {
+        SnapshotPayload {
+            last_applied: v1.last_applied,
+            last_membership: v1.last_membership,
+            state: State::from(StateData::from(v1.state)),
+        }
+    }
 }
 
 /// The serialised form of [`SnapshotPayload`], borrowing (so encoding does not clone the
@@ -176,7 +217,9 @@ pub(crate) fn decode_versioned<T: DeserializeOwned>(
 ) -> Result<T, CodecError> {
     let (version, body) = split_version(what, bytes)?;
     match version {
-        1 => bincode_decode(what, version, body),
+        // Records and entries have the same layout in both versions (commands only
+        // gained a variant at the end).
+        1 | 2 => bincode_decode(what, version, body),
         v => Err(unsupported(what, v)),
     }
 }
@@ -225,7 +268,8 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<SnapshotPayload, CodecError> {
     };
     let (version, body) = split_version(what, rest)?;
     match version {
-        1 => bincode_decode(what, version, body),
+        1 => bincode_decode::<SnapshotPayloadV1>(what, version, body).map(SnapshotPayload::from),
+        2 => bincode_decode(what, version, body),
         v => Err(unsupported(what, v)),
     }
 }

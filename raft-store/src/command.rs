@@ -221,6 +221,12 @@ pub enum Command {
     RestoreState {
         data: Box<StateData>,
     },
+    /// A write sent with an `Idempotency-Key`: applied once; a retry with the same key
+    /// answers the remembered result and changes nothing (schema version 2).
+    Idempotent {
+        key: String,
+        command: Box<Command>,
+    },
 }
 
 /// What a successful command returns: the object as it is after the change.

@@ -17,6 +17,8 @@ pub mod types;
 
 pub use apply::apply;
 pub use command::{ApplyResult, Command, NetworkDefaults, PeerSecretsInput, Response};
-pub use state::{AdminToken, NetworkState, PeerSecrets, State, StateData};
+pub use state::{
+    AdminToken, NetworkState, PeerSecrets, Remembered, State, StateData, IDEMPOTENCY_KEYS_KEPT,
+};
 pub use store::{LogStore, StateMachineData, StateMachineStore};
 pub use types::TypeConfig;

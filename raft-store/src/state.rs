@@ -187,7 +187,20 @@ pub struct StateData {
     pub seq: u64,
     pub networks: Table<NetworkState>,
     pub admin_tokens: Table<AdminToken>,
+    /// Results of writes sent with an `Idempotency-Key`, so a retried write answers what
+    /// the first one did instead of applying twice (schema version 2).
+    pub idempotency: BTreeMap<String, Remembered>,
 }
+
+/// A remembered write: when it was applied (creation sequence) and what it answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Remembered {
+    pub seq: u64,
+    pub result: crate::command::ApplyResult,
+}
+
+/// How many idempotency keys the state remembers; the oldest are forgotten first.
+pub const IDEMPOTENCY_KEYS_KEPT: usize = 10_000;
 
 /// The state with its derived indexes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -203,6 +216,8 @@ pub(crate) struct GlobalIndex {
     pub peer_network: HashMap<PeerId, NetworkId>,
     pub agent_tokens: HashMap<String, PeerId>,
     pub admin_tokens: HashMap<String, TokenId>,
+    /// Idempotency keys by the sequence they were remembered at (oldest first).
+    pub idempotency_order: BTreeMap<u64, String>,
 }
 
 impl From<StateData> for State {
@@ -223,6 +238,9 @@ impl From<StateData> for State {
         }
         for t in data.admin_tokens.iter() {
             idx.admin_tokens.insert(t.token_hash.clone(), t.id);
+        }
+        for (key, r) in &data.idempotency {
+            idx.idempotency_order.insert(r.seq, key.clone());
         }
         State { data, idx }
     }
@@ -377,6 +395,31 @@ impl State {
             }
         }
         Ok(())
+    }
+
+    /// The remembered result of the write sent with `key`, if any.
+    pub fn remembered(&self, key: &str) -> Option<&crate::command::ApplyResult> {
+        self.data.idempotency.get(key).map(|r| &r.result)
+    }
+
+    /// Remembers the result of a write sent with `key`, forgetting the oldest keys beyond
+    /// [`IDEMPOTENCY_KEYS_KEPT`].
+    pub(crate) fn remember(&mut self, key: String, result: crate::command::ApplyResult) {
+        let seq = self.next_seq();
+        self.idx.idempotency_order.insert(seq, key.clone());
+        if let Some(old) = self
+            .data
+            .idempotency
+            .insert(key, Remembered { seq, result })
+        {
+            self.idx.idempotency_order.remove(&old.seq);
+        }
+        while self.data.idempotency.len() > IDEMPOTENCY_KEYS_KEPT {
+            let Some((_, oldest)) = self.idx.idempotency_order.pop_first() else {
+                break;
+            };
+            self.data.idempotency.remove(&oldest);
+        }
     }
 
     pub(crate) fn next_seq(&mut self) -> u64 {

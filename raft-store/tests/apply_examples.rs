@@ -722,3 +722,71 @@ fn a_family_removed_and_added_back_with_a_new_prefix_leaves_no_stale_default_rul
         "the old IPv6 prefix must not come back to life"
     );
 }
+
+#[test]
+fn a_write_retried_with_the_same_idempotency_key_applies_once() {
+    let mut s = dual();
+    let first = Command::Idempotent {
+        key: "k1".into(),
+        command: Box::new(peer(1, 1, "laptop")),
+    };
+    // The retry is a different command (the node chose a new id) under the same key.
+    let retry = Command::Idempotent {
+        key: "k1".into(),
+        command: Box::new(peer(1, 2, "laptop")),
+    };
+    let a = the_peer(ok(&mut s, first));
+    let before = encode(&s);
+    let b = the_peer(ok(&mut s, retry));
+    assert_eq!(a, b, "the retry answers what the first write did");
+    assert_eq!(encode(&s), before, "and changes nothing");
+    assert_eq!(s.network(net_id(1)).unwrap().peers.len(), 1);
+
+    // A failed write is not remembered: the same key may succeed once the state allows it.
+    let taken = Command::Idempotent {
+        key: "k2".into(),
+        command: Box::new(peer(1, 3, "laptop")),
+    };
+    fails(&mut s, taken, ErrorCode::NameTaken);
+    ok(
+        &mut s,
+        Command::Idempotent {
+            key: "k2".into(),
+            command: Box::new(peer(1, 3, "phone")),
+        },
+    );
+}
+
+#[test]
+fn idempotency_keys_are_bounded_and_the_oldest_are_forgotten() {
+    let mut s = dual();
+    for i in 0..(IDEMPOTENCY_KEYS_KEPT as u128 + 5) {
+        let cmd = Command::CreateGroup {
+            network_id: net_id(1),
+            id: GroupId::from_u128(0x1_0000_0000 + i),
+            at: Timestamp(1),
+            spec: GroupSpec {
+                name: format!("g{i}"),
+                description: String::new(),
+                priority: 1,
+            },
+        };
+        ok(
+            &mut s,
+            Command::Idempotent {
+                key: format!("key-{i}"),
+                command: Box::new(cmd),
+            },
+        );
+    }
+    assert_eq!(s.data().idempotency.len(), IDEMPOTENCY_KEYS_KEPT);
+    assert!(
+        s.remembered("key-0").is_none(),
+        "the oldest key is forgotten"
+    );
+    assert!(s
+        .remembered(&format!("key-{}", IDEMPOTENCY_KEYS_KEPT + 4))
+        .is_some());
+    // The derived order survives a snapshot round trip.
+    assert_eq!(decode(&encode(&s)), s);
+}

@@ -164,6 +164,34 @@ async fn limit_body(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// `Idempotency-Key: <key>` on a write makes it apply once: a retry with the same key (and
+/// the same method and path) answers what the first one did. Keys are 1–255 visible ASCII
+/// characters; the state remembers the latest 10,000.
+async fn idempotency(req: Request, next: Next) -> Response {
+    let key = match req.headers().get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let valid = v.to_str().ok().filter(|k| {
+                !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic())
+            });
+            match valid {
+                Some(k) => Some(format!("{} {} {k}", req.method(), req.uri().path())),
+                None => {
+                    return ApiError::from(raftwire_api::DomainError::field(
+                        ErrorCode::InvalidValue,
+                        "Idempotency-Key",
+                        "an Idempotency-Key is 1 to 255 visible ASCII characters",
+                    ))
+                    .into_response()
+                }
+            }
+        }
+    };
+    crate::consensus::IDEMPOTENCY_KEY
+        .scope(key, next.run(req))
+        .await
+}
+
 /// Records request latency by matched route.
 async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
     let route = req
@@ -194,6 +222,7 @@ pub fn router(app: App) -> Router {
         .merge(crate::cluster::rpc::routes(app.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(idempotency))
         .layer(middleware::from_fn(limit_body))
         .layer(middleware::from_fn_with_state(app.clone(), observe))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -204,7 +204,19 @@ pub fn apply(state: &mut State, command: Command) -> ApplyResult {
         CreateAdminToken { token } => tokens::create(state, token),
         DeleteAdminToken { id } => tokens::delete(state, id),
         RestoreState { data } => restore(state, *data),
+        Idempotent { key, command } => idempotent(state, key, *command),
     }
+}
+
+/// Applies `command` once per `key`. Only successes are remembered: a failed write changed
+/// nothing, so repeating it is harmless (and may succeed once the state allows it).
+fn idempotent(state: &mut State, key: String, command: Command) -> ApplyResult {
+    if let Some(result) = state.remembered(&key) {
+        return result.clone();
+    }
+    let result = apply(state, command)?;
+    state.remember(key, Ok(result.clone()));
+    Ok(result)
 }
 
 /// Replaces the state with a backup once it proved consistent. The cluster's own admin

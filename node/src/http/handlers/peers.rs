@@ -112,15 +112,30 @@ pub async fn create(
         secrets,
     };
     match propose(&app, cmd).await? {
-        Response::Peer(peer) => Ok((
-            StatusCode::CREATED,
-            Json(PeerCreated {
-                peer,
-                agent_token: token,
-            }),
-        )),
+        Response::Peer(peer) => {
+            // A retried write (same Idempotency-Key) answers the first one's peer; the token
+            // minted for the retry was never stored, and the first one is shown only once.
+            let agent_token = token.filter(|t| minted_for(&app, t, peer.id));
+            Ok((StatusCode::CREATED, Json(PeerCreated { peer, agent_token })))
+        }
         other => Err(unexpected(other)),
     }
+}
+
+/// Whether `token` is the agent token the state holds for `peer`.
+fn minted_for(app: &App, token: &str, peer: PeerId) -> bool {
+    let hash = hash_token(token);
+    app.with_state(|s| s.peer_by_agent_token_hash(&hash).map(|p| p.id) == Some(peer))
+        .unwrap_or(false)
+}
+
+/// A retried secret-minting write: its secret was shown once, by the first write.
+fn replayed_secret() -> ApiError {
+    ApiError::new(
+        ErrorCode::InUse,
+        "this write already happened under this Idempotency-Key; its secret was shown only \
+         once, by the first answer (rotate it if it was lost)",
+    )
 }
 
 #[utoipa::path(
@@ -301,7 +316,10 @@ pub async fn rotate_token(
         token_hash: hash_token(&token),
     };
     match propose(&app, cmd).await? {
-        Response::Peer(_) => Ok(Json(AgentToken { agent_token: token })),
+        Response::Peer(_) if minted_for(&app, &token, pid) => {
+            Ok(Json(AgentToken { agent_token: token }))
+        }
+        Response::Peer(_) => Err(replayed_secret()),
         other => Err(unexpected(other)),
     }
 }

@@ -104,13 +104,26 @@ pub async fn create(
         },
     };
     match propose(&app, cmd).await? {
-        Response::AdminToken(t) => Ok((
-            StatusCode::CREATED,
-            Json(TokenCreated {
-                info: TokenInfo::from(&t),
-                token,
-            }),
-        )),
+        Response::AdminToken(t) => {
+            let hash = hash_token(&token);
+            let minted =
+                app.with_state(|s| s.admin_token_by_hash(&hash).map(|k| k.id) == Some(t.id))?;
+            if !minted {
+                // A retried write (same Idempotency-Key): the token was shown once already.
+                return Err(crate::http::error::ApiError::new(
+                    raftwire_api::ErrorCode::InUse,
+                    "this write already happened under this Idempotency-Key; the token was shown \
+                     only once, by the first answer",
+                ));
+            }
+            Ok((
+                StatusCode::CREATED,
+                Json(TokenCreated {
+                    info: TokenInfo::from(&t),
+                    token,
+                }),
+            ))
+        }
         other => Err(unexpected(other)),
     }
 }
