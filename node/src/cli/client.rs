@@ -247,8 +247,9 @@ impl Client {
         Ok(bytes)
     }
 
-    /// Reads that meet a 503 (no leader yet) are retried a few times, honouring
-    /// `Retry-After`; writes never are.
+    /// Requests that meet a 503 (no leader yet, or a write whose outcome is unknown) are
+    /// retried a few times, honouring `Retry-After`. Writes carry one `Idempotency-Key` for
+    /// all their attempts, so a retried write applies once.
     async fn exchange(
         &self,
         method: Method,
@@ -258,7 +259,9 @@ impl Client {
         timeout: Option<Duration>,
     ) -> CliResult<(StatusCode, Vec<u8>)> {
         let url = self.url(path);
-        let retries = if method == Method::GET { 3 } else { 0 };
+        let retries = 3;
+        let idempotency_key =
+            (method != Method::GET).then(|| format!("cli-{}", uuid::Uuid::new_v4()));
         let mut attempt = 0;
         loop {
             let mut req = self.http.request(method.clone(), &url);
@@ -270,6 +273,9 @@ impl Client {
             }
             if let Some(v) = if_match {
                 req = req.header(IF_MATCH, v.to_string());
+            }
+            if let Some(k) = &idempotency_key {
+                req = req.header("idempotency-key", k.as_str());
             }
             if let Some(t) = timeout {
                 req = req.timeout(t);
