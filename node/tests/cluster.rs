@@ -314,3 +314,31 @@ async fn a_backup_of_one_cluster_restores_into_another() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_token_created_through_one_node_works_on_every_node_at_once() {
+    let c = three_nodes().await;
+    for via in 1..=3u64 {
+        let (status, created) = c
+            .post(via, "/tokens", json!({"name": format!("ops{via}")}))
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let token = created["token"].as_str().unwrap().to_string();
+        // Straight away, on every node (a node that has not applied it yet catches up first).
+        for on in 1..=3u64 {
+            let r = c
+                .http
+                .get(format!("{}/api/v1/networks", c.node(on).url))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                r.status().as_u16(),
+                200,
+                "token made via {via}, used on {on}"
+            );
+        }
+    }
+    c.shutdown().await;
+}

@@ -169,6 +169,14 @@ async fn acknowledged_writes_survive_sigkill_of_the_leader_process() {
         (voters == 3).then_some(())
     })
     .await;
+    // Node 1's admin token is registered through the log: a follower accepts it once it
+    // applied that entry.
+    for i in 1..3 {
+        wait_for(Duration::from_secs(30), || async {
+            n.get(i, "/cluster").await.map(|_| ())
+        })
+        .await;
+    }
     let (status, net) = n
         .post(1, "/networks", json!({"name": "kill", "ip_stack_mode": "dual", "ipv4_cidr": "10.40.0.0/16", "ipv6_cidr": "fd40::/64"}))
         .await

@@ -110,15 +110,31 @@ impl FromRequestParts<App> for Caller {
         {
             return Ok(Caller::Admin);
         }
-        app.with_state(|s| {
-            if s.admin_token_by_hash(&hash).is_some() {
-                return Some(Caller::Admin);
+        if let Some(caller) = lookup(app, &hash)? {
+            return Ok(caller);
+        }
+        // A token created a moment ago through another node may not be applied here yet:
+        // catch up with the leader once (read-index) before refusing it.
+        if crate::consensus::read_barrier(app, crate::consensus::Consistency::Linearizable)
+            .await
+            .is_ok()
+        {
+            if let Some(caller) = lookup(app, &hash)? {
+                return Ok(caller);
             }
-            s.peer_by_agent_token_hash(&hash).map(|p| Caller::Agent {
-                network_id: p.network_id,
-                peer_id: p.id,
-            })
-        })?
-        .ok_or_else(ApiError::unauthorized)
+        }
+        Err(ApiError::unauthorized())
     }
+}
+
+fn lookup(app: &App, hash: &str) -> Result<Option<Caller>, ApiError> {
+    app.with_state(|s| {
+        if s.admin_token_by_hash(hash).is_some() {
+            return Some(Caller::Admin);
+        }
+        s.peer_by_agent_token_hash(hash).map(|p| Caller::Agent {
+            network_id: p.network_id,
+            peer_id: p.id,
+        })
+    })
 }

@@ -135,7 +135,8 @@ impl Cluster {
         .await
     }
 
-    /// Waits until node `id` is a voter in the membership seen by the leader.
+    /// Waits until node `id` is a voter in the membership seen by the leader, and accepts
+    /// node 1's admin token (registered through the log, so known once applied there).
     pub async fn wait_voter(&self, id: u64) {
         wait_for(Duration::from_secs(20), || async {
             let l = self.leader().await;
@@ -149,6 +150,10 @@ impl Cluster {
                 .membership_config
                 .clone();
             m.membership().voter_ids().any(|v| v == id).then_some(())
+        })
+        .await;
+        wait_for(Duration::from_secs(20), || async {
+            (self.get(id, "/cluster").await.0 == 200).then_some(())
         })
         .await
     }
