@@ -141,6 +141,46 @@ pub async fn read_index(app: &App) -> ApiResult<u64> {
     }
 }
 
+/// The kinds of object a write answers with, so handlers ask for the one they expect.
+pub trait Answer: Sized {
+    /// The object, or the response of another kind (boxed: responses are large).
+    fn from_response(r: Response) -> Result<Self, Box<Response>>;
+}
+
+macro_rules! answers {
+    ($($variant:ident => $t:ty),* $(,)?) => {$(
+        impl Answer for $t {
+            fn from_response(r: Response) -> Result<Self, Box<Response>> {
+                match r {
+                    Response::$variant(v) => Ok(v),
+                    other => Err(Box::new(other)),
+                }
+            }
+        }
+    )*};
+}
+
+answers!(
+    Network => raftwire_api::Network,
+    Peer => raftwire_api::Peer,
+    Group => raftwire_api::Group,
+    Policy => raftwire_api::Policy,
+    Route => raftwire_api::Route,
+    DnsMapping => raftwire_api::DnsMapping,
+    AdminToken => raftwire_raft_store::AdminToken,
+);
+
+/// [`propose`], expecting the object of type `T` back.
+pub async fn propose_for<T: Answer>(app: &App, cmd: Command) -> ApiResult<T> {
+    T::from_response(propose(app, cmd).await?).map_err(|r| unexpected(*r))
+}
+
+/// [`propose`] for a deletion, membership or attachment change: `204 No Content`.
+pub async fn propose_done(app: &App, cmd: Command) -> ApiResult<axum::http::StatusCode> {
+    propose(app, cmd).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
 /// Maps a response of the wrong kind to a 500 (a programming error, never user input).
 pub fn unexpected(r: Response) -> ApiError {
     ApiError::new(

@@ -7,11 +7,11 @@ use axum::Json;
 use raftwire_api::dns::{network_records, DnsRecord};
 use raftwire_api::requests::{CreateDnsMapping, UpdateDnsMapping};
 use raftwire_api::*;
-use raftwire_raft_store::{Command, NetworkState, Response};
+use raftwire_raft_store::{Command, NetworkState};
 
 use super::{if_match, items, network_of, new_id, now, PathIds, Read};
 use crate::app::App;
-use crate::consensus::{propose, read_barrier, unexpected};
+use crate::consensus::{propose_done, propose_for, read_barrier};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Caller, JsonBody};
 
@@ -130,10 +130,10 @@ pub async fn create(
         at: now(),
         spec,
     };
-    match propose(&app, cmd).await? {
-        Response::DnsMapping(m) => Ok((StatusCode::CREATED, Json(m))),
-        other => Err(unexpected(other)),
-    }
+    Ok((
+        StatusCode::CREATED,
+        Json(propose_for::<DnsMapping>(&app, cmd).await?),
+    ))
 }
 
 #[utoipa::path(
@@ -212,10 +212,7 @@ pub async fn update(
         if_match: if_match(&headers)?,
         patch,
     };
-    match propose(&app, cmd).await? {
-        Response::DnsMapping(m) => Ok(Json(m)),
-        other => Err(unexpected(other)),
-    }
+    Ok(Json(propose_for::<DnsMapping>(&app, cmd).await?))
 }
 
 #[utoipa::path(
@@ -250,8 +247,5 @@ pub async fn delete(
         id: mid,
         if_match: if_match(&headers)?,
     };
-    match propose(&app, cmd).await? {
-        Response::Deleted => Ok(StatusCode::NO_CONTENT),
-        other => Err(unexpected(other)),
-    }
+    propose_done(&app, cmd).await
 }

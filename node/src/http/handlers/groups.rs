@@ -5,12 +5,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use raftwire_api::requests::{CreateGroup, UpdateGroup};
 use raftwire_api::*;
-use raftwire_raft_store::{Command, NetworkState, Response};
+use raftwire_raft_store::{Command, NetworkState};
 use serde::Serialize;
 
 use super::{if_match, items, network_of, new_id, now, PathIds, Read};
 use crate::app::App;
-use crate::consensus::{propose, read_barrier, unexpected};
+use crate::consensus::{propose_done, propose_for, read_barrier};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Caller, JsonBody};
 
@@ -109,10 +109,8 @@ pub async fn create(
         at: now(),
         spec,
     };
-    match propose(&app, cmd).await? {
-        Response::Group(g) => Ok((StatusCode::CREATED, Json(with_members(&app, nid, g)?))),
-        other => Err(unexpected(other)),
-    }
+    let g = propose_for::<Group>(&app, cmd).await?;
+    Ok((StatusCode::CREATED, Json(with_members(&app, nid, g)?)))
 }
 
 #[utoipa::path(
@@ -186,10 +184,8 @@ pub async fn update(
         if_match: if_match(&headers)?,
         patch,
     };
-    match propose(&app, cmd).await? {
-        Response::Group(g) => Ok(Json(with_members(&app, nid, g)?)),
-        other => Err(unexpected(other)),
-    }
+    let g = propose_for::<Group>(&app, cmd).await?;
+    Ok(Json(with_members(&app, nid, g)?))
 }
 
 #[utoipa::path(
@@ -222,20 +218,10 @@ pub async fn delete(
         id: gid,
         if_match: if_match(&headers)?,
     };
-    match propose(&app, cmd).await? {
-        Response::Deleted => Ok(StatusCode::NO_CONTENT),
-        other => Err(unexpected(other)),
-    }
+    propose_done(&app, cmd).await
 }
 
 /// Membership and attachment changes all answer 204.
-async fn change(app: &App, cmd: Command) -> ApiResult<StatusCode> {
-    match propose(app, cmd).await? {
-        Response::Done | Response::Group(_) => Ok(StatusCode::NO_CONTENT),
-        other => Err(unexpected(other)),
-    }
-}
-
 fn group_and(ids: &PathIds) -> ApiResult<(NetworkId, GroupId)> {
     Ok((ids.get("nid")?, ids.get("gid")?))
 }
@@ -265,7 +251,7 @@ pub async fn add_member(
     caller.require_admin()?;
     let (network_id, group_id) = group_and(&ids)?;
     let peer_id: PeerId = ids.get("pid")?;
-    change(
+    propose_done(
         &app,
         Command::AddGroupMember {
             network_id,
@@ -302,7 +288,7 @@ pub async fn remove_member(
     caller.require_admin()?;
     let (network_id, group_id) = group_and(&ids)?;
     let peer_id: PeerId = ids.get("pid")?;
-    change(
+    propose_done(
         &app,
         Command::RemoveGroupMember {
             network_id,
@@ -339,7 +325,7 @@ pub async fn attach_policy(
     caller.require_admin()?;
     let (network_id, group_id) = group_and(&ids)?;
     let policy_id: PolicyId = ids.get("polid")?;
-    change(
+    propose_done(
         &app,
         Command::AttachPolicy {
             network_id,
@@ -376,7 +362,7 @@ pub async fn detach_policy(
     caller.require_admin()?;
     let (network_id, group_id) = group_and(&ids)?;
     let policy_id: PolicyId = ids.get("polid")?;
-    change(
+    propose_done(
         &app,
         Command::DetachPolicy {
             network_id,
@@ -413,7 +399,7 @@ pub async fn attach_route(
     caller.require_admin()?;
     let (network_id, group_id) = group_and(&ids)?;
     let route_id: RouteId = ids.get("rid")?;
-    change(
+    propose_done(
         &app,
         Command::AttachRoute {
             network_id,
@@ -450,7 +436,7 @@ pub async fn detach_route(
     caller.require_admin()?;
     let (network_id, group_id) = group_and(&ids)?;
     let route_id: RouteId = ids.get("rid")?;
-    change(
+    propose_done(
         &app,
         Command::DetachRoute {
             network_id,

@@ -148,3 +148,12 @@ pub fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
 pub fn items<T: Serialize>(list: Vec<T>) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "items": list }))
 }
+
+/// A retried secret-minting write: its secret was shown once, by the first write.
+pub fn replayed_secret() -> ApiError {
+    ApiError::new(
+        ErrorCode::InUse,
+        "this write already happened under this Idempotency-Key; its secret was shown only \
+         once, by the first answer (rotate it if it was lost)",
+    )
+}

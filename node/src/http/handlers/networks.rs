@@ -5,13 +5,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use raftwire_api::requests::{CreateNetwork, UpdateNetwork};
 use raftwire_api::*;
-use raftwire_raft_store::{Command, NetworkDefaults, Response};
+use raftwire_raft_store::{Command, NetworkDefaults};
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::{if_match, items, new_id, now, PathIds, Read};
 use crate::app::App;
-use crate::consensus::{propose, read_barrier, unexpected};
+use crate::consensus::{propose_done, propose_for, read_barrier};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Caller, JsonBody};
 
@@ -70,10 +70,10 @@ pub async fn create(
             rule_ids: [RuleId(Uuid::new_v4()), RuleId(Uuid::new_v4())],
         },
     };
-    match propose(&app, cmd).await? {
-        Response::Network(n) => Ok((StatusCode::CREATED, Json(n))),
-        other => Err(unexpected(other)),
-    }
+    Ok((
+        StatusCode::CREATED,
+        Json(propose_for::<Network>(&app, cmd).await?),
+    ))
 }
 
 #[utoipa::path(
@@ -140,10 +140,7 @@ pub async fn update(
         patch,
         new_rule_ids: [new_id(), new_id()].map(RuleId),
     };
-    match propose(&app, cmd).await? {
-        Response::Network(n) => Ok(Json(n)),
-        other => Err(unexpected(other)),
-    }
+    Ok(Json(propose_for::<Network>(&app, cmd).await?))
 }
 
 #[utoipa::path(
@@ -174,8 +171,7 @@ pub async fn delete(
         id: nid,
         if_match: if_match(&headers)?,
     };
-    propose(&app, cmd).await?;
-    Ok(StatusCode::NO_CONTENT)
+    propose_done(&app, cmd).await
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -11,12 +11,12 @@ use raftwire_api::firewall::{jump_firewall, JumpFirewall};
 use raftwire_api::requests::{CreatePeer, UpdatePeer};
 use raftwire_api::wireguard::{peer_config, render_wg_quick};
 use raftwire_api::*;
-use raftwire_raft_store::{Command, NetworkState, PeerSecretsInput, Response};
+use raftwire_raft_store::{Command, NetworkState, PeerSecretsInput};
 use serde::Serialize;
 
 use super::{if_match, items, network_of, new_id, now, PathIds, Read};
 use crate::app::App;
-use crate::consensus::{propose, read_barrier, unexpected};
+use crate::consensus::{propose_done, propose_for, read_barrier};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Caller, JsonBody};
 use crate::secrets::{hash_token, new_token, wireguard_keypair};
@@ -111,15 +111,11 @@ pub async fn create(
         spec,
         secrets,
     };
-    match propose(&app, cmd).await? {
-        Response::Peer(peer) => {
-            // A retried write (same Idempotency-Key) answers the first one's peer; the token
-            // minted for the retry was never stored, and the first one is shown only once.
-            let agent_token = token.filter(|t| minted_for(&app, t, peer.id));
-            Ok((StatusCode::CREATED, Json(PeerCreated { peer, agent_token })))
-        }
-        other => Err(unexpected(other)),
-    }
+    let peer = propose_for::<Peer>(&app, cmd).await?;
+    // A retried write (same Idempotency-Key) answers the first one's peer; the token minted
+    // for the retry was never stored, and the first one is shown only once.
+    let agent_token = token.filter(|t| minted_for(&app, t, peer.id));
+    Ok((StatusCode::CREATED, Json(PeerCreated { peer, agent_token })))
 }
 
 /// Whether `token` is the agent token the state holds for `peer`.
@@ -127,15 +123,6 @@ fn minted_for(app: &App, token: &str, peer: PeerId) -> bool {
     let hash = hash_token(token);
     app.with_state(|s| s.peer_by_agent_token_hash(&hash).map(|p| p.id) == Some(peer))
         .unwrap_or(false)
-}
-
-/// A retried secret-minting write: its secret was shown once, by the first write.
-fn replayed_secret() -> ApiError {
-    ApiError::new(
-        ErrorCode::InUse,
-        "this write already happened under this Idempotency-Key; its secret was shown only \
-         once, by the first answer (rotate it if it was lost)",
-    )
 }
 
 #[utoipa::path(
@@ -204,10 +191,7 @@ pub async fn update(
         if_match: if_match(&headers)?,
         patch,
     };
-    match propose(&app, cmd).await? {
-        Response::Peer(p) => Ok(Json(p)),
-        other => Err(unexpected(other)),
-    }
+    Ok(Json(propose_for::<Peer>(&app, cmd).await?))
 }
 
 #[utoipa::path(
@@ -240,10 +224,7 @@ pub async fn delete(
         id: pid,
         if_match: if_match(&headers)?,
     };
-    match propose(&app, cmd).await? {
-        Response::Deleted => Ok(StatusCode::NO_CONTENT),
-        other => Err(unexpected(other)),
-    }
+    propose_done(&app, cmd).await
 }
 
 /// The peer's wg-quick configuration, for an admin or the peer's own agent.
@@ -315,13 +296,11 @@ pub async fn rotate_token(
         at: now(),
         token_hash: hash_token(&token),
     };
-    match propose(&app, cmd).await? {
-        Response::Peer(_) if minted_for(&app, &token, pid) => {
-            Ok(Json(AgentToken { agent_token: token }))
-        }
-        Response::Peer(_) => Err(replayed_secret()),
-        other => Err(unexpected(other)),
+    propose_for::<Peer>(&app, cmd).await?;
+    if !minted_for(&app, &token, pid) {
+        return Err(super::replayed_secret());
     }
+    Ok(Json(AgentToken { agent_token: token }))
 }
 
 /// The filter rules and forwarding of a jump peer; a regular peer is 400 `not_a_jump`.

@@ -5,11 +5,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use raftwire_api::requests::{CreatePolicy, CreateRule, RuleSpec, UpdatePolicy};
 use raftwire_api::*;
-use raftwire_raft_store::{Command, Response};
+use raftwire_raft_store::Command;
 
 use super::{if_match, items, network_of, new_id, now, PathIds, Read};
 use crate::app::App;
-use crate::consensus::{propose, read_barrier, unexpected};
+use crate::consensus::{propose_done, propose_for, read_barrier};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Caller, JsonBody};
 
@@ -84,10 +84,10 @@ pub async fn create(
         description: spec.description,
         rules: with_ids(spec.rules),
     };
-    match propose(&app, cmd).await? {
-        Response::Policy(p) => Ok((StatusCode::CREATED, Json(p))),
-        other => Err(unexpected(other)),
-    }
+    Ok((
+        StatusCode::CREATED,
+        Json(propose_for::<Policy>(&app, cmd).await?),
+    ))
 }
 
 #[utoipa::path(
@@ -163,10 +163,7 @@ pub async fn update(
         description: patch.description,
         rules: patch.rules.map(with_ids),
     };
-    match propose(&app, cmd).await? {
-        Response::Policy(p) => Ok(Json(p)),
-        other => Err(unexpected(other)),
-    }
+    Ok(Json(propose_for::<Policy>(&app, cmd).await?))
 }
 
 #[utoipa::path(
@@ -199,10 +196,7 @@ pub async fn delete(
         id: polid,
         if_match: if_match(&headers)?,
     };
-    match propose(&app, cmd).await? {
-        Response::Deleted => Ok(StatusCode::NO_CONTENT),
-        other => Err(unexpected(other)),
-    }
+    propose_done(&app, cmd).await
 }
 
 /// Appends a rule; answers 201 with the policy as it now is.
@@ -239,10 +233,10 @@ pub async fn add_rule(
         at: now(),
         rule,
     };
-    match propose(&app, cmd).await? {
-        Response::Policy(p) => Ok((StatusCode::CREATED, Json(p))),
-        other => Err(unexpected(other)),
-    }
+    Ok((
+        StatusCode::CREATED,
+        Json(propose_for::<Policy>(&app, cmd).await?),
+    ))
 }
 
 #[utoipa::path(
@@ -276,8 +270,5 @@ pub async fn remove_rule(
         rule_id,
         at: now(),
     };
-    match propose(&app, cmd).await? {
-        Response::Policy(_) | Response::Done | Response::Deleted => Ok(StatusCode::NO_CONTENT),
-        other => Err(unexpected(other)),
-    }
+    propose_done(&app, cmd).await
 }

@@ -5,11 +5,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use raftwire_api::requests::{CreateRoute, UpdateRoute};
 use raftwire_api::*;
-use raftwire_raft_store::{Command, Response};
+use raftwire_raft_store::Command;
 
 use super::{if_match, items, network_of, new_id, now, PathIds, Read};
 use crate::app::App;
-use crate::consensus::{propose, read_barrier, unexpected};
+use crate::consensus::{propose_done, propose_for, read_barrier};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Caller, JsonBody};
 
@@ -74,10 +74,10 @@ pub async fn create(
         at: now(),
         spec,
     };
-    match propose(&app, cmd).await? {
-        Response::Route(r) => Ok((StatusCode::CREATED, Json(r))),
-        other => Err(unexpected(other)),
-    }
+    Ok((
+        StatusCode::CREATED,
+        Json(propose_for::<Route>(&app, cmd).await?),
+    ))
 }
 
 #[utoipa::path(
@@ -151,10 +151,7 @@ pub async fn update(
         if_match: if_match(&headers)?,
         patch,
     };
-    match propose(&app, cmd).await? {
-        Response::Route(r) => Ok(Json(r)),
-        other => Err(unexpected(other)),
-    }
+    Ok(Json(propose_for::<Route>(&app, cmd).await?))
 }
 
 #[utoipa::path(
@@ -187,8 +184,5 @@ pub async fn delete(
         id: rid,
         if_match: if_match(&headers)?,
     };
-    match propose(&app, cmd).await? {
-        Response::Deleted => Ok(StatusCode::NO_CONTENT),
-        other => Err(unexpected(other)),
-    }
+    propose_done(&app, cmd).await
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{items, new_id, now, PathIds, Read};
 use crate::app::App;
-use crate::consensus::{propose, read_barrier, unexpected};
+use crate::consensus::{propose, propose_for, read_barrier, unexpected};
 use crate::http::error::ApiResult;
 use crate::http::extract::{Caller, JsonBody};
 use crate::secrets::{hash_token, new_token};
@@ -103,29 +103,19 @@ pub async fn create(
             created_at: now(),
         },
     };
-    match propose(&app, cmd).await? {
-        Response::AdminToken(t) => {
-            let hash = hash_token(&token);
-            let minted =
-                app.with_state(|s| s.admin_token_by_hash(&hash).map(|k| k.id) == Some(t.id))?;
-            if !minted {
-                // A retried write (same Idempotency-Key): the token was shown once already.
-                return Err(crate::http::error::ApiError::new(
-                    raftwire_api::ErrorCode::InUse,
-                    "this write already happened under this Idempotency-Key; the token was shown \
-                     only once, by the first answer",
-                ));
-            }
-            Ok((
-                StatusCode::CREATED,
-                Json(TokenCreated {
-                    info: TokenInfo::from(&t),
-                    token,
-                }),
-            ))
-        }
-        other => Err(unexpected(other)),
+    let t = propose_for::<AdminToken>(&app, cmd).await?;
+    let hash = hash_token(&token);
+    if app.with_state(|s| s.admin_token_by_hash(&hash).map(|k| k.id))? != Some(t.id) {
+        // A retried write (same Idempotency-Key): the token was shown once already.
+        return Err(super::replayed_secret());
     }
+    Ok((
+        StatusCode::CREATED,
+        Json(TokenCreated {
+            info: TokenInfo::from(&t),
+            token,
+        }),
+    ))
 }
 
 #[utoipa::path(
