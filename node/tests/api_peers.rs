@@ -448,28 +448,19 @@ fn allowed_ips(config: &str) -> Vec<Vec<String>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allowed_ips_carry_additional_subnets_and_never_a_prefix_twice_or_of_a_missing_family() {
     let c = Cluster::single().await;
-    let nid = network(&c, json!({"name": "four", "ipv4_cidr": "10.1.0.0/24"})).await;
+    // Sites behind peers in both families, in a dual-stack network that then drops IPv6:
+    // the IPv6 subnets stay on the peers but no config may carry them any more.
+    let nid = network(
+        &c,
+        json!({"name": "four", "ip_stack_mode": "dual", "ipv4_cidr": "10.1.0.0/24", "ipv6_cidr": "fd01::/64"}),
+    )
+    .await;
     let peers = format!("/networks/{nid}/peers");
-    // A subnet of a family the network lacks is refused (like a route of that family, R7).
-    let (status, body) = c
-        .post(
-            1,
-            &peers,
-            json!({"name": "jump", "is_jump": true, "public_key": wg_key(1),
-                   "additional_allowed_ips": ["192.168.50.0/24", "fd50::/64"]}),
-        )
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str(), body["field"].as_str()),
-        (400, Some("wrong_family"), Some("additional_allowed_ips[1]")),
-        "{body}"
-    );
-    // A jump with a site behind it.
     let jump = c
         .create(
             &peers,
             json!({"name": "jump", "is_jump": true, "public_key": wg_key(1),
-                   "additional_allowed_ips": ["192.168.50.0/24"]}),
+                   "additional_allowed_ips": ["192.168.50.0/24", "fd50::/64"]}),
         )
         .await;
     let jump2 = c
@@ -482,9 +473,31 @@ async fn allowed_ips_carry_additional_subnets_and_never_a_prefix_twice_or_of_a_m
         .create(
             &peers,
             json!({"name": "site", "public_key": wg_key(3),
-                   "additional_allowed_ips": ["192.168.60.0/24"]}),
+                   "additional_allowed_ips": ["192.168.60.0/24", "fd60::/64"]}),
         )
         .await;
+    let (status, body) = c
+        .request(
+            1,
+            Method::PATCH,
+            &format!("/networks/{nid}"),
+            Some(json!({"ip_stack_mode": "ipv4", "force": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // A subnet of a family the network lacks is refused from now on (like a route, R7).
+    let (status, body) = c
+        .post(
+            1,
+            &peers,
+            json!({"name": "late", "additional_allowed_ips": ["fd70::/64"]}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str(), body["field"].as_str()),
+        (400, Some("wrong_family"), Some("additional_allowed_ips[0]")),
+        "{body}"
+    );
     // The same destination routed through both jumps, both visible to every peer.
     let (_, groups) = c.get(1, &format!("/networks/{nid}/groups")).await;
     let dg = id_of(&groups["items"][0]);
