@@ -23,7 +23,9 @@ use raftwire_raft_store::{AdminToken, Command, NetworkDefaults, PeerSecretsInput
 const WRITE_ENV: &str = "RAFTWIRE_WRITE_FIXTURES";
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // Read at run time: a test binary shared through CARGO_TARGET_DIR by several clones must
+    // read the fixtures of the clone it runs in, not of the one that compiled it.
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name)
 }
