@@ -69,6 +69,11 @@ pub enum ErrorCode {
     MethodNotAllowed,
     MalformedBody,
     Internal,
+    // Appended (the enum is bincode-encoded in remembered results and between nodes).
+    /// 409: another cluster membership change is still in flight; try again shortly.
+    ChangeInProgress,
+    /// 503: the write was handed to Raft but not seen committed in time: it may still apply.
+    OutcomeUnknown,
 }
 
 impl ErrorCode {
@@ -109,6 +114,8 @@ impl ErrorCode {
             MethodNotAllowed => "method_not_allowed",
             MalformedBody => "malformed_body",
             Internal => "internal",
+            ChangeInProgress => "change_in_progress",
+            OutcomeUnknown => "outcome_unknown",
         }
     }
 
@@ -118,10 +125,10 @@ impl ErrorCode {
         match self {
             NotFound => 404,
             CidrOverlap | NameTaken | AddressTaken | PoolExhausted | FamilyInUse
-            | StaticPeersAffected | VersionMismatch | InUse => 409,
+            | StaticPeersAffected | VersionMismatch | InUse | ChangeInProgress => 409,
             Unauthorized => 401,
             Forbidden => 403,
-            NoLeader => 503,
+            NoLeader | OutcomeUnknown => 503,
             PayloadTooLarge => 413,
             MethodNotAllowed => 405,
             Internal => 500,

@@ -35,6 +35,8 @@ pub struct AppInner {
     pub admin_pending: std::sync::atomic::AtomicBool,
     pub metrics: Metrics,
     pub hub: Hub,
+    /// Bounds the quorum rounds that unknown bearer tokens cause.
+    pub token_catch_up: crate::http::token_catch_up::TokenCatchUp,
 }
 
 impl Deref for App {

@@ -1,23 +1,65 @@
-//! The write and read paths of SPEC §7 / DESIGN "How a write flows".
+//! The write and read paths.
 //!
 //! Writes: propose on this node if it leads, otherwise forward the command to the leader's
 //! internal endpoint; either way answer only once *this* node's state machine has applied
 //! the entry, so a client reading back from the same node sees its write.
 //! Reads: linearizable by default (read-index through the leader), or local.
+//!
+//! Everything here fails with a [`ConsensusError`], which says what a caller can do about it
+//! (retry, give up, or read the refusal). It is translated to HTTP in `http::error` only, and
+//! it crosses nodes typed: a follower that forwarded a write answers its client with exactly
+//! the error the leader gave.
 
 use std::time::Duration;
 
-use openraft::error::{ClientWriteError, RaftError};
-use raftwire_api::ErrorCode;
+use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
+use raftwire_api::{DomainError, ErrorCode};
+use raftwire_raft_store::types::NodeId;
 use raftwire_raft_store::{ApplyResult, Command, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
-use crate::cluster::rpc::{self, INTERNAL_READ_INDEX, INTERNAL_WRITE};
-use crate::http::error::{ApiError, ApiResult};
+use crate::cluster::client::{self, RpcFailure};
+use crate::cluster::rpc::{INTERNAL_READ_INDEX, INTERNAL_WRITE};
 
 /// How long a request waits for its entry to be applied locally (or for a leader).
 pub const APPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why consensus gave no answer, or the answer was a refusal. Encoded with bincode between
+/// nodes (append variants only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum ConsensusError {
+    /// No leader is known or reachable, or it stopped leading before accepting the entry.
+    /// Nothing was written: safe to retry.
+    #[error("{0}")]
+    NoLeader(String),
+    /// The entry was handed to Raft but not seen committed in time: it may still commit.
+    /// Retry only under the same `Idempotency-Key`, or read the result back.
+    #[error("{0}")]
+    OutcomeUnknown(String),
+    /// This node's Raft or storage failed for good; another node may still serve.
+    #[error("{0}")]
+    Fatal(String),
+    /// The cluster answered, and the answer is a refusal (a domain error of `apply`, an
+    /// unknown member, an invalid membership change).
+    #[error("{0}")]
+    Refused(DomainError),
+}
+
+impl ConsensusError {
+    /// Another membership change is still in flight: an expected, transient state.
+    pub fn is_change_in_progress(&self) -> bool {
+        matches!(self, ConsensusError::Refused(e) if e.code == ErrorCode::ChangeInProgress)
+    }
+}
+
+impl From<DomainError> for ConsensusError {
+    fn from(e: DomainError) -> Self {
+        ConsensusError::Refused(e)
+    }
+}
+
+pub type ConsensusResult<T> = Result<T, ConsensusError>;
 
 /// The answer the leader gives a forwarded write.
 #[derive(Debug, Serialize, Deserialize)]
@@ -32,9 +74,26 @@ tokio::task_local! {
     pub static IDEMPOTENCY_KEY: Option<String>;
 }
 
+/// Translates a Raft failure that is not "forward to the leader".
+fn raft_failure<E: std::fmt::Display>(e: RaftError<NodeId, E>, what: &str) -> ConsensusError {
+    match e {
+        RaftError::Fatal(f) => ConsensusError::Fatal(format!("{what}: Raft stopped: {f}")),
+        RaftError::APIError(e) => ConsensusError::NoLeader(format!("{what}: {e}")),
+    }
+}
+
+/// A membership change the leader refused.
+pub(crate) fn membership_refusal(e: &ChangeMembershipError<NodeId>) -> ConsensusError {
+    let code = match e {
+        ChangeMembershipError::InProgress(_) => ErrorCode::ChangeInProgress,
+        _ => ErrorCode::InvalidValue,
+    };
+    ConsensusError::Refused(DomainError::new(code, e.to_string()))
+}
+
 /// Replicates `cmd` and returns its result once applied on this node. Under an
 /// `Idempotency-Key` the command is applied once per key: a retry answers the first result.
-pub async fn propose(app: &App, cmd: Command) -> ApiResult<Response> {
+pub async fn propose(app: &App, cmd: Command) -> ConsensusResult<Response> {
     let cmd = match IDEMPOTENCY_KEY.try_with(Clone::clone).ok().flatten() {
         Some(key) => Command::Idempotent {
             key,
@@ -42,15 +101,11 @@ pub async fn propose(app: &App, cmd: Command) -> ApiResult<Response> {
         },
         None => cmd,
     };
-    // A leader that lost its quorum never commits: answer 503 instead of hanging. The write
-    // may still commit later (its outcome is unknown), exactly as with a lost connection.
+    // A leader that lost its quorum never commits: answer instead of hanging. The write may
+    // still commit later (its outcome is unknown), exactly as with a lost connection.
     let written = tokio::time::timeout(APPLY_TIMEOUT, app.raft.client_write(cmd.clone()))
         .await
-        .map_err(|_| {
-            ApiError::no_leader(
-                "the write was not committed in time (no quorum?); its outcome is unknown",
-            )
-        })?;
+        .map_err(|_| not_committed_in_time())?;
     let outcome = match written {
         Ok(resp) => WriteOutcome {
             index: resp.log_id.index,
@@ -58,36 +113,63 @@ pub async fn propose(app: &App, cmd: Command) -> ApiResult<Response> {
         },
         Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => match f.leader_node {
             Some(leader) => forward_write(app, &leader.addr, &cmd).await?,
-            None => return Err(ApiError::no_leader("the cluster has no leader right now")),
+            None => return Err(no_leader()),
         },
-        Err(e) => return Err(ApiError::no_leader(format!("write not accepted: {e}"))),
+        Err(e) => return Err(raft_failure(e, "write not accepted")),
     };
     wait_applied(app, outcome.index).await?;
-    outcome.result.map_err(ApiError::from)
+    Ok(outcome.result?)
 }
 
 /// Leader side of a forwarded write: propose without waiting for anyone's apply but ours.
-pub async fn propose_as_leader(app: &App, cmd: Command) -> ApiResult<WriteOutcome> {
+pub async fn propose_as_leader(app: &App, cmd: Command) -> ConsensusResult<WriteOutcome> {
     match tokio::time::timeout(APPLY_TIMEOUT, app.raft.client_write(cmd)).await {
         Ok(Ok(resp)) => Ok(WriteOutcome {
             index: resp.log_id.index,
             result: resp.data,
         }),
-        Ok(Err(e)) => Err(ApiError::no_leader(format!("not the leader any more: {e}"))),
-        Err(_) => Err(ApiError::no_leader(
-            "the write was not committed in time (no quorum?)",
-        )),
+        // The sender believed we lead; we do not (any more): it may ask again.
+        Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => Err(
+            ConsensusError::NoLeader("the node asked is not the leader any more".into()),
+        ),
+        Ok(Err(e)) => Err(raft_failure(e, "write not accepted")),
+        Err(_) => Err(not_committed_in_time()),
     }
 }
 
-async fn forward_write(app: &App, leader: &str, cmd: &Command) -> ApiResult<WriteOutcome> {
-    rpc::call(app, leader, INTERNAL_WRITE, cmd)
+fn no_leader() -> ConsensusError {
+    ConsensusError::NoLeader("the cluster has no leader right now".into())
+}
+
+fn not_committed_in_time() -> ConsensusError {
+    ConsensusError::OutcomeUnknown(
+        "the write was not committed in time (no quorum?); its outcome is unknown: read it \
+         back, or retry under the same Idempotency-Key"
+            .into(),
+    )
+}
+
+/// An RPC to the leader that failed without an answer.
+pub(crate) fn rpc_failure(what: &str, e: RpcFailure, may_have_applied: bool) -> ConsensusError {
+    match e {
+        // The request never left this node: nothing happened.
+        RpcFailure::NotSent(m) => ConsensusError::NoLeader(format!("{what}: {m}")),
+        e if may_have_applied => ConsensusError::OutcomeUnknown(format!(
+            "{what}: {e}; the leader may have applied it: read it back, or retry under the \
+             same Idempotency-Key"
+        )),
+        e => ConsensusError::NoLeader(format!("{what}: {e}")),
+    }
+}
+
+async fn forward_write(app: &App, leader: &str, cmd: &Command) -> ConsensusResult<WriteOutcome> {
+    client::call::<Command, ConsensusResult<WriteOutcome>>(app, leader, INTERNAL_WRITE, cmd)
         .await
-        .map_err(|e| ApiError::no_leader(format!("forwarding to the leader failed: {e}")))
+        .map_err(|e| rpc_failure("forwarding to the leader failed", e, true))?
 }
 
 /// Waits until this node's state machine has applied `index`.
-pub async fn wait_applied(app: &App, index: u64) -> ApiResult<()> {
+pub async fn wait_applied(app: &App, index: u64) -> ConsensusResult<()> {
     let mut rx = app.applied.clone();
     let waited = tokio::time::timeout(APPLY_TIMEOUT, async {
         rx.wait_for(|i| *i >= index).await.is_ok()
@@ -95,8 +177,8 @@ pub async fn wait_applied(app: &App, index: u64) -> ApiResult<()> {
     .await;
     match waited {
         Ok(true) => Ok(()),
-        Ok(false) => Err(ApiError::internal("the state machine stopped")),
-        Err(_) => Err(ApiError::no_leader(format!(
+        Ok(false) => Err(ConsensusError::Fatal("the state machine stopped".into())),
+        Err(_) => Err(ConsensusError::OutcomeUnknown(format!(
             "this node has not yet applied the committed log entry {index}; retry a read, \
              but read a write's result back instead of repeating the write"
         ))),
@@ -113,7 +195,7 @@ pub enum Consistency {
 }
 
 /// Makes the local state at least as new as every write acknowledged before this call.
-pub async fn read_barrier(app: &App, consistency: Consistency) -> ApiResult<()> {
+pub async fn read_barrier(app: &App, consistency: Consistency) -> ConsensusResult<()> {
     if consistency == Consistency::Local {
         return Ok(());
     }
@@ -123,22 +205,40 @@ pub async fn read_barrier(app: &App, consistency: Consistency) -> ApiResult<()> 
 
 /// The leader's read index: after it confirmed leadership with a quorum, the log index a
 /// linearizable read must observe.
-pub async fn read_index(app: &App) -> ApiResult<u64> {
+pub async fn read_index(app: &App) -> ConsensusResult<u64> {
     use openraft::error::CheckIsLeaderError;
-    match app.raft.ensure_linearizable().await {
-        Ok(log_id) => Ok(log_id.map(|l| l.index).unwrap_or(0)),
+    match leader_read_index(app).await {
         Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => match f.leader_node {
-            Some(leader) => rpc::call::<(), u64>(app, &leader.addr, INTERNAL_READ_INDEX, &())
-                .await
-                .map_err(|e| {
-                    ApiError::no_leader(format!("read-index from the leader failed: {e}"))
-                }),
-            None => Err(ApiError::no_leader("the cluster has no leader right now")),
+            Some(leader) => client::call::<(), ConsensusResult<u64>>(
+                app,
+                &leader.addr,
+                INTERNAL_READ_INDEX,
+                &(),
+            )
+            .await
+            .map_err(|e| rpc_failure("read-index from the leader failed", e, false))?,
+            None => Err(no_leader()),
         },
-        Err(e) => Err(ApiError::no_leader(format!(
-            "leadership not confirmed: {e}"
-        ))),
+        Ok(index) => Ok(index),
+        Err(e) => Err(raft_failure(e, "leadership not confirmed")),
     }
+}
+
+/// Confirms leadership with a quorum (counted in `raftwire_read_index_total`).
+pub async fn leader_read_index(
+    app: &App,
+) -> Result<
+    u64,
+    RaftError<
+        NodeId,
+        openraft::error::CheckIsLeaderError<NodeId, raftwire_raft_store::types::Node>,
+    >,
+> {
+    app.metrics.read_index.inc();
+    app.raft
+        .ensure_linearizable()
+        .await
+        .map(|log_id| log_id.map(|l| l.index).unwrap_or(0))
 }
 
 /// The kinds of object a write answers with, so handlers ask for the one they expect.
@@ -171,20 +271,12 @@ answers!(
 );
 
 /// [`propose`], expecting the object of type `T` back.
-pub async fn propose_for<T: Answer>(app: &App, cmd: Command) -> ApiResult<T> {
+pub async fn propose_for<T: Answer>(app: &App, cmd: Command) -> ConsensusResult<T> {
     T::from_response(propose(app, cmd).await?).map_err(|r| unexpected(*r))
 }
 
-/// [`propose`] for a deletion, membership or attachment change: `204 No Content`.
-pub async fn propose_done(app: &App, cmd: Command) -> ApiResult<axum::http::StatusCode> {
-    propose(app, cmd).await?;
-    Ok(axum::http::StatusCode::NO_CONTENT)
-}
-
-/// Maps a response of the wrong kind to a 500 (a programming error, never user input).
-pub fn unexpected(r: Response) -> ApiError {
-    ApiError::new(
-        ErrorCode::Internal,
-        format!("unexpected state machine response {r:?}"),
-    )
+/// A response of the wrong kind: a programming error, never user input.
+pub fn unexpected(r: Response) -> ConsensusError {
+    tracing::error!("unexpected state machine response {r:?}");
+    ConsensusError::Fatal(format!("unexpected state machine response {r:?}"))
 }

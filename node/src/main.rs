@@ -1,5 +1,7 @@
-//! `raftwire-node`: runs one control-plane node (SPEC §10). With no arguments: a
-//! single-node cluster in `./data`, API on http://127.0.0.1:7070.
+//! `raftwire-node`: runs one control-plane node. With no arguments: a single-node cluster
+//! in `./data`, API on http://127.0.0.1:7070 (see the README).
+
+use std::io::IsTerminal;
 
 use clap::Parser;
 use raftwire_node::{start, NodeArgs};
@@ -10,13 +12,16 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,openraft=warn".into()),
+                .unwrap_or_else(|_| "info,openraft=warn,openraft::core::raft_core=error".into()),
         )
+        // Colours only for a person at a terminal, never into a file or a journal.
+        .with_ansi(std::io::stdout().is_terminal())
         .init();
     let cfg = NodeArgs::parse().resolve();
     let node = start(cfg.clone()).await?;
+    let scheme = if cfg.tls.is_some() { "https" } else { "http" };
     println!(
-        "raftwire-node {} listening on http://{} (advertised as {})",
+        "raftwire-node {} listening on {scheme}://{} (advertised as {})",
         cfg.id, node.local_addr, cfg.advertise
     );
     let mut term = signal(SignalKind::terminate())?;

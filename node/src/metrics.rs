@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::{text::encode, EncodeLabelSet};
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
@@ -25,6 +26,9 @@ pub struct Metrics {
     pub commit_index: Gauge,
     pub applied_index: Gauge,
     pub connected_agents: Gauge,
+    /// Leadership confirmations with a quorum run by this node (its own reads and those it
+    /// serves for followers).
+    pub read_index: Counter,
     pub requests: Family<RouteLabels, Histogram>,
 }
 
@@ -45,6 +49,7 @@ impl Metrics {
             commit_index: Gauge::default(),
             applied_index: Gauge::default(),
             connected_agents: Gauge::default(),
+            read_index: Counter::default(),
             requests: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.0005, 2.0, 16))
             }),
@@ -74,6 +79,11 @@ impl Metrics {
             "agents_connected",
             "Agents connected to this node",
             m.connected_agents.clone(),
+        );
+        registry.register(
+            "read_index",
+            "Leadership confirmations (read-index quorum rounds) run by this node",
+            m.read_index.clone(),
         );
         registry.register(
             "http_request_duration_seconds",

@@ -13,11 +13,13 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::app::{App, AppInner};
+use crate::cluster::client;
 use crate::cluster::membership::MembershipOp;
 use crate::cluster::network::HttpNetwork;
-use crate::cluster::rpc::{self, INTERNAL_MEMBERSHIP};
+use crate::cluster::rpc::INTERNAL_MEMBERSHIP;
 use crate::config::NodeConfig;
 use crate::consensus::propose;
+use crate::consensus::ConsensusError;
 use crate::http::handlers::now;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
@@ -120,6 +122,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         admin_pending: std::sync::atomic::AtomicBool::new(!registered_marker(&cfg).exists()),
         hub: Hub::new(metrics.clone()),
         metrics,
+        token_catch_up: Default::default(),
     });
 
     let listener = TcpListener::bind(cfg.listen)
@@ -227,14 +230,31 @@ async fn join(app: App, seed: String) {
     for op in steps {
         let mut delay = Duration::from_millis(200);
         loop {
-            match rpc::call::<MembershipOp, ()>(&app, &seed, INTERNAL_MEMBERSHIP, &op).await {
-                Ok(()) => break,
-                Err(e) => {
-                    tracing::warn!("join via {seed}: {op:?} failed: {e}; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
+            let answer = client::call::<MembershipOp, Result<(), ConsensusError>>(
+                &app,
+                &seed,
+                INTERNAL_MEMBERSHIP,
+                &op,
+            )
+            .await;
+            match answer {
+                Ok(Ok(())) => break,
+                // Expected steps of a join: the seed is not up yet, the cluster is electing,
+                // or the previous membership change is still being committed.
+                Ok(Err(e)) if e.is_change_in_progress() => {
+                    tracing::debug!("join via {seed}: {op:?} waits for a change in flight: {e}")
                 }
+                Ok(Err(e @ ConsensusError::NoLeader(_))) => {
+                    tracing::info!("join via {seed}: {op:?} waits for a leader: {e}")
+                }
+                Err(e) if e.is_unreachable() => {
+                    tracing::info!("join via {seed}: {seed} is not reachable yet: {e}")
+                }
+                Ok(Err(e)) => tracing::warn!("join via {seed}: {op:?} refused: {e}; retrying"),
+                Err(e) => tracing::warn!("join via {seed}: {op:?} failed: {e}; retrying"),
             }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
         }
     }
     tracing::info!("joined the cluster via {seed} as a voter");
@@ -285,11 +305,11 @@ async fn register_admin_token(app: App, marker: std::path::PathBuf) {
                     done(&app);
                     return;
                 }
-                Err(e) if e.error.is_conflict() => {
+                Err(ConsensusError::Refused(e)) if e.is_conflict() => {
                     done(&app);
                     return;
                 }
-                Err(e) => tracing::debug!("registering the admin token: {}", e.error),
+                Err(e) => tracing::debug!("registering the admin token: {e}"),
             }
         }
         tokio::time::sleep(delay).await;

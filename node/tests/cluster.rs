@@ -342,3 +342,87 @@ async fn a_token_created_through_one_node_works_on_every_node_at_once() {
     }
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_membership_refusal_by_the_leader_keeps_its_status_and_code_through_a_learner() {
+    let mut c = Cluster::single().await;
+    c.start_unjoined(2).await;
+    let url = c.node(2).url.clone();
+    let (status, body) = c
+        .post(1, "/cluster/members", json!({"id": 2, "addr": url}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    // The learner knows the leader and node 1's admin token once it has caught up.
+    wait_for(Duration::from_secs(20), || async {
+        (c.get(2, "/cluster").await.0 == 200).then_some(())
+    })
+    .await;
+    // Removing the only voter is refused by the leader's Raft (an empty voter set); asked
+    // through the learner, the client sees the leader's answer, not a retryable 503.
+    let (status, err) = c.delete(2, "/cluster/members/1").await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (400, Some("invalid_value")),
+        "{err}"
+    );
+    let (status, err) = c.delete(1, "/cluster/members/1").await;
+    assert_eq!((status, err["code"].as_str()), (400, Some("invalid_value")));
+    // An unknown member is a 404 on either node.
+    let (status, err) = c.post(2, "/cluster/members/77/promote", json!({})).await;
+    assert_eq!((status, err["code"].as_str()), (404, Some("not_found")));
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unknown_bearer_tokens_through_a_follower_leave_the_leaders_read_rate_flat() {
+    let c = three_nodes().await;
+    let leader = c.leader().await;
+    let follower = follower_of(leader, &[1, 2, 3]);
+    let rounds = || c.node(leader).handle.app.metrics.read_index.get();
+    let get_with = |token: String| {
+        let c = &c;
+        async move {
+            c.send(
+                follower,
+                reqwest::Method::GET,
+                "/api/v1/networks",
+                Some(&format!("Bearer {token}")),
+                &[],
+                None,
+            )
+            .await
+            .status
+        }
+    };
+
+    // One bad token, sent 100 times: one catch-up, then refused from memory.
+    let before = rounds();
+    for _ in 0..100 {
+        assert_eq!(get_with("not-a-token".into()).await, 401);
+    }
+    let same_token_rounds = rounds() - before;
+    assert!(same_token_rounds <= 2, "{same_token_rounds} quorum rounds");
+
+    // 200 different bad tokens, 20 at a time: at most one round per interval.
+    let before = rounds();
+    let started = std::time::Instant::now();
+    for batch in 0..10 {
+        let answers =
+            futures::future::join_all((0..20).map(|i| get_with(format!("bad-{batch}-{i}")))).await;
+        assert!(answers.iter().all(|s| *s == 401), "{answers:?}");
+    }
+    let elapsed = started.elapsed();
+    let distinct_rounds = rounds() - before;
+    let bound = (elapsed.as_millis() / 200) as u64 + 2;
+    assert!(
+        distinct_rounds <= bound,
+        "{distinct_rounds} quorum rounds for 200 bad tokens in {elapsed:?} (bound {bound})"
+    );
+
+    // A token created through the leader a moment ago still works on the follower at once.
+    let (status, created) = c.post(leader, "/tokens", json!({"name": "fresh"})).await;
+    assert_eq!(status, 201, "{created}");
+    let fresh = created["token"].as_str().unwrap().to_string();
+    assert_eq!(get_with(fresh).await, 200);
+    c.shutdown().await;
+}

@@ -177,6 +177,24 @@ async fn acknowledged_writes_survive_sigkill_of_the_leader_process() {
         })
         .await;
     }
+    // A normal join is not an error: no ERROR or WARN line, and no colour codes in a file.
+    for i in 0..3 {
+        let log = std::fs::read_to_string(log_path(n.dir.path(), i)).unwrap();
+        assert!(
+            !log.contains('\x1b'),
+            "ANSI colours in node {}'s log:\n{log}",
+            i + 1
+        );
+        let noisy: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains(" ERROR ") || l.contains(" WARN "))
+            .collect();
+        assert!(
+            noisy.is_empty(),
+            "node {} logged on a normal join: {noisy:#?}",
+            i + 1
+        );
+    }
     let (status, net) = n
         .post(1, "/networks", json!({"name": "kill", "ip_stack_mode": "dual", "ipv4_cidr": "10.40.0.0/16", "ipv6_cidr": "fd40::/64"}))
         .await

@@ -8,9 +8,12 @@ use openraft::ChangeMembers;
 use raftwire_raft_store::types::{Node, NodeId};
 use serde::{Deserialize, Serialize};
 
-use super::rpc::{self, INTERNAL_MEMBERSHIP_LOCAL};
+use raftwire_api::DomainError;
+
+use super::client;
+use super::rpc::INTERNAL_MEMBERSHIP_LOCAL;
 use crate::app::App;
-use crate::http::error::{ApiError, ApiResult};
+use crate::consensus::{membership_refusal, rpc_failure, ConsensusError, ConsensusResult};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MembershipOp {
@@ -29,22 +32,22 @@ pub enum MembershipOp {
 }
 
 /// Applies `op` on the leader (forwarding when this node is not it).
-pub async fn change(app: &App, op: MembershipOp) -> ApiResult<()> {
+pub async fn change(app: &App, op: MembershipOp) -> ConsensusResult<()> {
     change_inner(app, op, true).await
 }
 
 /// Applies `op` here, without forwarding (a forwarded request never bounces on).
-pub async fn change_local(app: &App, op: MembershipOp) -> ApiResult<()> {
+pub async fn change_local(app: &App, op: MembershipOp) -> ConsensusResult<()> {
     change_inner(app, op, false).await
 }
 
-async fn change_inner(app: &App, op: MembershipOp, forward: bool) -> ApiResult<()> {
+async fn change_inner(app: &App, op: MembershipOp, forward: bool) -> ConsensusResult<()> {
     let membership = app.raft.metrics().borrow().membership_config.clone();
     let known = |id: &NodeId| membership.membership().get_node(id).is_some();
     let is_voter = |id: &NodeId| membership.membership().voter_ids().any(|v| v == *id);
     match &op {
         MembershipOp::Promote { id } | MembershipOp::Remove { id } if !known(id) => {
-            return Err(ApiError::not_found("cluster member", id));
+            return Err(DomainError::not_found("cluster member", id).into());
         }
         _ => {}
     }
@@ -76,20 +79,24 @@ async fn change_inner(app: &App, op: MembershipOp, forward: bool) -> ApiResult<(
         Ok(()) => Ok(()),
         Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => match f.leader_node {
             Some(leader) if forward && f.leader_id != Some(app.id) => {
-                rpc::call::<MembershipOp, ()>(app, &leader.addr, INTERNAL_MEMBERSHIP_LOCAL, &op)
-                    .await
-                    .map_err(|e| ApiError::no_leader(format!("the leader refused the change: {e}")))
+                client::call::<MembershipOp, ConsensusResult<()>>(
+                    app,
+                    &leader.addr,
+                    INTERNAL_MEMBERSHIP_LOCAL,
+                    &op,
+                )
+                .await
+                .map_err(|e| rpc_failure("asking the leader to change the membership", e, true))?
             }
-            _ => Err(ApiError::no_leader("the cluster has no leader right now")),
+            _ => Err(ConsensusError::NoLeader(
+                "the cluster has no leader right now".into(),
+            )),
         },
         Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
-            Err(ApiError::from(raftwire_api::DomainError::new(
-                raftwire_api::ErrorCode::InvalidValue,
-                e.to_string(),
-            )))
+            Err(membership_refusal(&e))
         }
-        Err(e) => Err(ApiError::no_leader(format!(
-            "membership change failed: {e}"
+        Err(RaftError::Fatal(f)) => Err(ConsensusError::Fatal(format!(
+            "membership change failed: Raft stopped: {f}"
         ))),
     }
 }

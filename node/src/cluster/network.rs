@@ -14,7 +14,8 @@ use raftwire_raft_store::types::{Node, NodeId, TypeConfig};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::rpc::{call_with, RpcFailure, INTERNAL_APPEND, INTERNAL_SNAPSHOT, INTERNAL_VOTE};
+use super::client::call_with;
+use super::rpc::{INTERNAL_APPEND, INTERNAL_SNAPSHOT, INTERNAL_VOTE};
 
 #[derive(Clone)]
 pub struct HttpNetwork {
@@ -63,9 +64,12 @@ impl HttpConnection {
             option.hard_ttl(),
         )
         .await
-        .map_err(|e| match e {
-            RpcFailure::Unreachable(_) => RPCError::Unreachable(Unreachable::new(&e)),
-            _ => RPCError::Network(NetworkError::new(&e)),
+        .map_err(|e| {
+            if e.is_unreachable() {
+                RPCError::Unreachable(Unreachable::new(&e))
+            } else {
+                RPCError::Network(NetworkError::new(&e))
+            }
         })?;
         answer.map_err(|e| {
             RPCError::RemoteError(RemoteError::new_with_node(

@@ -66,9 +66,27 @@ impl ApiError {
     }
 }
 
+/// The one place consensus failures become HTTP: 503 with `Retry-After` for what a retry may
+/// fix, 500 for a node whose Raft failed, and a refusal keeps the status and code the leader
+/// gave it (through any number of forwarding nodes).
+impl From<crate::consensus::ConsensusError> for ApiError {
+    fn from(e: crate::consensus::ConsensusError) -> Self {
+        use crate::consensus::ConsensusError::*;
+        match e {
+            NoLeader(detail) => ApiError::no_leader(detail),
+            OutcomeUnknown(detail) => ApiError {
+                error: DomainError::new(ErrorCode::OutcomeUnknown, detail),
+                retry_after: Some(1),
+            },
+            Fatal(detail) => ApiError::internal(detail),
+            Refused(error) => ApiError::from(error),
+        }
+    }
+}
+
 impl From<DomainError> for ApiError {
     fn from(error: DomainError) -> Self {
-        let retry_after = (error.code == ErrorCode::NoLeader).then_some(1);
+        let retry_after = (error.http_status() == 503).then_some(1);
         ApiError { error, retry_after }
     }
 }
@@ -101,3 +119,55 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consensus::ConsensusError;
+
+    #[test]
+    fn consensus_errors_become_503_500_or_keep_the_refusals_status() {
+        let cases = [
+            (ConsensusError::NoLeader("x".into()), 503, "no_leader", true),
+            (
+                ConsensusError::OutcomeUnknown("x".into()),
+                503,
+                "outcome_unknown",
+                true,
+            ),
+            (ConsensusError::Fatal("x".into()), 500, "internal", false),
+            (
+                ConsensusError::Refused(DomainError::field(ErrorCode::NameTaken, "name", "x")),
+                409,
+                "name_taken",
+                false,
+            ),
+            (
+                ConsensusError::Refused(DomainError::new(ErrorCode::InvalidValue, "x")),
+                400,
+                "invalid_value",
+                false,
+            ),
+        ];
+        for (e, status, code, retry) in cases {
+            let api = ApiError::from(e.clone());
+            assert_eq!(api.status().as_u16(), status, "{e:?}");
+            assert_eq!(api.code().as_str(), code, "{e:?}");
+            assert_eq!(api.retry_after.is_some(), retry, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn consensus_errors_survive_the_trip_between_nodes() {
+        let cfg = bincode::config::standard();
+        let e: Result<u64, ConsensusError> = Err(ConsensusError::Refused(DomainError::field(
+            ErrorCode::ChangeInProgress,
+            "id",
+            "busy",
+        )));
+        let bytes = bincode::serde::encode_to_vec(&e, cfg).unwrap();
+        let (back, _): (Result<u64, ConsensusError>, usize) =
+            bincode::serde::decode_from_slice(&bytes, cfg).unwrap();
+        assert_eq!(back, e);
+    }
+}

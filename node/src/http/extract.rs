@@ -103,6 +103,7 @@ impl FromRequestParts<App> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        let arrived = std::time::Instant::now();
         let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
         let hash = hash_token(token);
         if app.admin_pending.load(std::sync::atomic::Ordering::Acquire)
@@ -114,14 +115,15 @@ impl FromRequestParts<App> for Caller {
             return Ok(caller);
         }
         // A token created a moment ago through another node may not be applied here yet:
-        // catch up with the leader once (read-index) before refusing it.
-        if crate::consensus::read_barrier(app, crate::consensus::Consistency::Linearizable)
-            .await
-            .is_ok()
-        {
+        // catch up with the leader before refusing it (bounded: `token_catch_up`).
+        if app.token_catch_up.recently_refused(&hash) {
+            return Err(ApiError::unauthorized());
+        }
+        if app.token_catch_up.catch_up(app, arrived).await {
             if let Some(caller) = lookup(app, &hash)? {
                 return Ok(caller);
             }
+            app.token_catch_up.refuse(&hash);
         }
         Err(ApiError::unauthorized())
     }

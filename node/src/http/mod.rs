@@ -4,6 +4,7 @@ pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod openapi;
+pub mod token_catch_up;
 
 use std::time::Instant;
 
@@ -219,7 +220,7 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .merge(crate::cluster::rpc::routes(app.clone()))
+        .merge(crate::cluster::internal::routes(app.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(idempotency))

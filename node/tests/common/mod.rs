@@ -80,13 +80,22 @@ impl Cluster {
 
     /// Starts node `id` (1 bootstraps; others join node 1), or restarts it on its old port.
     pub async fn start(&mut self, id: u64) -> &TestNode {
+        self.start_node(id, id != 1).await
+    }
+
+    /// Starts node `id` without joining anyone (added by hand, e.g. as a learner).
+    pub async fn start_unjoined(&mut self, id: u64) -> &TestNode {
+        self.start_node(id, false).await
+    }
+
+    async fn start_node(&mut self, id: u64, join_node_1: bool) -> &TestNode {
         let idx = (id - 1) as usize;
         while self.ports.len() <= idx {
             self.ports.push(free_port());
             self.nodes.push(None);
         }
         let port = self.ports[idx];
-        let join = (id != 1).then(|| format!("http://127.0.0.1:{}", self.ports[0]));
+        let join = join_node_1.then(|| format!("http://127.0.0.1:{}", self.ports[0]));
         let cfg = self.config(id, port, join);
         let handle = start(cfg).await.unwrap();
         let node = TestNode {

@@ -127,7 +127,7 @@ async fn serve(app: App, peer: PeerId, token_hash: String, mut socket: WebSocket
                 public_key: key,
             };
             if let Err(e) = propose(&app, cmd).await {
-                tracing::warn!("agent {peer}: key registration failed: {}", e.error);
+                tracing::warn!("agent {peer}: key registration failed: {e}");
             }
         }
     }

@@ -149,6 +149,16 @@ pub fn items<T: Serialize>(list: Vec<T>) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "items": list }))
 }
 
+/// [`crate::consensus::propose`] for a deletion, membership or attachment change:
+/// `204 No Content`.
+pub async fn propose_done(
+    app: &crate::app::App,
+    cmd: raftwire_raft_store::Command,
+) -> ApiResult<axum::http::StatusCode> {
+    crate::consensus::propose(app, cmd).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
 /// A retried secret-minting write: its secret was shown once, by the first write.
 pub fn replayed_secret() -> ApiError {
     ApiError::new(

@@ -9,9 +9,10 @@ use raftwire_raft_store::{Command, NetworkDefaults};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::propose_done;
 use super::{if_match, items, new_id, now, PathIds, Read};
 use crate::app::App;
-use crate::consensus::{propose_done, propose_for, read_barrier};
+use crate::consensus::{propose_for, read_barrier};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Caller, JsonBody};
 

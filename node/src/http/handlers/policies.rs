@@ -7,9 +7,10 @@ use raftwire_api::requests::{CreatePolicy, CreateRule, RuleSpec, UpdatePolicy};
 use raftwire_api::*;
 use raftwire_raft_store::Command;
 
+use super::propose_done;
 use super::{if_match, items, network_of, new_id, now, PathIds, Read};
 use crate::app::App;
-use crate::consensus::{propose_done, propose_for, read_barrier};
+use crate::consensus::{propose_for, read_barrier};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Caller, JsonBody};
 

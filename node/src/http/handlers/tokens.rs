@@ -138,6 +138,6 @@ pub async fn delete(State(app): State<App>, caller: Caller, ids: PathIds) -> Api
     let id: TokenId = ids.get("id")?;
     match propose(&app, Command::DeleteAdminToken { id }).await? {
         Response::Deleted => Ok(StatusCode::NO_CONTENT),
-        other => Err(unexpected(other)),
+        other => Err(unexpected(other).into()),
     }
 }

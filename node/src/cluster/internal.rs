@@ -1,0 +1,124 @@
+//! The answering side of node-to-node RPC: the `/internal/…` routes, authenticated by the
+//! cluster secret (checked before any body is read), not by API tokens.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use raftwire_raft_store::types::{NodeId, TypeConfig};
+use raftwire_raft_store::Command;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::membership::{self, MembershipOp};
+use super::rpc::*;
+use crate::app::App;
+use crate::consensus::{self, ConsensusError};
+use crate::secrets::constant_time_eq;
+
+fn reply<T: Serialize>(v: &T) -> Response {
+    match encode(v) {
+        Ok(b) => (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, BIN)], b).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+    }
+}
+
+/// A request that was not understood: status and reason.
+type Refusal = (StatusCode, String);
+
+fn check_secret(app: &App, headers: &HeaderMap) -> Result<(), Refusal> {
+    let ok = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| constant_time_eq(t.trim(), &app.cluster_secret));
+    if ok {
+        Ok(())
+    } else {
+        Err((StatusCode::UNAUTHORIZED, "cluster secret required".into()))
+    }
+}
+
+fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, Refusal> {
+    decode(bytes).map_err(|e| (StatusCode::BAD_REQUEST, e))
+}
+
+async fn append(State(app): State<App>, bytes: Bytes) -> Response {
+    match body::<openraft::raft::AppendEntriesRequest<TypeConfig>>(&bytes) {
+        Ok(req) => reply(&app.raft.append_entries(req).await),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+async fn vote(State(app): State<App>, bytes: Bytes) -> Response {
+    match body::<openraft::raft::VoteRequest<NodeId>>(&bytes) {
+        Ok(req) => reply(&app.raft.vote(req).await),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+async fn snapshot(State(app): State<App>, bytes: Bytes) -> Response {
+    match body::<openraft::raft::InstallSnapshotRequest<TypeConfig>>(&bytes) {
+        Ok(req) => reply(&app.raft.install_snapshot(req).await),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+async fn write(State(app): State<App>, bytes: Bytes) -> Response {
+    match body::<Command>(&bytes) {
+        Ok(cmd) => reply(&consensus::propose_as_leader(&app, cmd).await),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+async fn read_index(State(app): State<App>, bytes: Bytes) -> Response {
+    if let Err(refusal) = body::<()>(&bytes) {
+        return refusal.into_response();
+    }
+    let answer: Result<u64, ConsensusError> = consensus::leader_read_index(&app)
+        .await
+        .map_err(|e| ConsensusError::NoLeader(format!("leadership not confirmed: {e}")));
+    reply(&answer)
+}
+
+async fn membership(State(app): State<App>, bytes: Bytes) -> Response {
+    match body::<MembershipOp>(&bytes) {
+        Ok(op) => reply(&membership::change(&app, op).await),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+async fn membership_local(State(app): State<App>, bytes: Bytes) -> Response {
+    match body::<MembershipOp>(&bytes) {
+        Ok(op) => reply(&membership::change_local(&app, op).await),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// The internal routes (authenticated by the cluster secret, not by API tokens).
+pub fn routes(app: App) -> Router<App> {
+    Router::new()
+        .route(INTERNAL_APPEND, post(append))
+        .route(INTERNAL_VOTE, post(vote))
+        .route(INTERNAL_SNAPSHOT, post(snapshot))
+        .route(INTERNAL_WRITE, post(write))
+        .route(INTERNAL_READ_INDEX, post(read_index))
+        .route(INTERNAL_MEMBERSHIP, post(membership))
+        .route(INTERNAL_MEMBERSHIP_LOCAL, post(membership_local))
+        .layer(axum::extract::DefaultBodyLimit::max(INTERNAL_BODY_LIMIT))
+        // The secret is checked before any body is read: no unauthenticated upload.
+        .route_layer(axum::middleware::from_fn_with_state(app, require_secret))
+}
+
+async fn require_secret(
+    State(app): State<App>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match check_secret(&app, req.headers()) {
+        Ok(()) => next.run(req).await,
+        Err(refusal) => refusal.into_response(),
+    }
+}
