@@ -51,8 +51,8 @@ fn from_command_line(matches: &ArgMatches, id: &str) -> bool {
 /// the command line, then `RAFTWIRE_TOKEN_FILE`, then `RAFTWIRE_TOKEN`, then
 /// `./data/admin-token` if it exists; else none (the server will answer 401).
 fn auth(cli: &Cli, matches: &ArgMatches) -> CliResult<Auth> {
-    let token_cli = from_command_line(matches, "token");
-    let file_cli = from_command_line(matches, "token_file");
+    let token_cli = from_command_line(matches, "admin_token");
+    let file_cli = from_command_line(matches, "admin_token_file");
     if token_cli && file_cli {
         return Err(CliError::local(
             "invalid_value",

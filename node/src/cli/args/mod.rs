@@ -69,7 +69,8 @@ pub struct Cli {
     /// Admin token to send (not the node's RAFTWIRE_ADMIN_TOKEN, though it may hold the same
     /// token).
     #[arg(
-        long,
+        id = "admin_token",
+        long = "token",
         env = "RAFTWIRE_TOKEN",
         value_name = "TOKEN",
         hide_env_values = true,
@@ -79,7 +80,8 @@ pub struct Cli {
     pub token: Option<String>,
     /// File holding the admin token to send [default: ./data/admin-token, if it exists].
     #[arg(
-        long,
+        id = "admin_token_file",
+        long = "token-file",
         env = "RAFTWIRE_TOKEN_FILE",
         value_name = "FILE",
         global = true,

@@ -16,6 +16,7 @@ pub enum TokenCmd {
     #[command(alias = "rm")]
     Delete {
         /// The token (id or name; not the secret).
+        #[arg(id = "token_name", value_name = "TOKEN")]
         token: String,
     },
 }
