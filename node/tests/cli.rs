@@ -29,8 +29,8 @@ impl Node {
     /// A node serving HTTPS with a self-signed certificate (written to `<dir>/cert.pem`).
     async fn start_tls() -> Node {
         let dir = tempfile::tempdir().expect("temp dir");
-        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()])
-            .expect("certificate");
+        let cert =
+            rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("certificate");
         let (cert_pem, key_pem) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
         std::fs::write(&cert_pem, cert.cert.pem()).expect("write cert");
         std::fs::write(&key_pem, cert.signing_key.serialize_pem()).expect("write key");
@@ -749,8 +749,12 @@ impl Proxy {
         let recorded = keys.clone();
         let task = tokio::spawn(async move {
             while let Ok((conn, _)) = listener.accept().await {
-                let (keys, fault, target, client) =
-                    (recorded.clone(), fault.clone(), target.clone(), client.clone());
+                let (keys, fault, target, client) = (
+                    recorded.clone(),
+                    fault.clone(),
+                    target.clone(),
+                    client.clone(),
+                );
                 tokio::spawn(async move {
                     let _ = proxy_one(conn, &target, &client, &keys, &*fault).await;
                 });
@@ -836,7 +840,12 @@ async fn proxy_one(
     }
     let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
     let mut req = client.request(method, format!("{target}{path}")).body(body);
-    for name in ["authorization", "content-type", "idempotency-key", "if-match"] {
+    for name in [
+        "authorization",
+        "content-type",
+        "idempotency-key",
+        "if-match",
+    ] {
         if let Some(v) = header(name) {
             req = req.header(name, v);
         }
@@ -893,7 +902,15 @@ async fn writes_retry_under_one_idempotency_key_through_a_failover() {
     let created = node
         .cli_via(
             &proxy.url,
-            &["-o", "json", "network", "create", "corp", "--ipv4-cidr", "10.80.0.0/24"],
+            &[
+                "-o",
+                "json",
+                "network",
+                "create",
+                "corp",
+                "--ipv4-cidr",
+                "10.80.0.0/24",
+            ],
         )
         .await
         .json();
@@ -932,7 +949,16 @@ async fn writes_retry_under_one_idempotency_key_through_a_failover() {
     let gave_up = node
         .cli_via(
             &proxy.url,
-            &["-o", "json", "--retry-timeout", "1", "peer", "add", "corp", "laptop"],
+            &[
+                "-o",
+                "json",
+                "--retry-timeout",
+                "1",
+                "peer",
+                "add",
+                "corp",
+                "laptop",
+            ],
         )
         .await;
     assert_eq!(gave_up.code, Some(1), "{gave_up:?}");
@@ -944,7 +970,16 @@ async fn writes_retry_under_one_idempotency_key_through_a_failover() {
 
     // Repeating the write with the printed key applies it (once).
     let added = node
-        .cli(&["-o", "json", "--idempotency-key", &key, "peer", "add", "corp", "laptop"])
+        .cli(&[
+            "-o",
+            "json",
+            "--idempotency-key",
+            &key,
+            "peer",
+            "add",
+            "corp",
+            "laptop",
+        ])
         .await
         .json();
     assert_eq!(added["name"], "laptop");
@@ -954,7 +989,15 @@ async fn writes_retry_under_one_idempotency_key_through_a_failover() {
     let once = node
         .cli_via(
             &proxy.url,
-            &["--retry-timeout", "0", "network", "create", "x", "--ipv4-cidr", "10.81.0.0/24"],
+            &[
+                "--retry-timeout",
+                "0",
+                "network",
+                "create",
+                "x",
+                "--ipv4-cidr",
+                "10.81.0.0/24",
+            ],
         )
         .await;
     assert_eq!(once.code, Some(1), "{once:?}");
@@ -992,7 +1035,13 @@ async fn a_script_repeating_a_write_with_one_key_gets_the_first_answer() {
 
     // A key the server would refuse is refused before any request.
     let bad = node
-        .cli(&["--idempotency-key", "has space", "network", "delete", "once"])
+        .cli(&[
+            "--idempotency-key",
+            "has space",
+            "network",
+            "delete",
+            "once",
+        ])
         .await;
     assert_eq!(bad.code, Some(1), "{bad:?}");
     assert!(bad.stderr.contains("--idempotency-key"), "{bad:?}");
@@ -1062,12 +1111,28 @@ async fn network_create_infers_the_mode_from_the_cidrs() {
         .json();
     assert_eq!(dual["ip_stack_mode"], "dual");
     let v6 = node
-        .cli(&["-o", "json", "network", "create", "six", "--ipv6-cidr", "fd00:86::/64"])
+        .cli(&[
+            "-o",
+            "json",
+            "network",
+            "create",
+            "six",
+            "--ipv6-cidr",
+            "fd00:86::/64",
+        ])
         .await
         .json();
     assert_eq!(v6["ip_stack_mode"], "ipv6");
     let v4 = node
-        .cli(&["-o", "json", "network", "create", "four", "--ipv4-cidr", "10.87.0.0/24"])
+        .cli(&[
+            "-o",
+            "json",
+            "network",
+            "create",
+            "four",
+            "--ipv4-cidr",
+            "10.87.0.0/24",
+        ])
         .await
         .json();
     assert_eq!(v4["ip_stack_mode"], "ipv4");
@@ -1117,14 +1182,22 @@ async fn a_refused_token_is_named_by_its_source_never_shown() {
             run.stderr.contains(&format!("from {source}")),
             "names {source}: {run:?}"
         );
-        assert!(!run.stderr.contains(wrong), "the token is never printed: {run:?}");
+        assert!(
+            !run.stderr.contains(wrong),
+            "the token is never printed: {run:?}"
+        );
         assert!(run.stderr.contains("rw_n…, 19 characters"), "{run:?}");
     };
 
     // RAFTWIRE_TOKEN.
     let args = list(&[]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let run = run_cli(&args, vec![("RAFTWIRE_TOKEN", wrong.into())], elsewhere.clone()).await;
+    let run = run_cli(
+        &args,
+        vec![("RAFTWIRE_TOKEN", wrong.into())],
+        elsewhere.clone(),
+    )
+    .await;
     check(&run, "RAFTWIRE_TOKEN");
 
     // --token.
@@ -1149,7 +1222,10 @@ async fn a_refused_token_is_named_by_its_source_never_shown() {
         elsewhere.clone(),
     )
     .await;
-    check(&run, &format!("--token-file {file_arg} (RAFTWIRE_TOKEN_FILE)"));
+    check(
+        &run,
+        &format!("--token-file {file_arg} (RAFTWIRE_TOKEN_FILE)"),
+    );
 
     // ./data/admin-token.
     let cwd = node.dir.path().join("with-default");
@@ -1166,11 +1242,21 @@ async fn a_refused_token_is_named_by_its_source_never_shown() {
     // --token on the command line wins over RAFTWIRE_TOKEN.
     let args = list(&["--token", &node.token]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let run = run_cli(&args, vec![("RAFTWIRE_TOKEN", wrong.into())], elsewhere.clone()).await;
+    let run = run_cli(
+        &args,
+        vec![("RAFTWIRE_TOKEN", wrong.into())],
+        elsewhere.clone(),
+    )
+    .await;
     assert_eq!(run.code, Some(0), "{run:?}");
 
     // --help lists every variable the CLI reads, and not a token's value.
-    let help = run_cli(&["--help"], vec![("RAFTWIRE_TOKEN", wrong.into())], elsewhere).await;
+    let help = run_cli(
+        &["--help"],
+        vec![("RAFTWIRE_TOKEN", wrong.into())],
+        elsewhere,
+    )
+    .await;
     let text = help.ok();
     for var in [
         "RAFTWIRE_SERVER",
@@ -1183,7 +1269,10 @@ async fn a_refused_token_is_named_by_its_source_never_shown() {
         assert!(text.contains(&format!("[env: {var}")), "{var}: {text}");
     }
     assert!(!text.contains(wrong), "{text}");
-    assert!(text.contains("RAFTWIRE_ADMIN_TOKEN"), "tells the two apart: {text}");
+    assert!(
+        text.contains("RAFTWIRE_ADMIN_TOKEN"),
+        "tells the two apart: {text}"
+    );
 
     node.shutdown().await;
 }
@@ -1191,9 +1280,7 @@ async fn a_refused_token_is_named_by_its_source_never_shown() {
 /// The options of a `--help` text, each with whether a description follows it.
 fn described_options(help: &str) -> Vec<(String, bool)> {
     help.lines()
-        .filter(|l| {
-            l.starts_with(' ') && (l.trim_start().starts_with('-') || l.starts_with("  <"))
-        })
+        .filter(|l| l.starts_with(' ') && (l.trim_start().starts_with('-') || l.starts_with("  <")))
         .map(|l| {
             let l = l.trim_start();
             match l.split_once("  ") {
@@ -1225,8 +1312,17 @@ async fn help_separates_global_options_and_describes_everything() {
         let (own, global) = help
             .split_once("Global options:")
             .unwrap_or_else(|| panic!("{cmd:?}: no 'Global options' heading:\n{help}"));
-        assert!(!own.contains("--server"), "{cmd:?}: --server among own options:\n{help}");
-        for flag in ["--server", "--token", "--token-file", "--output", "--retry-timeout"] {
+        assert!(
+            !own.contains("--server"),
+            "{cmd:?}: --server among own options:\n{help}"
+        );
+        for flag in [
+            "--server",
+            "--token",
+            "--token-file",
+            "--output",
+            "--retry-timeout",
+        ] {
             assert!(global.contains(flag), "{cmd:?}: {flag} not global:\n{help}");
         }
         assert!(global.contains("--idempotency-key"), "{cmd:?}:\n{help}");
@@ -1272,7 +1368,15 @@ async fn errors_are_json_with_o_json() {
 
     // The server's problem+json.
     let overlap = node
-        .cli(&["-o", "json", "network", "create", "b", "--ipv4-cidr", "10.90.0.0/25"])
+        .cli(&[
+            "-o",
+            "json",
+            "network",
+            "create",
+            "b",
+            "--ipv4-cidr",
+            "10.90.0.0/25",
+        ])
         .await;
     assert_eq!(overlap.code, Some(1), "{overlap:?}");
     assert!(overlap.stdout.is_empty(), "{overlap:?}");
@@ -1286,7 +1390,10 @@ async fn errors_are_json_with_o_json() {
     assert_eq!(unknown.code, Some(1), "{unknown:?}");
     let err = parse(&unknown);
     assert_eq!(err["code"], "not_found");
-    assert!(err["error"].as_str().is_some_and(|e| e.contains("nope")), "{err}");
+    assert!(
+        err["error"].as_str().is_some_and(|e| e.contains("nope")),
+        "{err}"
+    );
 
     // A 401 keeps the server's problem and adds the CLI's hint.
     let run = run_cli(
@@ -1301,7 +1408,12 @@ async fn errors_are_json_with_o_json() {
     assert_eq!(run.code, Some(1), "{run:?}");
     let err = parse(&run);
     assert_eq!(err["code"], "unauthorized");
-    assert!(err["hint"].as_str().is_some_and(|h| h.contains("RAFTWIRE_TOKEN")), "{err}");
+    assert!(
+        err["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("RAFTWIRE_TOKEN")),
+        "{err}"
+    );
 
     // A usage mistake.
     let usage = node.cli(&["-o", "json", "network", "create"]).await;
@@ -1339,7 +1451,10 @@ async fn the_force_hint_names_the_cli_flag() {
         .cli(&["network", "update", "renum", "--ipv4-cidr", "10.92.0.0/24"])
         .await;
     assert_eq!(refused.code, Some(1), "{refused:?}");
-    assert!(refused.stderr.contains("static_peers_affected"), "{refused:?}");
+    assert!(
+        refused.stderr.contains("static_peers_affected"),
+        "{refused:?}"
+    );
     assert!(refused.stderr.contains("--force"), "{refused:?}");
     assert!(!refused.stderr.contains("\"force\""), "{refused:?}");
     let forced = node
@@ -1366,7 +1481,10 @@ async fn https_needs_the_ca_cert_and_says_so() {
     let untrusted = node.cli(&["network", "list"]).await;
     assert_eq!(untrusted.code, Some(2), "{untrusted:?}");
     assert!(untrusted.stderr.contains("--ca-cert"), "{untrusted:?}");
-    assert!(!untrusted.stderr.contains("plain http only"), "{untrusted:?}");
+    assert!(
+        !untrusted.stderr.contains("plain http only"),
+        "{untrusted:?}"
+    );
 
     let cert = node.dir.path().join("cert.pem");
     let trusted = node
@@ -1386,7 +1504,10 @@ async fn https_needs_the_ca_cert_and_says_so() {
     let plain = run_cli(
         &["network", "list"],
         vec![
-            ("RAFTWIRE_SERVER", node.url.replacen("https://", "http://", 1)),
+            (
+                "RAFTWIRE_SERVER",
+                node.url.replacen("https://", "http://", 1),
+            ),
             ("RAFTWIRE_TOKEN", node.token.clone()),
         ],
         node.dir.path().join("elsewhere"),

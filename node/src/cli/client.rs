@@ -131,7 +131,10 @@ enum Attempt {
     },
     /// No answer: `sent` unless the connection was never made (then the request is known
     /// not to have reached the server).
-    NoAnswer { sent: bool, error: CliError },
+    NoAnswer {
+        sent: bool,
+        error: CliError,
+    },
 }
 
 /// Checks a key given with `--idempotency-key` as the server does.
@@ -256,7 +259,14 @@ impl Client {
             let attempt_timeout = timeout
                 .unwrap_or_else(|| remaining.clamp(ATTEMPT_TIMEOUT_MIN, ATTEMPT_TIMEOUT_MAX));
             let attempt = self
-                .attempt(&method, path, payload, if_match, key.as_deref(), attempt_timeout)
+                .attempt(
+                    &method,
+                    path,
+                    payload,
+                    if_match,
+                    key.as_deref(),
+                    attempt_timeout,
+                )
                 .await?;
             let (error, wait) = match attempt {
                 Attempt::Done(status, bytes) => return Ok((status, bytes)),
@@ -510,9 +520,9 @@ pub fn pick(list: &[Value], kind: &str, key: &str) -> CliResult<String> {
         many => Err(CliError::local(
             "ambiguous",
             format!(
-            "{} {kind}s are named '{key}' ({}); use the id",
-            many.len(),
-            many.join(", ")
+                "{} {kind}s are named '{key}' ({}); use the id",
+                many.len(),
+                many.join(", ")
             ),
         )),
     }

@@ -43,8 +43,8 @@ Networks, peers, groups, policies and routes may be named by id or by name.
 
 Writes are retried under one Idempotency-Key (applied once, however many attempts reach
 the server) while the cluster has no leader or the server does not answer, for up to
---retry-timeout seconds; a write given up on prints its key, to repeat it safely with
---idempotency-key <key>.
+--retry-timeout seconds (a server that refuses the first connection is not waited for); a
+write given up on prints its key, to repeat it safely with --idempotency-key <key>.
 
 Exit status: 0 success; 1 error (the server's code and detail are printed on stderr, or
 its problem+json with -o json); 2 the server could not be reached.";

@@ -188,8 +188,7 @@ async fn attach(
     let id = ctx.child_id(&net, kind, plural, key).await?;
     let path = format!("{group_path}/{plural}/{}", seg(&id));
     let method = if add { Method::PUT } else { Method::DELETE };
-    ctx.send(method, &path, None, &IfMatch::NONE)
-        .await?;
+    ctx.send(method, &path, None, &IfMatch::NONE).await?;
     let msg = match (link, add) {
         (Link::Peer, true) => format!("added peer '{key}' to group '{group}'"),
         (Link::Peer, false) => format!("removed peer '{key}' from group '{group}'"),

@@ -56,7 +56,6 @@ fn nothing_to_change(body: &Value) -> CliResult<()> {
     }
 }
 
-
 /// `obj` with `name_key` added beside each `id_key`: the names `names` knows for the id(s).
 fn with_names(obj: &Value, keys: &[(&str, &str)], names: &HashMap<String, String>) -> Value {
     let mut obj = obj.clone();
@@ -316,6 +315,25 @@ mod tests {
     use super::*;
     use raftwire_api::requests::{CreateNetwork, UpdateGroup};
     use serde_json::json;
+
+    #[test]
+    fn writes_name_the_command_that_checks_them() {
+        use clap::Parser;
+        let check = |args: &[&str]| {
+            let cli = super::super::args::Cli::try_parse_from(args).expect("parses");
+            check_command(&cli.command)
+        };
+        assert_eq!(
+            check(&["raftwire", "peer", "add", "corp", "my laptop"]).as_deref(),
+            Some("raftwire peer show corp 'my laptop'")
+        );
+        assert_eq!(
+            check(&["raftwire", "network", "create", "corp"]).as_deref(),
+            Some("raftwire network show corp")
+        );
+        assert_eq!(check(&["raftwire", "network", "list"]), None);
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+    }
 
     #[test]
     fn bodies_drop_unset_fields() {

@@ -236,12 +236,7 @@ pub(super) async fn run(ctx: &Ctx, cmd: PeerCmd) -> CliResult<()> {
             let net = ctx.network(&network).await?;
             let path = ctx.peer(&net, &peer).await?;
             let reply = ctx
-                .send(
-                    Method::POST,
-                    &format!("{path}/token"),
-                    None,
-                    &IfMatch::NONE,
-                )
+                .send(Method::POST, &format!("{path}/token"), None, &IfMatch::NONE)
                 .await?;
             ctx.show(&reply, |v| {
                 format!(
@@ -319,7 +314,9 @@ mod tests {
 
     #[test]
     fn peer_sections_are_found() {
-        assert!(has_peer_section("[Interface]\nAddress = 10.0.0.2/32\n\n[Peer]\n# hub\n"));
+        assert!(has_peer_section(
+            "[Interface]\nAddress = 10.0.0.2/32\n\n[Peer]\n# hub\n"
+        ));
         assert!(!has_peer_section("[Interface]\nAddress = 10.0.0.2/32\n"));
         assert!(no_peer_reason(false, "corp").contains("no jump peer with a public key"));
     }
