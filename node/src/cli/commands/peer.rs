@@ -270,9 +270,9 @@ fn no_peer_reason(is_jump: bool, network: &str) -> String {
     } else {
         format!(
             "No [Peer] section: no jump peer with a public key exists yet in network '{network}',\n\
-             so there is nothing to connect to. Add a jump (`raftwire peer add {network} <name>\n\
-             --jump`) and let its agent register its key (or give it --public-key), then\n\
-             download this configuration again."
+             so there is nothing to connect to. Add a jump with\n\
+             `raftwire peer add {network} <name> --jump` and let its agent register its key\n\
+             (or give the jump --public-key), then download this configuration again."
         )
     }
 }
