@@ -74,6 +74,8 @@ pub enum IpStackMode {
 }
 
 impl IpStackMode {
+    pub const ALL: [IpStackMode; 3] = [IpStackMode::Ipv4, IpStackMode::Ipv6, IpStackMode::Dual];
+
     pub fn has(self, family: IpFamily) -> bool {
         matches!(
             (self, family),
@@ -100,6 +102,30 @@ impl IpStackMode {
 impl fmt::Display for IpStackMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// A stack mode name that is not `ipv4`, `ipv6` or `dual`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownStackMode(pub String);
+
+impl fmt::Display for UnknownStackMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown stack mode '{}' (ipv4, ipv6 or dual)", self.0)
+    }
+}
+
+impl std::error::Error for UnknownStackMode {}
+
+impl std::str::FromStr for IpStackMode {
+    type Err = UnknownStackMode;
+
+    /// `ipv4`, `ipv6` or `dual` (what [`IpStackMode::as_str`] gives), ignoring ASCII case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        IpStackMode::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| UnknownStackMode(s.to_string()))
     }
 }
 
@@ -149,6 +175,15 @@ pub fn detect_ip_version(text: &str) -> Option<IpFamily> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stack_modes_parse_from_their_names() {
+        for m in IpStackMode::ALL {
+            assert_eq!(m.as_str().parse::<IpStackMode>(), Ok(m));
+        }
+        assert_eq!("DUAL".parse::<IpStackMode>(), Ok(IpStackMode::Dual));
+        assert!("ipv5".parse::<IpStackMode>().is_err());
+    }
 
     #[test]
     fn detect_ip_version_handles_special_cases() {

@@ -1,4 +1,4 @@
-//! `raftwire`: the command-line client of a Raftwire cluster (SPEC §10). The code lives in
+//! `raftwire`: the command-line client of a Raftwire cluster. The code lives in
 //! `src/cli/`; run `raftwire --help` for the commands.
 #![forbid(unsafe_code)]
 

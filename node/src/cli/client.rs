@@ -1,126 +1,14 @@
-//! The HTTP side of the CLI: requests to `/api/v1`, problem+json errors, name resolution.
+//! The HTTP side of the CLI: requests to `/api/v1`, retries, problem+json errors, name
+//! resolution.
 
-use std::fmt;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, IF_MATCH, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
-use serde::Deserialize;
 use serde_json::Value;
 
-/// How a command failed; decides the exit status.
-#[derive(Debug)]
-pub enum CliError {
-    /// The server answered with an error status (exit 1).
-    Api {
-        status: StatusCode,
-        problem: Option<Box<Problem>>,
-        body: String,
-    },
-    /// The server could not be reached, or the connection broke (exit 2).
-    Connect { url: String, reason: String },
-    /// Anything else: bad input caught before a request, an unexpected answer (exit 1).
-    Other(String),
-}
-
-impl CliError {
-    pub fn other(msg: impl Into<String>) -> Self {
-        CliError::Other(msg.into())
-    }
-
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            CliError::Connect { .. } => 2,
-            _ => 1,
-        }
-    }
-}
-
-/// An `application/problem+json` body (SPEC §7).
-#[derive(Debug, Clone, Deserialize)]
-pub struct Problem {
-    #[serde(default)]
-    pub title: Option<String>,
-    #[serde(default)]
-    pub detail: Option<String>,
-    #[serde(default)]
-    pub code: Option<String>,
-    #[serde(default)]
-    pub field: Option<String>,
-    /// Names the error is about (e.g. the static peers a change would renumber).
-    #[serde(default)]
-    pub items: Vec<String>,
-}
-
-impl fmt::Display for CliError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CliError::Api {
-                status,
-                problem: Some(p),
-                ..
-            } => {
-                let code = p.code.as_deref().unwrap_or("error");
-                write!(f, "{code}")?;
-                if let Some(field) = &p.field {
-                    write!(f, " ({field})")?;
-                }
-                let detail = p
-                    .detail
-                    .as_deref()
-                    .or(p.title.as_deref())
-                    .unwrap_or_else(|| status.canonical_reason().unwrap_or("error"));
-                write!(f, ": {detail}")?;
-                for item in &p.items {
-                    write!(f, "\n  - {item}")?;
-                }
-                match p.code.as_deref() {
-                    Some("static_peers_affected") => {
-                        return write!(f, "\nhint: repeat with --force to renumber them anyway")
-                    }
-                    Some("version_mismatch") => {
-                        return write!(
-                            f,
-                            "\nhint: the object changed since that version; show it again and retry"
-                        )
-                    }
-                    _ => {}
-                }
-                match *status {
-                    StatusCode::UNAUTHORIZED => write!(
-                        f,
-                        "\nhint: give an admin token with --token-file <file> or RAFTWIRE_TOKEN"
-                    ),
-                    StatusCode::SERVICE_UNAVAILABLE => {
-                        write!(
-                            f,
-                            "\nhint: the cluster has no leader or quorum; retry shortly"
-                        )
-                    }
-                    _ => Ok(()),
-                }
-            }
-            CliError::Api { status, body, .. } => {
-                let snippet: String = body.trim().chars().take(300).collect();
-                if snippet.is_empty() {
-                    write!(f, "HTTP {status}")
-                } else {
-                    write!(f, "HTTP {status}: {snippet}")
-                }
-            }
-            CliError::Connect { url, reason } => {
-                write!(f, "cannot reach the Raftwire server at {url}: {reason}")?;
-                write!(
-                    f,
-                    "\nhint: is a node running there? Set --server <url> or RAFTWIRE_SERVER"
-                )
-            }
-            CliError::Other(msg) => f.write_str(msg),
-        }
-    }
-}
-
-pub type CliResult<T> = Result<T, CliError>;
+pub use super::error::{CliError, CliResult, Problem};
 
 /// A successful answer: its status and body text.
 #[derive(Debug)]
@@ -164,20 +52,105 @@ enum Payload<'a> {
     Bytes(&'a [u8]),
 }
 
+/// The admin token the CLI sends, and where it came from (for a 401's message; the token
+/// itself is never printed).
+#[derive(Debug, Clone, Default)]
+pub struct Auth {
+    pub token: Option<String>,
+    /// E.g. `--token-file ./x`, `RAFTWIRE_TOKEN`, `./data/admin-token`.
+    pub source: String,
+}
+
+impl Auth {
+    /// A short fingerprint of the token: its first 4 characters and its length.
+    pub fn fingerprint(token: &str) -> String {
+        let head: String = token.chars().take(4).collect();
+        format!("{head}…, {} characters", token.chars().count())
+    }
+
+    /// What to say when the server refuses (401) what was sent.
+    fn refused(&self) -> String {
+        match &self.token {
+            Some(t) => format!(
+                "the server refused the admin token from {} ({}); give a valid admin token \
+                 with --token-file <file> or --token (RAFTWIRE_TOKEN_FILE, RAFTWIRE_TOKEN)",
+                self.source,
+                Auth::fingerprint(t)
+            ),
+            None => "no admin token was sent: none was given with --token-file or --token \
+                     (RAFTWIRE_TOKEN_FILE, RAFTWIRE_TOKEN) and there is no ./data/admin-token \
+                     here; give one (a node writes its bootstrap token to \
+                     <data-dir>/admin-token)"
+                .to_string(),
+        }
+    }
+}
+
+/// How the client talks to the server.
+pub struct Settings<'a> {
+    pub server: &'a str,
+    pub auth: Auth,
+    pub ca_cert: Option<&'a std::path::Path>,
+    /// Retries (503, no answer) stop being started after this long.
+    pub retry_timeout: Duration,
+    /// The `Idempotency-Key` of writes; a new one per write when unset.
+    pub idempotency_key: Option<String>,
+    /// Print a note on stderr when retrying (not with `-o json`).
+    pub notes: bool,
+}
+
+/// How long one attempt may take at least (a write may wait for a commit, then for this
+/// node to apply it), and at most.
+const ATTEMPT_TIMEOUT_MIN: Duration = Duration::from_secs(25);
+const ATTEMPT_TIMEOUT_MAX: Duration = Duration::from_secs(60);
+/// The first pause between attempts; it doubles up to the second.
+const BACKOFF_FIRST: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
 pub struct Client {
     http: reqwest::Client,
     /// `http://host:port`, without a trailing slash.
     base: String,
-    token: Option<String>,
+    auth: Auth,
+    retry_timeout: Duration,
+    idempotency_key: Option<String>,
+    notes: bool,
+    /// Whether the server has answered anything yet: a refused connection to a server that
+    /// never answered is not a failover, and is not retried.
+    reached: AtomicBool,
+}
+
+/// What one attempt came to.
+enum Attempt {
+    Done(StatusCode, Vec<u8>),
+    /// An error answer (retried if 503).
+    Failed {
+        status: StatusCode,
+        retry_after: Option<u64>,
+        error: CliError,
+    },
+    /// No answer: `sent` unless the connection was never made (then the request is known
+    /// not to have reached the server).
+    NoAnswer {
+        sent: bool,
+        error: CliError,
+    },
+}
+
+/// Checks a key given with `--idempotency-key` as the server does.
+pub fn check_idempotency_key(key: &str) -> CliResult<()> {
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(CliError::local(
+            "invalid_value",
+            "--idempotency-key must be 1 to 255 visible ASCII characters (no spaces)",
+        ));
+    }
+    Ok(())
 }
 
 impl Client {
-    pub fn new(
-        server: &str,
-        token: Option<String>,
-        ca_cert: Option<&std::path::Path>,
-    ) -> CliResult<Self> {
-        let server = server.trim().trim_end_matches('/');
+    pub fn new(settings: Settings<'_>) -> CliResult<Self> {
+        let server = settings.server.trim().trim_end_matches('/');
         if server.is_empty() {
             return Err(CliError::other("--server is empty"));
         }
@@ -186,9 +159,12 @@ impl Client {
         } else {
             format!("http://{server}")
         };
+        if let Some(k) = &settings.idempotency_key {
+            check_idempotency_key(k)?;
+        }
         raftwire_node::tls::install_crypto_provider();
         let mut builder = reqwest::Client::builder();
-        if let Some(ca) = ca_cert {
+        if let Some(ca) = settings.ca_cert {
             let pem = std::fs::read(ca)
                 .map_err(|e| CliError::other(format!("cannot read {}: {e}", ca.display())))?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
@@ -198,11 +174,18 @@ impl Client {
         }
         let http = builder
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60))
             .user_agent(concat!("raftwire-cli/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| CliError::other(format!("cannot set up the HTTP client: {e}")))?;
-        Ok(Client { http, base, token })
+        Ok(Client {
+            http,
+            base,
+            auth: settings.auth,
+            retry_timeout: settings.retry_timeout,
+            idempotency_key: settings.idempotency_key,
+            notes: settings.notes,
+            reached: AtomicBool::new(false),
+        })
     }
 
     fn url(&self, path: &str) -> String {
@@ -247,9 +230,12 @@ impl Client {
         Ok(bytes)
     }
 
-    /// Requests that meet a 503 (no leader yet, or a write whose outcome is unknown) are
-    /// retried a few times, honouring `Retry-After`. Writes carry one `Idempotency-Key` for
-    /// all their attempts, so a retried write applies once.
+    /// Sends a request, retrying until `retry_timeout` has passed while the answer is 503
+    /// (no leader yet, e.g. during a leader failover, or a write whose outcome is unknown)
+    /// or, for writes, while no answer comes (the connection broke or timed out). Every
+    /// attempt of a write carries the same `Idempotency-Key`, so the server applies it
+    /// once however many attempts reach it. A write given up on after an attempt whose
+    /// outcome is unknown fails with [`CliError::Unknown`], naming the key.
     async fn exchange(
         &self,
         method: Method,
@@ -258,72 +244,174 @@ impl Client {
         if_match: Option<u64>,
         timeout: Option<Duration>,
     ) -> CliResult<(StatusCode, Vec<u8>)> {
-        let url = self.url(path);
-        let retries = 3;
-        let idempotency_key =
-            (method != Method::GET).then(|| format!("cli-{}", uuid::Uuid::new_v4()));
-        let mut attempt = 0;
+        let write = method != Method::GET;
+        let key = write.then(|| {
+            self.idempotency_key
+                .clone()
+                .unwrap_or_else(|| format!("cli-{}", uuid::Uuid::new_v4()))
+        });
+        let deadline = Instant::now() + self.retry_timeout;
+        let mut backoff = BACKOFF_FIRST;
+        let mut unknown = false;
+        let mut noted = false;
         loop {
-            let mut req = self.http.request(method.clone(), &url);
-            if let Some(token) = &self.token {
-                let value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-                    CliError::other("the token contains characters not allowed in a header")
-                })?;
-                req = req.header(AUTHORIZATION, value);
-            }
-            if let Some(v) = if_match {
-                req = req.header(IF_MATCH, v.to_string());
-            }
-            if let Some(k) = &idempotency_key {
-                req = req.header("idempotency-key", k.as_str());
-            }
-            if let Some(t) = timeout {
-                req = req.timeout(t);
-            }
-            req = match payload {
-                Payload::None => req,
-                Payload::Json(v) => req.json(v),
-                Payload::Bytes(b) => req
-                    .header(CONTENT_TYPE, "application/octet-stream")
-                    .body(b.to_vec()),
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let attempt_timeout = timeout
+                .unwrap_or_else(|| remaining.clamp(ATTEMPT_TIMEOUT_MIN, ATTEMPT_TIMEOUT_MAX));
+            let attempt = self
+                .attempt(
+                    &method,
+                    path,
+                    payload,
+                    if_match,
+                    key.as_deref(),
+                    attempt_timeout,
+                )
+                .await?;
+            let (error, wait) = match attempt {
+                Attempt::Done(status, bytes) => return Ok((status, bytes)),
+                Attempt::Failed {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    retry_after,
+                    error,
+                } => {
+                    unknown |= write;
+                    let wait = retry_after
+                        .map(|s| Duration::from_secs(s.clamp(1, 5)))
+                        .unwrap_or(backoff);
+                    (error, wait)
+                }
+                Attempt::Failed { error, .. } => return Err(error),
+                Attempt::NoAnswer { sent, error } => {
+                    unknown |= write && sent;
+                    // Reads are retried only if they got an answer before; writes, also
+                    // when they may have reached the server, or when it answered before.
+                    let retry = self.reached.load(Ordering::Relaxed) || (write && sent);
+                    if !retry {
+                        return Err(error);
+                    }
+                    (error, backoff)
+                }
             };
-            let resp = req.send().await.map_err(|e| self.connect_error(&e))?;
-            let status = resp.status();
-            let retry_after = resp
-                .headers()
-                .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok());
-            let is_problem = resp
-                .headers()
-                .get(CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.contains("json"));
-            let bytes = resp.bytes().await.map_err(|e| self.connect_error(&e))?;
-            if status.is_success() {
-                return Ok((status, bytes.to_vec()));
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(match (unknown, key) {
+                    (true, Some(key)) => CliError::Unknown {
+                        key,
+                        last: Box::new(error),
+                        check: None,
+                    },
+                    _ => error,
+                });
             }
-            if status == StatusCode::SERVICE_UNAVAILABLE && attempt < retries {
-                attempt += 1;
-                let wait = retry_after.unwrap_or(1).clamp(1, 5);
-                tokio::time::sleep(Duration::from_secs(wait)).await;
-                continue;
+            if self.notes && !noted {
+                noted = true;
+                let first = error.to_string();
+                let first = first.lines().next().unwrap_or_default().to_string();
+                eprintln!(
+                    "note: {first}; retrying for up to {}s (--retry-timeout){}",
+                    self.retry_timeout.as_secs(),
+                    if write {
+                        " under the same Idempotency-Key"
+                    } else {
+                        ""
+                    }
+                );
             }
-            let text = String::from_utf8_lossy(&bytes).into_owned();
-            let problem = if is_problem {
-                serde_json::from_str::<Problem>(&text)
-                    .ok()
-                    .filter(|p| p.code.is_some() || p.detail.is_some())
-                    .map(Box::new)
-            } else {
-                None
-            };
-            return Err(CliError::Api {
+            tokio::time::sleep(wait.min(deadline - now)).await;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    /// One attempt; `Err` only for errors no retry can fix.
+    async fn attempt(
+        &self,
+        method: &Method,
+        path: &str,
+        payload: Payload<'_>,
+        if_match: Option<u64>,
+        key: Option<&str>,
+        timeout: Duration,
+    ) -> CliResult<Attempt> {
+        let mut req = self
+            .http
+            .request(method.clone(), self.url(path))
+            .timeout(timeout);
+        if let Some(token) = &self.auth.token {
+            let value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                CliError::other(format!(
+                    "the admin token from {} contains characters not allowed in a header",
+                    self.auth.source
+                ))
+            })?;
+            req = req.header(AUTHORIZATION, value);
+        }
+        if let Some(v) = if_match {
+            req = req.header(IF_MATCH, v.to_string());
+        }
+        if let Some(k) = key {
+            req = req.header("idempotency-key", k);
+        }
+        req = match payload {
+            Payload::None => req,
+            Payload::Json(v) => req.json(v),
+            Payload::Bytes(b) => req
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .body(b.to_vec()),
+        };
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                return Ok(Attempt::NoAnswer {
+                    sent: !e.is_connect(),
+                    error: self.connect_error(&e),
+                })
+            }
+        };
+        self.reached.store(true, Ordering::Relaxed);
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let is_problem = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("json"));
+        let bytes = match resp.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                return Ok(Attempt::NoAnswer {
+                    sent: true,
+                    error: self.connect_error(&e),
+                })
+            }
+        };
+        if status.is_success() {
+            return Ok(Attempt::Done(status, bytes.to_vec()));
+        }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let problem = if is_problem {
+            serde_json::from_str::<Problem>(&text)
+                .ok()
+                .filter(|p| p.code.is_some() || p.detail.is_some())
+                .map(Box::new)
+        } else {
+            None
+        };
+        let hint = (status == StatusCode::UNAUTHORIZED).then(|| self.auth.refused());
+        Ok(Attempt::Failed {
+            status,
+            retry_after,
+            error: CliError::Api {
                 status,
                 problem,
                 body: text,
-            });
-        }
+                hint,
+            },
+        })
     }
 
     fn connect_error(&self, e: &reqwest::Error) -> CliError {
@@ -340,12 +428,30 @@ impl Client {
         if e.is_timeout() {
             reason = format!("timed out ({reason})");
         }
-        if self.base.starts_with("https://") && !e.is_timeout() {
-            reason.push_str(" (this build of raftwire speaks plain http only)");
-        }
+        let https = self.base.starts_with("https://");
+        let lower = reason.to_ascii_lowercase();
+        let hint = if https && lower.contains("certificate") {
+            "the server's TLS certificate is not trusted: give the certificate (PEM) of the \
+             authority that signed it, or the server's own self-signed one, with --ca-cert \
+             <file> (RAFTWIRE_CA_CERT)"
+                .to_string()
+        } else if https && (lower.contains("invalidcontenttype") || lower.contains("corrupt")) {
+            format!(
+                "the server does not seem to speak TLS: try {}",
+                self.base.replacen("https://", "http://", 1)
+            )
+        } else if !https && !e.is_connect() && !e.is_timeout() {
+            format!(
+                "if the node serves HTTPS (--tls-cert), use {}",
+                self.base.replacen("http://", "https://", 1)
+            )
+        } else {
+            "is a node running there? Set --server <url> or RAFTWIRE_SERVER".to_string()
+        };
         CliError::Connect {
             url: self.base.clone(),
             reason,
+            hint,
         }
     }
 
@@ -407,14 +513,18 @@ pub fn pick(list: &[Value], kind: &str, key: &str) -> CliResult<String> {
         .collect();
     match matches.as_slice() {
         [id] => Ok(id.clone()),
-        [] => Err(CliError::other(format!(
-            "not_found: no {kind} named '{key}'"
-        ))),
-        many => Err(CliError::other(format!(
-            "ambiguous: {} {kind}s are named '{key}' ({}); use the id",
-            many.len(),
-            many.join(", ")
-        ))),
+        [] => Err(CliError::local(
+            "not_found",
+            format!("no {kind} named '{key}'"),
+        )),
+        many => Err(CliError::local(
+            "ambiguous",
+            format!(
+                "{} {kind}s are named '{key}' ({}); use the id",
+                many.len(),
+                many.join(", ")
+            ),
+        )),
     }
 }
 
@@ -445,25 +555,5 @@ mod tests {
         assert!(pick(&list, "peer", "zz")
             .err()
             .is_some_and(|e| e.to_string().contains("no peer named 'zz'")));
-    }
-
-    #[test]
-    fn problem_display() {
-        let e = CliError::Api {
-            status: StatusCode::CONFLICT,
-            problem: Some(Box::new(Problem {
-                title: Some("Conflict".into()),
-                detail: Some("10.0.0.0/24 overlaps x".into()),
-                code: Some("cidr_overlap".into()),
-                field: Some("ipv4_cidr".into()),
-                items: vec![],
-            })),
-            body: String::new(),
-        };
-        assert_eq!(
-            e.to_string(),
-            "cidr_overlap (ipv4_cidr): 10.0.0.0/24 overlaps x"
-        );
-        assert_eq!(e.exit_code(), 1);
     }
 }
