@@ -43,7 +43,7 @@ pub const BEARER: &str = "bearer";
 #[openapi(
     info(
         title = "Raftwire control plane",
-        description = "The HTTP API of a Raftwire node (SPEC §7). Every node serves every \
+        description = "The HTTP API of a Raftwire node. Every node serves every \
             endpoint; writes are forwarded to the leader and answered once applied on the \
             answering node. Errors are `application/problem+json` with a stable `code`."
     ),
@@ -129,7 +129,7 @@ pub const BEARER: &str = "bearer";
         (name = "routes"),
         (name = "dns"),
         (name = "tokens", description = "Admin API tokens"),
-        (name = "agent", description = "What an agent token reaches (SPEC §8)"),
+        (name = "agent", description = "What an agent token reaches: its peer's configuration and socket"),
         (name = "cluster", description = "Raft membership, backup and restore"),
     )
 )]
