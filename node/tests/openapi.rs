@@ -369,3 +369,69 @@ async fn openapi_document_covers_every_route_and_matches_the_server() {
 
     c.shutdown().await;
 }
+
+/// Every string of `v` under one of `keys`, with where it is.
+fn texts<'a>(v: &'a Value, keys: &[&str], at: &str, out: &mut Vec<(String, &'a str)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let here = format!("{at}/{k}");
+                match x {
+                    Value::String(s) if keys.contains(&k.as_str()) => out.push((here, s)),
+                    _ => texts(x, keys, &here, out),
+                }
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                texts(x, keys, &format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The spellings the document may use for the API's entities, per stem. A word of the
+/// document's prose (descriptions, summaries, titles, tag names) that starts with a stem must
+/// be one of them: a plural made by a macro ("policie", "policys") or a typo fails here.
+const ENTITY_WORDS: &[(&str, &[&str])] = &[
+    ("network", &["network", "networks", "network's"]),
+    ("peer", &["peer", "peers", "peer's", "peers'"]),
+    ("group", &["group", "groups", "group's"]),
+    ("polic", &["policy", "policies", "policy's"]),
+    ("route", &["route", "routes", "route's"]),
+    ("rule", &["rule", "rules", "rule's"]),
+    ("token", &["token", "tokens", "token's"]),
+    ("mapping", &["mapping", "mappings", "mapping's", "mapped"]),
+    ("member", &["member", "members", "membership"]),
+    ("jump", &["jump", "jumps", "jump's", "jump-ness"]),
+    ("agent", &["agent", "agent's"]),
+];
+
+#[test]
+fn entity_words_of_the_document_are_spelled_from_a_fixed_list() {
+    let doc: Value = serde_json::from_str(raftwire_node::http::openapi::document()).unwrap();
+    let mut prose = Vec::new();
+    texts(&doc, &["description", "summary", "title"], "", &mut prose);
+    for tag in doc["tags"].as_array().expect("tags") {
+        prose.push(("/tags/name".into(), tag["name"].as_str().unwrap()));
+    }
+    assert!(prose.len() > 100, "only {} texts found", prose.len());
+    let mut odd = Vec::new();
+    for (at, text) in &prose {
+        let words = text
+            .split(|c: char| !(c.is_ascii_alphabetic() || c == '\'' || c == '-'))
+            .map(|w| w.trim_matches(|c| c == '\'' || c == '-'))
+            // Type names (`AgentConfig`) are spelled by the code, not here.
+            .filter(|w| !w.is_empty() && !w.chars().skip(1).any(|c| c.is_ascii_uppercase()))
+            .map(str::to_lowercase);
+        for word in words {
+            for (stem, allowed) in ENTITY_WORDS {
+                if word.starts_with(stem) && !allowed.contains(&word.as_str()) {
+                    odd.push(format!("{at}: '{word}' in {text:?}"));
+                }
+            }
+        }
+    }
+    assert!(odd.is_empty(), "odd spellings:\n{}", odd.join("\n"));
+}

@@ -30,10 +30,9 @@ use crate::http::params::{Ids, IfMatch, MappingPath, NetworkPath, RoutePath};
     ),
 )]
 pub async fn records(Ids(nid): NetworkPath, read: Read) -> ApiResult<Json<serde_json::Value>> {
-    let list: Vec<DnsRecord> = read
-        .network(nid, |ns| Ok(network_records(&ns.view())))
-        .await?;
-    Ok(items(list))
+    read.network(nid, |ns| Ok(network_records(&ns.view())))
+        .await
+        .map(items::<DnsRecord>)
 }
 
 /// The mappings of one route, in creation order.
@@ -49,18 +48,17 @@ pub async fn records(Ids(nid): NetworkPath, read: Read) -> ApiResult<Json<serde_
     ),
 )]
 pub async fn list(Ids((nid, rid)): RoutePath, read: Read) -> ApiResult<Json<serde_json::Value>> {
-    let list: Vec<DnsMapping> = read
-        .network(nid, |ns| {
-            find(ns, rid)?;
-            Ok(ns
-                .dns_mappings
-                .iter()
-                .filter(|m| m.route_id == rid)
-                .cloned()
-                .collect())
-        })
-        .await?;
-    Ok(items(list))
+    read.network(nid, |ns| {
+        find(ns, rid)?;
+        Ok(ns
+            .dns_mappings
+            .iter()
+            .filter(|m| m.route_id == rid)
+            .cloned()
+            .collect())
+    })
+    .await
+    .map(items::<DnsMapping>)
 }
 
 #[utoipa::path(

@@ -63,12 +63,11 @@ fn with_members(app: &App, nid: NetworkId, group: Group) -> ApiResult<GroupView>
     ),
 )]
 pub async fn list(Ids(nid): NetworkPath, read: Read) -> ApiResult<Json<serde_json::Value>> {
-    let list: Vec<GroupView> = read
-        .network(nid, |ns| {
-            Ok(ns.groups.iter().map(|g| group_view(ns, g)).collect())
-        })
-        .await?;
-    Ok(items(list))
+    read.network(nid, |ns| {
+        Ok(ns.groups.iter().map(|g| group_view(ns, g)).collect())
+    })
+    .await
+    .map(items::<GroupView>)
 }
 
 #[utoipa::path(

@@ -29,10 +29,9 @@ use crate::http::params::{Ids, IfMatch, NetworkPath};
     ),
 )]
 pub async fn list(read: Read) -> ApiResult<Json<serde_json::Value>> {
-    let list: Vec<Network> = read
-        .state(|s| Ok(s.networks().map(|n| n.network.clone()).collect()))
-        .await?;
-    Ok(items(list))
+    read.state(|s| Ok(s.networks().map(|n| n.network.clone()).collect()))
+        .await
+        .map(items::<Network>)
 }
 
 #[utoipa::path(

@@ -50,10 +50,9 @@ pub struct AgentToken {
     ),
 )]
 pub async fn list(Ids(nid): NetworkPath, read: Read) -> ApiResult<Json<serde_json::Value>> {
-    let list: Vec<Peer> = read
-        .network(nid, |ns| Ok(ns.peers.iter().cloned().collect()))
-        .await?;
-    Ok(items(list))
+    read.network(nid, |ns| Ok(ns.peers.iter().cloned().collect()))
+        .await
+        .map(items::<Peer>)
 }
 
 #[utoipa::path(

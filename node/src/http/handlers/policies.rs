@@ -35,10 +35,9 @@ fn with_ids(specs: Vec<RuleSpec>) -> Vec<Rule> {
     ),
 )]
 pub async fn list(Ids(nid): NetworkPath, read: Read) -> ApiResult<Json<serde_json::Value>> {
-    let list: Vec<Policy> = read
-        .network(nid, |ns| Ok(ns.policies.iter().cloned().collect()))
-        .await?;
-    Ok(items(list))
+    read.network(nid, |ns| Ok(ns.policies.iter().cloned().collect()))
+        .await
+        .map(items::<Policy>)
 }
 
 #[utoipa::path(

@@ -27,10 +27,9 @@ use crate::http::params::{Ids, IfMatch, NetworkPath, RoutePath};
     ),
 )]
 pub async fn list(Ids(nid): NetworkPath, read: Read) -> ApiResult<Json<serde_json::Value>> {
-    let list: Vec<Route> = read
-        .network(nid, |ns| Ok(ns.routes.iter().cloned().collect()))
-        .await?;
-    Ok(items(list))
+    read.network(nid, |ns| Ok(ns.routes.iter().cloned().collect()))
+        .await
+        .map(items::<Route>)
 }
 
 #[utoipa::path(

@@ -63,10 +63,9 @@ pub struct TokenCreated {
     ),
 )]
 pub async fn list(read: Read) -> ApiResult<Json<serde_json::Value>> {
-    let list: Vec<TokenInfo> = read
-        .state(|s| Ok(s.admin_tokens().map(TokenInfo::from).collect()))
-        .await?;
-    Ok(items(list))
+    read.state(|s| Ok(s.admin_tokens().map(TokenInfo::from).collect()))
+        .await
+        .map(items::<TokenInfo>)
 }
 
 #[utoipa::path(
