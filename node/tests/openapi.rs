@@ -435,3 +435,54 @@ fn entity_words_of_the_document_are_spelled_from_a_fixed_list() {
     }
     assert!(odd.is_empty(), "odd spellings:\n{}", odd.join("\n"));
 }
+
+/// Each handler reads its path parameters by the names its type documents; a handler whose
+/// parameters disagree with its route would answer 500 (or name a parameter in a 400). So an
+/// admin request with well-formed ids on every documented operation gets an ordinary answer
+/// (mostly 404: the ids name nothing), never one about the path.
+#[tokio::test]
+async fn every_operation_reads_the_path_parameters_its_route_has() {
+    let doc: Value = serde_json::from_str(raftwire_node::http::openapi::document()).unwrap();
+    let mut c = Cluster::new();
+    c.start(1).await;
+    c.leader().await;
+    let fresh = "9b2f0c1e-58a4-4a57-9d0e-3c7b1c9a0d11";
+    let mut probed = 0;
+    let mut failures = Vec::new();
+    for (method, path) in documented(&doc) {
+        let Some(template) = path.strip_prefix("/api/v1") else {
+            continue;
+        };
+        let op = &doc["paths"][&path][method.to_lowercase()];
+        let params: Vec<&Value> = op["parameters"]
+            .as_array()
+            .map(|ps| ps.iter().filter(|p| p["in"] == "path").collect())
+            .unwrap_or_default();
+        if params.is_empty() {
+            continue;
+        }
+        let mut concrete = template.to_string();
+        for p in &params {
+            let value = if p["schema"]["type"] == "integer" {
+                "7"
+            } else {
+                fresh
+            };
+            concrete = concrete.replace(&format!("{{{}}}", p["name"].as_str().unwrap()), value);
+        }
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let body = matches!(method.as_str(), "POST" | "PATCH").then(|| serde_json::json!({}));
+        let a = c.admin(m, &concrete, body).await;
+        probed += 1;
+        let field = a.json()["field"].as_str().unwrap_or_default().to_string();
+        if a.status == 500 || params.iter().any(|p| p["name"] == field.as_str()) {
+            failures.push(format!("{method} {concrete}: {a}"));
+        }
+    }
+    assert!(
+        probed >= 35,
+        "only {probed} operations with path parameters"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    c.shutdown().await;
+}

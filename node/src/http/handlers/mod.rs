@@ -1,4 +1,19 @@
 //! HTTP handlers, one file per entity. Shared helpers live here.
+//!
+//! How a handler is put together:
+//! - **Who may call** is settled before it runs: the routes that need an admin token sit
+//!   behind the admin-only layer of `http/mod.rs`, so their handlers take no caller. Only
+//!   the agent-reachable ones (`peers::config`, `agent::*`) take a [`Caller`] or
+//!   [`agent::AgentPeer`] and check it themselves.
+//! - **Path ids** come typed from [`Ids`] (see `http/params.rs`), and the same alias
+//!   documents them: `Ids((nid, pid)): PeerPath` with `params(PeerPath, …)`.
+//! - **Reads** take a [`Read`] (the `?consistency=` of the request) and run one closure on
+//!   the state after the read barrier: [`Read::network`] for what a network holds (an
+//!   unknown network is a 404), with [`find`] for the object an id names in it.
+//! - **Writes** build a `Command` and hand it to `propose_for` / `propose_done`.
+//!
+//! [`Caller`]: crate::http::extract::Caller
+//! [`Ids`]: crate::http::params::Ids
 
 pub mod agent;
 pub mod cluster;
@@ -104,7 +119,7 @@ pub async fn read<T>(
 }
 
 /// The network `nid` of the state, or a 404.
-pub(super) fn network_of(s: &RwState, nid: NetworkId) -> ApiResult<&NetworkState> {
+fn network_of(s: &RwState, nid: NetworkId) -> ApiResult<&NetworkState> {
     s.network(nid)
         .ok_or_else(|| ApiError::not_found("network", nid))
 }
