@@ -369,3 +369,120 @@ async fn openapi_document_covers_every_route_and_matches_the_server() {
 
     c.shutdown().await;
 }
+
+/// Every string of `v` under one of `keys`, with where it is.
+fn texts<'a>(v: &'a Value, keys: &[&str], at: &str, out: &mut Vec<(String, &'a str)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let here = format!("{at}/{k}");
+                match x {
+                    Value::String(s) if keys.contains(&k.as_str()) => out.push((here, s)),
+                    _ => texts(x, keys, &here, out),
+                }
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                texts(x, keys, &format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The spellings the document may use for the API's entities, per stem. A word of the
+/// document's prose (descriptions, summaries, titles, tag names) that starts with a stem must
+/// be one of them: a plural made by a macro ("policie", "policys") or a typo fails here.
+const ENTITY_WORDS: &[(&str, &[&str])] = &[
+    ("network", &["network", "networks", "network's"]),
+    ("peer", &["peer", "peers", "peer's", "peers'"]),
+    ("group", &["group", "groups", "group's"]),
+    ("polic", &["policy", "policies", "policy's"]),
+    ("route", &["route", "routes", "route's"]),
+    ("rule", &["rule", "rules", "rule's"]),
+    ("token", &["token", "tokens", "token's"]),
+    ("mapping", &["mapping", "mappings", "mapping's", "mapped"]),
+    ("member", &["member", "members", "membership"]),
+    ("jump", &["jump", "jumps", "jump's", "jump-ness"]),
+    ("agent", &["agent", "agent's"]),
+];
+
+#[test]
+fn entity_words_of_the_document_are_spelled_from_a_fixed_list() {
+    let doc: Value = serde_json::from_str(raftwire_node::http::openapi::document()).unwrap();
+    let mut prose = Vec::new();
+    texts(&doc, &["description", "summary", "title"], "", &mut prose);
+    for tag in doc["tags"].as_array().expect("tags") {
+        prose.push(("/tags/name".into(), tag["name"].as_str().unwrap()));
+    }
+    assert!(prose.len() > 100, "only {} texts found", prose.len());
+    let mut odd = Vec::new();
+    for (at, text) in &prose {
+        let words = text
+            .split(|c: char| !(c.is_ascii_alphabetic() || c == '\'' || c == '-'))
+            .map(|w| w.trim_matches(|c| c == '\'' || c == '-'))
+            // Type names (`AgentConfig`) are spelled by the code, not here.
+            .filter(|w| !w.is_empty() && !w.chars().skip(1).any(|c| c.is_ascii_uppercase()))
+            .map(str::to_lowercase);
+        for word in words {
+            for (stem, allowed) in ENTITY_WORDS {
+                if word.starts_with(stem) && !allowed.contains(&word.as_str()) {
+                    odd.push(format!("{at}: '{word}' in {text:?}"));
+                }
+            }
+        }
+    }
+    assert!(odd.is_empty(), "odd spellings:\n{}", odd.join("\n"));
+}
+
+/// Each handler reads its path parameters by the names its type documents; a handler whose
+/// parameters disagree with its route would answer 500 (or name a parameter in a 400). So an
+/// admin request with well-formed ids on every documented operation gets an ordinary answer
+/// (mostly 404: the ids name nothing), never one about the path.
+#[tokio::test]
+async fn every_operation_reads_the_path_parameters_its_route_has() {
+    let doc: Value = serde_json::from_str(raftwire_node::http::openapi::document()).unwrap();
+    let mut c = Cluster::new();
+    c.start(1).await;
+    c.leader().await;
+    let fresh = "9b2f0c1e-58a4-4a57-9d0e-3c7b1c9a0d11";
+    let mut probed = 0;
+    let mut failures = Vec::new();
+    for (method, path) in documented(&doc) {
+        let Some(template) = path.strip_prefix("/api/v1") else {
+            continue;
+        };
+        let op = &doc["paths"][&path][method.to_lowercase()];
+        let params: Vec<&Value> = op["parameters"]
+            .as_array()
+            .map(|ps| ps.iter().filter(|p| p["in"] == "path").collect())
+            .unwrap_or_default();
+        if params.is_empty() {
+            continue;
+        }
+        let mut concrete = template.to_string();
+        for p in &params {
+            let value = if p["schema"]["type"] == "integer" {
+                "7"
+            } else {
+                fresh
+            };
+            concrete = concrete.replace(&format!("{{{}}}", p["name"].as_str().unwrap()), value);
+        }
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let body = matches!(method.as_str(), "POST" | "PATCH").then(|| serde_json::json!({}));
+        let a = c.admin(m, &concrete, body).await;
+        probed += 1;
+        let field = a.json()["field"].as_str().unwrap_or_default().to_string();
+        if a.status == 500 || params.iter().any(|p| p["name"] == field.as_str()) {
+            failures.push(format!("{method} {concrete}: {a}"));
+        }
+    }
+    assert!(
+        probed >= 35,
+        "only {probed} operations with path parameters"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    c.shutdown().await;
+}

@@ -4,26 +4,28 @@ pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod openapi;
+pub mod params;
 pub mod token_catch_up;
 
 use std::time::Instant;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Extension, Router};
 use raftwire_api::ErrorCode;
 
 use crate::app::App;
 use crate::metrics::RouteLabels;
 use error::ApiError;
-use extract::BODY_LIMIT;
+use extract::{Caller, BODY_LIMIT};
 use handlers::*;
 
+/// The `/api/v1` routes. Those that need an admin token sit behind [`admin_only`]; the rest
+/// are public (the document) or reachable by an agent token, and check the caller themselves.
 fn api() -> Router<App> {
-    Router::new()
-        .route("/openapi.json", get(openapi::openapi_json))
+    let admin = Router::new()
         .route("/networks", get(networks::list).post(networks::create))
         .route(
             "/networks/{nid}",
@@ -40,7 +42,6 @@ fn api() -> Router<App> {
             "/networks/{nid}/peers/{pid}",
             get(peers::get).patch(peers::update).delete(peers::delete),
         )
-        .route("/networks/{nid}/peers/{pid}/config", get(peers::config))
         .route(
             "/networks/{nid}/peers/{pid}/token",
             post(peers::rotate_token),
@@ -107,8 +108,6 @@ fn api() -> Router<App> {
         .route("/networks/{nid}/dns", get(dns::records))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", axum::routing::delete(tokens::delete))
-        .route("/agent/config", get(agent::config))
-        .route("/agent/ws", get(agent::ws))
         .route(
             "/snapshot",
             get(snapshot::save)
@@ -122,6 +121,27 @@ fn api() -> Router<App> {
             axum::routing::delete(cluster::remove),
         )
         .route("/cluster/members/{id}/promote", post(cluster::promote))
+        .route_layer(middleware::from_fn(admin_only));
+    Router::new()
+        .route("/openapi.json", get(openapi::openapi_json))
+        .route("/networks/{nid}/peers/{pid}/config", get(peers::config))
+        .route("/agent/config", get(agent::config))
+        .route("/agent/ws", get(agent::ws))
+        .merge(admin)
+}
+
+/// Lets only admin tokens through: no or an unknown token is 401, an agent token 403. It
+/// runs before the handler's extractors, so nothing of a refused request (path, query,
+/// body) is looked at. The node comes from the `Extension` that [`router`] adds.
+async fn admin_only(Extension(app): Extension<App>, req: Request, next: Next) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let admin = Caller::from_request_parts(&mut parts, &app)
+        .await
+        .and_then(|caller| caller.require_admin());
+    match admin {
+        Ok(()) => next.run(Request::from_parts(parts, body)).await,
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn not_found() -> Response {
@@ -227,5 +247,6 @@ pub fn router(app: App) -> Router {
         .layer(middleware::from_fn(limit_body))
         .layer(middleware::from_fn_with_state(app.clone(), observe))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(Extension(app.clone()))
         .with_state(app)
 }

@@ -43,7 +43,7 @@ pub const BEARER: &str = "bearer";
 #[openapi(
     info(
         title = "Raftwire control plane",
-        description = "The HTTP API of a Raftwire node (SPEC §7). Every node serves every \
+        description = "The HTTP API of a Raftwire node. Every node serves every \
             endpoint; writes are forwarded to the leader and answered once applied on the \
             answering node. Errors are `application/problem+json` with a stable `code`."
     ),
@@ -129,7 +129,7 @@ pub const BEARER: &str = "bearer";
         (name = "routes"),
         (name = "dns"),
         (name = "tokens", description = "Admin API tokens"),
-        (name = "agent", description = "What an agent token reaches (SPEC §8)"),
+        (name = "agent", description = "What an agent token reaches: its peer's configuration and socket"),
         (name = "cluster", description = "Raft membership, backup and restore"),
     )
 )]
@@ -304,7 +304,7 @@ const PROBLEMS: [(&str, u16, &str); 7] = [
     (
         "PayloadTooLarge",
         413,
-        "The body is over the limit (1 MiB; 512 MiB for a restore).",
+        "The body is over the limit (1 MiB; 4 MiB for a restore).",
     ),
     (
         "Unavailable",
@@ -455,6 +455,17 @@ mod tests {
             serde_json::from_value::<Consistency>(serde_json::json!("linearizable")).unwrap(),
             Consistency::default()
         );
+    }
+
+    #[test]
+    fn the_413_description_states_the_limits_the_server_applies() {
+        let (_, _, text) = PROBLEMS.iter().find(|(_, s, _)| *s == 413).unwrap();
+        let mib = |n: usize| format!("{} MiB", n / (1024 * 1024));
+        assert!(
+            text.contains(&mib(crate::http::extract::BODY_LIMIT)),
+            "{text}"
+        );
+        assert!(text.contains(&mib(snapshot::RESTORE_LIMIT)), "{text}");
     }
 
     #[test]

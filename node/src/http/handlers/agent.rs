@@ -1,21 +1,25 @@
-//! `/agent/config` and `/agent/ws`: what an agent token reaches (SPEC §8).
+//! `/agent/config` and `/agent/ws`: what an agent token reaches, besides its own peer's
+//! wg-quick configuration. These routes are outside the admin-only layer; [`AgentPeer`]
+//! checks the caller.
 
 use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::response::Response;
 use axum::Json;
 use raftwire_api::validate::is_wireguard_key;
 use raftwire_api::{DomainError, ErrorCode, PeerId};
 use raftwire_raft_store::Command;
 
-use super::now;
+use super::{now, read};
 use crate::app::App;
 use crate::consensus::{propose, read_barrier, Consistency};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::Caller;
+use crate::http::openapi::{Common, Missing};
 use crate::hub::{render, AgentMessage, AgentStatus, Outbound, ServerMessage};
 
 /// Either side closes a connection silent for this long.
@@ -26,10 +30,17 @@ pub const PING_EVERY: Duration = Duration::from_secs(10);
 /// a node that does (a partitioned node must not pin its agents to stale state).
 pub const LEADERLESS_LIMIT: Duration = Duration::from_secs(15);
 
-fn agent_peer(caller: Caller) -> ApiResult<PeerId> {
-    match caller {
-        Caller::Agent { peer_id, .. } => Ok(peer_id),
-        Caller::Admin => Err(ApiError::forbidden("this endpoint takes an agent token")),
+/// The peer of the calling agent: no or an unknown token is 401, an admin token 403.
+pub struct AgentPeer(pub PeerId);
+
+impl FromRequestParts<App> for AgentPeer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> ApiResult<Self> {
+        match Caller::from_request_parts(parts, app).await? {
+            Caller::Agent { peer_id, .. } => Ok(AgentPeer(peer_id)),
+            Caller::Admin => Err(ApiError::forbidden("this endpoint takes an agent token")),
+        }
     }
 }
 
@@ -41,21 +52,22 @@ fn agent_peer(caller: Caller) -> ApiResult<PeerId> {
     operation_id = "get_agent_config",
     responses(
         (status = 200, description = "The configuration of the calling agent's peer (agent token only)", body = crate::hub::ServerMessage),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
+        Common, Missing,
     ),
 )]
-pub async fn config(State(app): State<App>, caller: Caller) -> ApiResult<Json<ServerMessage>> {
-    let peer = agent_peer(caller)?;
-    read_barrier(&app, Consistency::Linearizable).await?;
-    let version = app.applied_index();
-    let cfg = app
-        .with_state(|s| render(s, peer))?
-        .ok_or_else(|| ApiError::not_found("peer", peer))?;
-    Ok(Json(ServerMessage::Config {
-        version,
-        config: Box::new(cfg),
-    }))
+pub async fn config(
+    State(app): State<App>,
+    AgentPeer(peer): AgentPeer,
+) -> ApiResult<Json<ServerMessage>> {
+    let message = read(&app, Consistency::Linearizable, |s| {
+        let cfg = render(s, peer).ok_or_else(|| ApiError::not_found("peer", peer))?;
+        Ok(ServerMessage::Config {
+            version: app.applied_index(),
+            config: Box::new(cfg),
+        })
+    })
+    .await?;
+    Ok(Json(message))
 }
 
 #[utoipa::path(
@@ -64,17 +76,16 @@ pub async fn config(State(app): State<App>, caller: Caller) -> ApiResult<Json<Se
     tag = "agent",
     operation_id = "agent_socket",
     responses(
-        (status = 101, description = "Switched to a WebSocket carrying the agent protocol (SPEC §8; agent token only)"),
-        crate::http::openapi::Common,
+        (status = 101, description = "Switched to a WebSocket carrying the agent protocol (agent token only)"),
+        Common,
     ),
 )]
 pub async fn ws(
     State(app): State<App>,
-    caller: Caller,
+    AgentPeer(peer): AgentPeer,
     headers: axum::http::HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
-    let peer = agent_peer(caller)?;
     // The Caller extractor accepted this token; the hub re-checks its hash after every
     // change, so a rotated token or a deleted peer closes the socket.
     let token_hash = headers

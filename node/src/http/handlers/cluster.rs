@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::app::App;
 use crate::cluster::membership::{change, MembershipOp};
 use crate::http::error::ApiResult;
-use crate::http::extract::{Caller, JsonBody};
+use crate::http::extract::JsonBody;
+use crate::http::openapi::{Common, Conflict, TooLarge};
+use crate::http::params::{Ids, NodeId, NodePath};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Member {
@@ -35,11 +37,10 @@ pub struct ClusterStatus {
     operation_id = "get_cluster",
     responses(
         (status = 200, description = "This node's view of the Raft cluster", body = ClusterStatus),
-        crate::http::openapi::Common,
+        Common,
     ),
 )]
-pub async fn status(State(app): State<App>, caller: Caller) -> ApiResult<Json<ClusterStatus>> {
-    caller.require_admin()?;
+pub async fn status(State(app): State<App>) -> ApiResult<Json<ClusterStatus>> {
     let m = app.raft.metrics().borrow().clone();
     let membership = m.membership_config.membership();
     let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
@@ -79,17 +80,13 @@ pub struct AddMember {
     request_body = AddMember,
     responses(
         (status = 202, description = "The node is added as a learner; it votes once promoted"),
-        crate::http::openapi::Common,
-        crate::http::openapi::Conflict,
-        crate::http::openapi::TooLarge,
+        Common, Conflict, TooLarge,
     ),
 )]
 pub async fn add(
     State(app): State<App>,
-    caller: Caller,
     JsonBody(body): JsonBody<AddMember>,
 ) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
     let id = body
         .id
         .ok_or_else(|| DomainError::field(ErrorCode::MissingField, "id", "'id' is required"))?;
@@ -122,22 +119,13 @@ pub async fn add(
     path = "/api/v1/cluster/members/{id}/promote",
     tag = "cluster",
     operation_id = "promote_cluster_member",
-    params(
-        ("id" = u64, Path, description = "The Raft node id"),
-    ),
+    params(NodePath),
     responses(
         (status = 204, description = "The learner is a voter"),
-        crate::http::openapi::Common,
-        crate::http::openapi::Conflict,
+        Common, Conflict,
     ),
 )]
-pub async fn promote(
-    State(app): State<App>,
-    caller: Caller,
-    ids: super::PathIds,
-) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
-    let id: u64 = ids.get("id")?;
+pub async fn promote(State(app): State<App>, Ids(NodeId(id)): NodePath) -> ApiResult<StatusCode> {
     change(&app, MembershipOp::Promote { id }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -147,22 +135,13 @@ pub async fn promote(
     path = "/api/v1/cluster/members/{id}",
     tag = "cluster",
     operation_id = "remove_cluster_member",
-    params(
-        ("id" = u64, Path, description = "The Raft node id"),
-    ),
+    params(NodePath),
     responses(
         (status = 204, description = "The node is no longer a member"),
-        crate::http::openapi::Common,
-        crate::http::openapi::Conflict,
+        Common, Conflict,
     ),
 )]
-pub async fn remove(
-    State(app): State<App>,
-    caller: Caller,
-    ids: super::PathIds,
-) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
-    let id: u64 = ids.get("id")?;
+pub async fn remove(State(app): State<App>, Ids(NodeId(id)): NodePath) -> ApiResult<StatusCode> {
     change(&app, MembershipOp::Remove { id }).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,25 +7,16 @@ use axum::Json;
 use raftwire_api::dns::{network_records, DnsRecord};
 use raftwire_api::requests::{CreateDnsMapping, UpdateDnsMapping};
 use raftwire_api::*;
-use raftwire_raft_store::{Command, NetworkState};
+use raftwire_raft_store::Command;
 
-use super::propose_done;
-use super::{if_match, items, network_of, new_id, now, PathIds, Read};
+use super::{find, if_match, items, new_id, now, Read, ReadQuery};
 use crate::app::App;
-use crate::consensus::{propose_for, read_barrier};
+use super::propose_done;
+use crate::consensus::propose_for;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::extract::{Caller, JsonBody};
-
-fn route_of(ns: &NetworkState, rid: RouteId) -> ApiResult<&Route> {
-    ns.routes
-        .get(rid)
-        .ok_or_else(|| ApiError::not_found("route", rid))
-}
-
-/// The path's network, route and mapping ids.
-fn mapping_ids(ids: &PathIds) -> ApiResult<(NetworkId, RouteId, DnsMappingId)> {
-    Ok((ids.get("nid")?, ids.get("rid")?, ids.get("mid")?))
-}
+use crate::http::extract::JsonBody;
+use crate::http::openapi::{Common, Conflict, Missing, TooLarge};
+use crate::http::params::{Ids, IfMatch, MappingPath, NetworkPath, RoutePath};
 
 /// Every record of the network's zone.
 #[utoipa::path(
@@ -33,28 +24,16 @@ fn mapping_ids(ids: &PathIds) -> ApiResult<(NetworkId, RouteId, DnsMappingId)> {
     path = "/api/v1/networks/{nid}/dns",
     tag = "dns",
     operation_id = "list_dns_records",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        super::ReadQuery,
-    ),
+    params(NetworkPath, ReadQuery),
     responses(
         (status = 200, description = "Every record of the network's zone: peers' names and route mappings", body = crate::http::openapi::DnsRecordList),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
+        Common, Missing,
     ),
 )]
-pub async fn records(
-    State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
-    Read(c): Read,
-) -> ApiResult<Json<serde_json::Value>> {
-    caller.require_admin()?;
-    let nid: NetworkId = ids.get("nid")?;
-    read_barrier(&app, c).await?;
-    let list: Vec<DnsRecord> =
-        app.with_state(|s| network_of(s, nid).map(|ns| network_records(&ns.view())))??;
-    Ok(items(list))
+pub async fn records(Ids(nid): NetworkPath, read: Read) -> ApiResult<Json<serde_json::Value>> {
+    read.network(nid, |ns| Ok(network_records(&ns.view())))
+        .await
+        .map(items::<DnsRecord>)
 }
 
 /// The mappings of one route, in creation order.
@@ -63,38 +42,24 @@ pub async fn records(
     path = "/api/v1/networks/{nid}/routes/{rid}/dns",
     tag = "dns",
     operation_id = "list_dns_mappings",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("rid" = RouteId, Path, description = "The route's id"),
-        super::ReadQuery,
-    ),
+    params(RoutePath, ReadQuery),
     responses(
         (status = 200, description = "Every DNS mapping of the route of the network, in creation order", body = crate::http::openapi::DnsMappingList),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
+        Common, Missing,
     ),
 )]
-pub async fn list(
-    State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
-    Read(c): Read,
-) -> ApiResult<Json<serde_json::Value>> {
-    caller.require_admin()?;
-    let (nid, rid): (NetworkId, RouteId) = (ids.get("nid")?, ids.get("rid")?);
-    read_barrier(&app, c).await?;
-    let list: Vec<DnsMapping> = app.with_state(|s| {
-        let ns = network_of(s, nid)?;
-        route_of(ns, rid)?;
-        Ok::<_, ApiError>(
-            ns.dns_mappings
-                .iter()
-                .filter(|m| m.route_id == rid)
-                .cloned()
-                .collect(),
-        )
-    })??;
-    Ok(items(list))
+pub async fn list(Ids((nid, rid)): RoutePath, read: Read) -> ApiResult<Json<serde_json::Value>> {
+    read.network(nid, |ns| {
+        find(ns, rid)?;
+        Ok(ns
+            .dns_mappings
+            .iter()
+            .filter(|m| m.route_id == rid)
+            .cloned()
+            .collect())
+    })
+    .await
+    .map(items::<DnsMapping>)
 }
 
 #[utoipa::path(
@@ -102,27 +67,18 @@ pub async fn list(
     path = "/api/v1/networks/{nid}/routes/{rid}/dns",
     tag = "dns",
     operation_id = "create_dns_mapping",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("rid" = RouteId, Path, description = "The route's id"),
-    ),
+    params(RoutePath),
     request_body = CreateDnsMapping,
     responses(
         (status = 201, description = "The new DNS mapping of the route", body = DnsMapping),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
-        crate::http::openapi::Conflict,
-        crate::http::openapi::TooLarge,
+        Common, Missing, Conflict, TooLarge,
     ),
 )]
 pub async fn create(
     State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
+    Ids((nid, rid)): RoutePath,
     JsonBody(body): JsonBody<CreateDnsMapping>,
 ) -> ApiResult<(StatusCode, Json<DnsMapping>)> {
-    caller.require_admin()?;
-    let (nid, rid): (NetworkId, RouteId) = (ids.get("nid")?, ids.get("rid")?);
     let spec = body.validate()?;
     let cmd = Command::CreateDnsMapping {
         network_id: nid,
@@ -142,37 +98,23 @@ pub async fn create(
     path = "/api/v1/networks/{nid}/routes/{rid}/dns/{mid}",
     tag = "dns",
     operation_id = "get_dns_mapping",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("rid" = RouteId, Path, description = "The route's id"),
-        ("mid" = DnsMappingId, Path, description = "The DNS mapping's id"),
-        super::ReadQuery,
-    ),
+    params(MappingPath, ReadQuery),
     responses(
         (status = 200, description = "The DNS mapping of the route", body = DnsMapping),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
+        Common, Missing,
     ),
 )]
-pub async fn get(
-    State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
-    Read(c): Read,
-) -> ApiResult<Json<DnsMapping>> {
-    caller.require_admin()?;
-    let (nid, rid, mid) = mapping_ids(&ids)?;
-    read_barrier(&app, c).await?;
-    let mapping = app.with_state(|s| {
-        let ns = network_of(s, nid)?;
-        route_of(ns, rid)?;
+pub async fn get(Ids((nid, rid, mid)): MappingPath, read: Read) -> ApiResult<Json<DnsMapping>> {
+    read.network(nid, |ns| {
+        find(ns, rid)?;
         ns.dns_mappings
             .get(mid)
             .filter(|m| m.route_id == rid)
             .cloned()
             .ok_or_else(|| ApiError::not_found("DNS mapping", mid))
-    })??;
-    Ok(Json(mapping))
+    })
+    .await
+    .map(Json)
 }
 
 #[utoipa::path(
@@ -180,30 +122,19 @@ pub async fn get(
     path = "/api/v1/networks/{nid}/routes/{rid}/dns/{mid}",
     tag = "dns",
     operation_id = "update_dns_mapping",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("rid" = RouteId, Path, description = "The route's id"),
-        ("mid" = DnsMappingId, Path, description = "The DNS mapping's id"),
-        ("If-Match" = Option<u64>, Header, description = "Only if the object is still at this version (quotes, as for an ETag, are accepted); else 409 `version_mismatch`"),
-    ),
+    params(MappingPath, IfMatch),
     request_body = UpdateDnsMapping,
     responses(
         (status = 200, description = "The DNS mapping of the route as it now is", body = DnsMapping),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
-        crate::http::openapi::Conflict,
-        crate::http::openapi::TooLarge,
+        Common, Missing, Conflict, TooLarge,
     ),
 )]
 pub async fn update(
     State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
+    Ids((nid, rid, mid)): MappingPath,
     headers: HeaderMap,
     JsonBody(body): JsonBody<UpdateDnsMapping>,
 ) -> ApiResult<Json<DnsMapping>> {
-    caller.require_admin()?;
-    let (nid, rid, mid) = mapping_ids(&ids)?;
     let patch = body.validate()?;
     let cmd = Command::UpdateDnsMapping {
         network_id: nid,
@@ -221,27 +152,17 @@ pub async fn update(
     path = "/api/v1/networks/{nid}/routes/{rid}/dns/{mid}",
     tag = "dns",
     operation_id = "delete_dns_mapping",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("rid" = RouteId, Path, description = "The route's id"),
-        ("mid" = DnsMappingId, Path, description = "The DNS mapping's id"),
-        ("If-Match" = Option<u64>, Header, description = "Only if the object is still at this version (quotes, as for an ETag, are accepted); else 409 `version_mismatch`"),
-    ),
+    params(MappingPath, IfMatch),
     responses(
         (status = 204, description = "Deleted"),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
-        crate::http::openapi::Conflict,
+        Common, Missing, Conflict,
     ),
 )]
 pub async fn delete(
     State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
+    Ids((nid, rid, mid)): MappingPath,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
-    let (nid, rid, mid) = mapping_ids(&ids)?;
     let cmd = Command::DeleteDnsMapping {
         network_id: nid,
         route_id: rid,

@@ -8,12 +8,16 @@ use raftwire_api::*;
 use raftwire_raft_store::{Command, NetworkState};
 use serde::Serialize;
 
-use super::propose_done;
-use super::{if_match, items, network_of, new_id, now, PathIds, Read};
+use super::{find, if_match, items, new_id, now, Read, ReadQuery};
 use crate::app::App;
-use crate::consensus::{propose_for, read_barrier};
-use crate::http::error::{ApiError, ApiResult};
-use crate::http::extract::{Caller, JsonBody};
+use super::propose_done;
+use crate::consensus::propose_for;
+use crate::http::error::ApiResult;
+use crate::http::extract::JsonBody;
+use crate::http::openapi::{Common, Conflict, Missing, TooLarge};
+use crate::http::params::{
+    GroupPath, GroupPolicyPath, GroupRoutePath, Ids, IfMatch, MemberPath, NetworkPath,
+};
 
 /// A group as the API shows it: the group plus its members, in peer creation order.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -53,29 +57,18 @@ fn with_members(app: &App, nid: NetworkId, group: Group) -> ApiResult<GroupView>
     path = "/api/v1/networks/{nid}/groups",
     tag = "groups",
     operation_id = "list_groups",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        super::ReadQuery,
-    ),
+    params(NetworkPath, ReadQuery),
     responses(
         (status = 200, description = "Every group of the network, in creation order", body = crate::http::openapi::GroupList),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
+        Common, Missing,
     ),
 )]
-pub async fn list(
-    State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
-    Read(c): Read,
-) -> ApiResult<Json<serde_json::Value>> {
-    caller.require_admin()?;
-    let nid: NetworkId = ids.get("nid")?;
-    read_barrier(&app, c).await?;
-    let list: Vec<GroupView> = app.with_state(|s| {
-        network_of(s, nid).map(|ns| ns.groups.iter().map(|g| group_view(ns, g)).collect())
-    })??;
-    Ok(items(list))
+pub async fn list(Ids(nid): NetworkPath, read: Read) -> ApiResult<Json<serde_json::Value>> {
+    read.network(nid, |ns| {
+        Ok(ns.groups.iter().map(|g| group_view(ns, g)).collect())
+    })
+    .await
+    .map(items::<GroupView>)
 }
 
 #[utoipa::path(
@@ -83,26 +76,18 @@ pub async fn list(
     path = "/api/v1/networks/{nid}/groups",
     tag = "groups",
     operation_id = "create_group",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-    ),
+    params(NetworkPath),
     request_body = CreateGroup,
     responses(
         (status = 201, description = "The new group", body = GroupView),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
-        crate::http::openapi::Conflict,
-        crate::http::openapi::TooLarge,
+        Common, Missing, Conflict, TooLarge,
     ),
 )]
 pub async fn create(
     State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
+    Ids(nid): NetworkPath,
     JsonBody(body): JsonBody<CreateGroup>,
 ) -> ApiResult<(StatusCode, Json<GroupView>)> {
-    caller.require_admin()?;
-    let nid: NetworkId = ids.get("nid")?;
     let spec = body.validate()?;
     let cmd = Command::CreateGroup {
         network_id: nid,
@@ -119,34 +104,16 @@ pub async fn create(
     path = "/api/v1/networks/{nid}/groups/{gid}",
     tag = "groups",
     operation_id = "get_group",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("gid" = GroupId, Path, description = "The group's id"),
-        super::ReadQuery,
-    ),
+    params(GroupPath, ReadQuery),
     responses(
         (status = 200, description = "The group", body = GroupView),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
+        Common, Missing,
     ),
 )]
-pub async fn get(
-    State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
-    Read(c): Read,
-) -> ApiResult<Json<GroupView>> {
-    caller.require_admin()?;
-    let (nid, gid): (NetworkId, GroupId) = (ids.get("nid")?, ids.get("gid")?);
-    read_barrier(&app, c).await?;
-    let view = app.with_state(|s| {
-        let ns = network_of(s, nid)?;
-        ns.groups
-            .get(gid)
-            .map(|g| group_view(ns, g))
-            .ok_or_else(|| ApiError::not_found("group", gid))
-    })??;
-    Ok(Json(view))
+pub async fn get(Ids((nid, gid)): GroupPath, read: Read) -> ApiResult<Json<GroupView>> {
+    read.network(nid, |ns| Ok(group_view(ns, find(ns, gid)?)))
+        .await
+        .map(Json)
 }
 
 #[utoipa::path(
@@ -154,29 +121,19 @@ pub async fn get(
     path = "/api/v1/networks/{nid}/groups/{gid}",
     tag = "groups",
     operation_id = "update_group",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("gid" = GroupId, Path, description = "The group's id"),
-        ("If-Match" = Option<u64>, Header, description = "Only if the object is still at this version (quotes, as for an ETag, are accepted); else 409 `version_mismatch`"),
-    ),
+    params(GroupPath, IfMatch),
     request_body = UpdateGroup,
     responses(
         (status = 200, description = "The group as it now is", body = GroupView),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
-        crate::http::openapi::Conflict,
-        crate::http::openapi::TooLarge,
+        Common, Missing, Conflict, TooLarge,
     ),
 )]
 pub async fn update(
     State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
+    Ids((nid, gid)): GroupPath,
     headers: HeaderMap,
     JsonBody(body): JsonBody<UpdateGroup>,
 ) -> ApiResult<Json<GroupView>> {
-    caller.require_admin()?;
-    let (nid, gid): (NetworkId, GroupId) = (ids.get("nid")?, ids.get("gid")?);
     let patch = body.validate()?;
     let cmd = Command::UpdateGroup {
         network_id: nid,
@@ -194,26 +151,17 @@ pub async fn update(
     path = "/api/v1/networks/{nid}/groups/{gid}",
     tag = "groups",
     operation_id = "delete_group",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("gid" = GroupId, Path, description = "The group's id"),
-        ("If-Match" = Option<u64>, Header, description = "Only if the object is still at this version (quotes, as for an ETag, are accepted); else 409 `version_mismatch`"),
-    ),
+    params(GroupPath, IfMatch),
     responses(
         (status = 204, description = "Deleted"),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
-        crate::http::openapi::Conflict,
+        Common, Missing, Conflict,
     ),
 )]
 pub async fn delete(
     State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
+    Ids((nid, gid)): GroupPath,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
-    let (nid, gid): (NetworkId, GroupId) = (ids.get("nid")?, ids.get("gid")?);
     let cmd = Command::DeleteGroup {
         network_id: nid,
         id: gid,
@@ -222,36 +170,21 @@ pub async fn delete(
     propose_done(&app, cmd).await
 }
 
-/// Membership and attachment changes all answer 204.
-fn group_and(ids: &PathIds) -> ApiResult<(NetworkId, GroupId)> {
-    Ok((ids.get("nid")?, ids.get("gid")?))
-}
-
 #[utoipa::path(
     put,
     path = "/api/v1/networks/{nid}/groups/{gid}/peers/{pid}",
     tag = "groups",
     operation_id = "add_group_member",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("gid" = GroupId, Path, description = "The group's id"),
-        ("pid" = PeerId, Path, description = "The peer's id"),
-    ),
+    params(MemberPath),
     responses(
         (status = 204, description = "The peer is a member"),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
-        crate::http::openapi::Conflict,
+        Common, Missing, Conflict,
     ),
 )]
 pub async fn add_member(
     State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
+    Ids((network_id, group_id, peer_id)): MemberPath,
 ) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
-    let (network_id, group_id) = group_and(&ids)?;
-    let peer_id: PeerId = ids.get("pid")?;
     propose_done(
         &app,
         Command::AddGroupMember {
@@ -269,26 +202,16 @@ pub async fn add_member(
     path = "/api/v1/networks/{nid}/groups/{gid}/peers/{pid}",
     tag = "groups",
     operation_id = "remove_group_member",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("gid" = GroupId, Path, description = "The group's id"),
-        ("pid" = PeerId, Path, description = "The peer's id"),
-    ),
+    params(MemberPath),
     responses(
         (status = 204, description = "The peer is no longer a member"),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
-        crate::http::openapi::Conflict,
+        Common, Missing, Conflict,
     ),
 )]
 pub async fn remove_member(
     State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
+    Ids((network_id, group_id, peer_id)): MemberPath,
 ) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
-    let (network_id, group_id) = group_and(&ids)?;
-    let peer_id: PeerId = ids.get("pid")?;
     propose_done(
         &app,
         Command::RemoveGroupMember {
@@ -306,26 +229,16 @@ pub async fn remove_member(
     path = "/api/v1/networks/{nid}/groups/{gid}/policies/{polid}",
     tag = "groups",
     operation_id = "attach_policy",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("gid" = GroupId, Path, description = "The group's id"),
-        ("polid" = PolicyId, Path, description = "The policy's id"),
-    ),
+    params(GroupPolicyPath),
     responses(
         (status = 204, description = "The policy is attached"),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
-        crate::http::openapi::Conflict,
+        Common, Missing, Conflict,
     ),
 )]
 pub async fn attach_policy(
     State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
+    Ids((network_id, group_id, policy_id)): GroupPolicyPath,
 ) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
-    let (network_id, group_id) = group_and(&ids)?;
-    let policy_id: PolicyId = ids.get("polid")?;
     propose_done(
         &app,
         Command::AttachPolicy {
@@ -343,26 +256,16 @@ pub async fn attach_policy(
     path = "/api/v1/networks/{nid}/groups/{gid}/policies/{polid}",
     tag = "groups",
     operation_id = "detach_policy",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("gid" = GroupId, Path, description = "The group's id"),
-        ("polid" = PolicyId, Path, description = "The policy's id"),
-    ),
+    params(GroupPolicyPath),
     responses(
         (status = 204, description = "The policy is detached"),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
-        crate::http::openapi::Conflict,
+        Common, Missing, Conflict,
     ),
 )]
 pub async fn detach_policy(
     State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
+    Ids((network_id, group_id, policy_id)): GroupPolicyPath,
 ) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
-    let (network_id, group_id) = group_and(&ids)?;
-    let policy_id: PolicyId = ids.get("polid")?;
     propose_done(
         &app,
         Command::DetachPolicy {
@@ -380,26 +283,16 @@ pub async fn detach_policy(
     path = "/api/v1/networks/{nid}/groups/{gid}/routes/{rid}",
     tag = "groups",
     operation_id = "attach_route",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("gid" = GroupId, Path, description = "The group's id"),
-        ("rid" = RouteId, Path, description = "The route's id"),
-    ),
+    params(GroupRoutePath),
     responses(
         (status = 204, description = "The route is attached"),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
-        crate::http::openapi::Conflict,
+        Common, Missing, Conflict,
     ),
 )]
 pub async fn attach_route(
     State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
+    Ids((network_id, group_id, route_id)): GroupRoutePath,
 ) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
-    let (network_id, group_id) = group_and(&ids)?;
-    let route_id: RouteId = ids.get("rid")?;
     propose_done(
         &app,
         Command::AttachRoute {
@@ -417,26 +310,16 @@ pub async fn attach_route(
     path = "/api/v1/networks/{nid}/groups/{gid}/routes/{rid}",
     tag = "groups",
     operation_id = "detach_route",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("gid" = GroupId, Path, description = "The group's id"),
-        ("rid" = RouteId, Path, description = "The route's id"),
-    ),
+    params(GroupRoutePath),
     responses(
         (status = 204, description = "The route is detached"),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
-        crate::http::openapi::Conflict,
+        Common, Missing, Conflict,
     ),
 )]
 pub async fn detach_route(
     State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
+    Ids((network_id, group_id, route_id)): GroupRoutePath,
 ) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
-    let (network_id, group_id) = group_and(&ids)?;
-    let route_id: RouteId = ids.get("rid")?;
     propose_done(
         &app,
         Command::DetachRoute {

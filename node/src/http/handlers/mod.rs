@@ -1,4 +1,19 @@
 //! HTTP handlers, one file per entity. Shared helpers live here.
+//!
+//! How a handler is put together:
+//! - **Who may call** is settled before it runs: the routes that need an admin token sit
+//!   behind the admin-only layer of `http/mod.rs`, so their handlers take no caller. Only
+//!   the agent-reachable ones (`peers::config`, `agent::*`) take a [`Caller`] or
+//!   [`agent::AgentPeer`] and check it themselves.
+//! - **Path ids** come typed from [`Ids`] (see `http/params.rs`), and the same alias
+//!   documents them: `Ids((nid, pid)): PeerPath` with `params(PeerPath, …)`.
+//! - **Reads** take a [`Read`] (the `?consistency=` of the request) and run one closure on
+//!   the state after the read barrier: [`Read::network`] for what a network holds (an
+//!   unknown network is a 404), with [`find`] for the object an id names in it.
+//! - **Writes** build a `Command` and hand it to `propose_for` / `propose_done`.
+//!
+//! [`Caller`]: crate::http::extract::Caller
+//! [`Ids`]: crate::http::params::Ids
 
 pub mod agent;
 pub mod cluster;
@@ -12,22 +27,24 @@ pub mod routes;
 pub mod snapshot;
 pub mod tokens;
 
-use std::str::FromStr;
+use std::fmt::Display;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::extract::{FromRequestParts, Query, RawPathParams};
+use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
-use axum::http::HeaderMap;
 use axum::Json;
-use raftwire_api::{DomainError, ErrorCode, NetworkId, Timestamp};
+use raftwire_api::{
+    DomainError, ErrorCode, Group, GroupId, NetworkId, Peer, PeerId, Policy, PolicyId, Route,
+    RouteId, Timestamp,
+};
 use raftwire_raft_store::{NetworkState, State as RwState};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::http::error::ApiError;
-
-use crate::consensus::Consistency;
-use crate::http::error::ApiResult;
+use crate::app::App;
+use crate::consensus::{read_barrier, Consistency};
+use crate::http::error::{ApiError, ApiResult};
+pub use crate::http::params::if_match;
 
 /// `?consistency=local|linearizable` on reads.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -39,58 +56,23 @@ pub struct ReadQuery {
     pub consistency: Consistency,
 }
 
-/// The path parameters of a request, parsed on demand. A value that does not parse is a 400
-/// `invalid_value` whose `field` is the parameter's name (`nid`, `pid`, …).
-pub struct PathIds(Vec<(String, String)>);
-
-impl<S: Send + Sync> FromRequestParts<S> for PathIds {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let raw = RawPathParams::from_request_parts(parts, state)
-            .await
-            .map_err(|r| ApiError::new(ErrorCode::InvalidValue, r.body_text()))?;
-        Ok(PathIds(
-            raw.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        ))
-    }
+/// A read: the node and the consistency of `?consistency=…` (bad input is 400
+/// `invalid_value`, `field` = the offending parameter). [`Read::state`] and
+/// [`Read::network`] run the read barrier, then look at this node's applied state.
+pub struct Read {
+    app: App,
+    consistency: Consistency,
 }
 
-impl PathIds {
-    /// The parameter `name` parsed as `T` (one of the typed ids, or a `Uuid`).
-    pub fn get<T: FromStr>(&self, name: &str) -> ApiResult<T> {
-        let raw = self
-            .0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .ok_or_else(|| {
-                ApiError::internal(format!("the route has no path parameter '{name}'"))
-            })?;
-        raw.parse().map_err(|_| {
-            let shown: String = raw.chars().take(64).collect();
-            DomainError::field(
-                ErrorCode::InvalidValue,
-                name,
-                format!("'{shown}' is not a valid id"),
-            )
-            .into()
-        })
-    }
-}
-
-/// `?consistency=…` as problem+json on bad input (400 `invalid_value`, `field` = the
-/// offending parameter).
-pub struct Read(pub Consistency);
-
-impl<S: Send + Sync> FromRequestParts<S> for Read {
+impl FromRequestParts<App> for Read {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match Query::<ReadQuery>::from_request_parts(parts, state).await {
-            Ok(Query(q)) => Ok(Read(q.consistency)),
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        match Query::<ReadQuery>::from_request_parts(parts, app).await {
+            Ok(Query(q)) => Ok(Read {
+                app: app.clone(),
+                consistency: q.consistency,
+            }),
             Err(r) => {
                 let msg = r.body_text();
                 let field = msg
@@ -104,10 +86,74 @@ impl<S: Send + Sync> FromRequestParts<S> for Read {
     }
 }
 
+impl Read {
+    /// The read barrier alone, for reads that do not go through [`RwState`].
+    pub async fn barrier(self) -> ApiResult<App> {
+        read_barrier(&self.app, self.consistency).await?;
+        Ok(self.app)
+    }
+
+    /// `f` on the whole state.
+    pub async fn state<T>(self, f: impl FnOnce(&RwState) -> ApiResult<T>) -> ApiResult<T> {
+        read(&self.app, self.consistency, f).await
+    }
+
+    /// `f` on the network `nid`; an unknown network is a 404.
+    pub async fn network<T>(
+        self,
+        nid: NetworkId,
+        f: impl FnOnce(&NetworkState) -> ApiResult<T>,
+    ) -> ApiResult<T> {
+        self.state(|s| f(network_of(s, nid)?)).await
+    }
+}
+
+/// Waits for the read barrier `consistency` asks for, then runs `f` on the applied state.
+pub async fn read<T>(
+    app: &App,
+    consistency: Consistency,
+    f: impl FnOnce(&RwState) -> ApiResult<T>,
+) -> ApiResult<T> {
+    read_barrier(app, consistency).await?;
+    app.with_state(f)?
+}
+
 /// The network `nid` of the state, or a 404.
-pub(super) fn network_of(s: &RwState, nid: NetworkId) -> ApiResult<&NetworkState> {
+fn network_of(s: &RwState, nid: NetworkId) -> ApiResult<&NetworkState> {
     s.network(nid)
         .ok_or_else(|| ApiError::not_found("network", nid))
+}
+
+/// The ids of what a network holds, each with where it is held and what a 404 calls it.
+pub trait InNetwork: Copy + Display {
+    type Item;
+    const WHAT: &'static str;
+    fn lookup(self, ns: &NetworkState) -> Option<&Self::Item>;
+}
+
+macro_rules! in_network {
+    ($($id:ty => $field:ident: $item:ty, $what:literal;)*) => {$(
+        impl InNetwork for $id {
+            type Item = $item;
+            const WHAT: &'static str = $what;
+            fn lookup(self, ns: &NetworkState) -> Option<&$item> {
+                ns.$field.get(self)
+            }
+        }
+    )*};
+}
+
+in_network! {
+    PeerId => peers: Peer, "peer";
+    GroupId => groups: Group, "group";
+    PolicyId => policies: Policy, "policy";
+    RouteId => routes: Route, "route";
+}
+
+/// The object `id` of the network, or a 404.
+pub fn find<I: InNetwork>(ns: &NetworkState, id: I) -> ApiResult<&I::Item> {
+    id.lookup(ns)
+        .ok_or_else(|| ApiError::not_found(I::WHAT, id))
 }
 
 /// The wall clock, read here (at the edge) and carried into commands.
@@ -121,26 +167,6 @@ pub fn now() -> Timestamp {
 
 pub fn new_id() -> Uuid {
     Uuid::new_v4()
-}
-
-/// `If-Match: <version>` (quotes allowed, as for an ETag).
-pub fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
-    let Some(v) = headers.get(axum::http::header::IF_MATCH) else {
-        return Ok(None);
-    };
-    v.to_str()
-        .ok()
-        .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
-        .and_then(|s| s.parse().ok())
-        .map(Some)
-        .ok_or_else(|| {
-            DomainError::field(
-                ErrorCode::InvalidValue,
-                "If-Match",
-                "If-Match must be the object's version number",
-            )
-            .into()
-        })
 }
 
 /// Every list endpoint answers `{"items": [...]}` (fields keep their declared order:

@@ -9,36 +9,30 @@ use raftwire_raft_store::{Command, NetworkDefaults};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::propose_done;
-use super::{if_match, items, new_id, now, PathIds, Read};
+use super::{if_match, items, new_id, now, Read, ReadQuery};
 use crate::app::App;
-use crate::consensus::{propose_for, read_barrier};
-use crate::http::error::{ApiError, ApiResult};
-use crate::http::extract::{Caller, JsonBody};
+use super::propose_done;
+use crate::consensus::propose_for;
+use crate::http::error::ApiResult;
+use crate::http::extract::JsonBody;
+use crate::http::openapi::{Common, Conflict, Missing, TooLarge};
+use crate::http::params::{Ids, IfMatch, NetworkPath};
 
 #[utoipa::path(
     get,
     path = "/api/v1/networks",
     tag = "networks",
     operation_id = "list_networks",
-    params(
-        super::ReadQuery,
-    ),
+    params(ReadQuery),
     responses(
         (status = 200, description = "Every network, in creation order", body = crate::http::openapi::NetworkList),
-        crate::http::openapi::Common,
+        Common,
     ),
 )]
-pub async fn list(
-    State(app): State<App>,
-    caller: Caller,
-    Read(c): Read,
-) -> ApiResult<Json<serde_json::Value>> {
-    caller.require_admin()?;
-    read_barrier(&app, c).await?;
-    let list: Vec<Network> =
-        app.with_state(|s| s.networks().map(|n| n.network.clone()).collect())?;
-    Ok(items(list))
+pub async fn list(read: Read) -> ApiResult<Json<serde_json::Value>> {
+    read.state(|s| Ok(s.networks().map(|n| n.network.clone()).collect()))
+        .await
+        .map(items::<Network>)
 }
 
 #[utoipa::path(
@@ -49,17 +43,13 @@ pub async fn list(
     request_body = CreateNetwork,
     responses(
         (status = 201, description = "The new network", body = Network),
-        crate::http::openapi::Common,
-        crate::http::openapi::Conflict,
-        crate::http::openapi::TooLarge,
+        Common, Conflict, TooLarge,
     ),
 )]
 pub async fn create(
     State(app): State<App>,
-    caller: Caller,
     JsonBody(body): JsonBody<CreateNetwork>,
 ) -> ApiResult<(StatusCode, Json<Network>)> {
-    caller.require_admin()?;
     let spec = body.validate()?;
     let cmd = Command::CreateNetwork {
         id: NetworkId(Uuid::new_v4()),
@@ -82,28 +72,16 @@ pub async fn create(
     path = "/api/v1/networks/{nid}",
     tag = "networks",
     operation_id = "get_network",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        super::ReadQuery,
-    ),
+    params(NetworkPath, ReadQuery),
     responses(
         (status = 200, description = "The network", body = Network),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
+        Common, Missing,
     ),
 )]
-pub async fn get(
-    State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
-    Read(c): Read,
-) -> ApiResult<Json<Network>> {
-    caller.require_admin()?;
-    let nid: NetworkId = ids.get("nid")?;
-    read_barrier(&app, c).await?;
-    app.with_state(|s| s.network(nid).map(|n| n.network.clone()))?
+pub async fn get(Ids(nid): NetworkPath, read: Read) -> ApiResult<Json<Network>> {
+    read.network(nid, |ns| Ok(ns.network.clone()))
+        .await
         .map(Json)
-        .ok_or_else(|| ApiError::not_found("network", nid))
 }
 
 #[utoipa::path(
@@ -111,28 +89,19 @@ pub async fn get(
     path = "/api/v1/networks/{nid}",
     tag = "networks",
     operation_id = "update_network",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("If-Match" = Option<u64>, Header, description = "Only if the object is still at this version (quotes, as for an ETag, are accepted); else 409 `version_mismatch`"),
-    ),
+    params(NetworkPath, IfMatch),
     request_body = UpdateNetwork,
     responses(
         (status = 200, description = "The network as it now is", body = Network),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
-        crate::http::openapi::Conflict,
-        crate::http::openapi::TooLarge,
+        Common, Missing, Conflict, TooLarge,
     ),
 )]
 pub async fn update(
     State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
+    Ids(nid): NetworkPath,
     headers: HeaderMap,
     JsonBody(body): JsonBody<UpdateNetwork>,
 ) -> ApiResult<Json<Network>> {
-    caller.require_admin()?;
-    let nid: NetworkId = ids.get("nid")?;
     let patch = body.validate()?;
     let cmd = Command::UpdateNetwork {
         id: nid,
@@ -149,25 +118,17 @@ pub async fn update(
     path = "/api/v1/networks/{nid}",
     tag = "networks",
     operation_id = "delete_network",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("If-Match" = Option<u64>, Header, description = "Only if the object is still at this version (quotes, as for an ETag, are accepted); else 409 `version_mismatch`"),
-    ),
+    params(NetworkPath, IfMatch),
     responses(
         (status = 204, description = "Deleted"),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
-        crate::http::openapi::Conflict,
+        Common, Missing, Conflict,
     ),
 )]
 pub async fn delete(
     State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
+    Ids(nid): NetworkPath,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
-    let nid: NetworkId = ids.get("nid")?;
     let cmd = Command::DeleteNetwork {
         id: nid,
         if_match: if_match(&headers)?,
@@ -206,27 +167,14 @@ pub struct Ipam {
     path = "/api/v1/networks/{nid}/ipam",
     tag = "networks",
     operation_id = "get_network_ipam",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        super::ReadQuery,
-    ),
+    params(NetworkPath, ReadQuery),
     responses(
         (status = 200, description = "Address pool usage per family and every allocation", body = Ipam),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
+        Common, Missing,
     ),
 )]
-pub async fn ipam(
-    State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
-    Read(c): Read,
-) -> ApiResult<Json<Ipam>> {
-    caller.require_admin()?;
-    let nid: NetworkId = ids.get("nid")?;
-    read_barrier(&app, c).await?;
-    app.with_state(|s| {
-        let ns = s.network(nid)?;
+pub async fn ipam(Ids(nid): NetworkPath, read: Read) -> ApiResult<Json<Ipam>> {
+    read.network(nid, |ns| {
         let usage = |f: IpFamily| {
             ns.pools.get(f).map(|p| Usage {
                 cidr: p.prefix().to_string(),
@@ -246,12 +194,12 @@ pub async fn ipam(
                 })
             })
             .collect();
-        Some(Ipam {
+        Ok(Ipam {
             ipv4: usage(IpFamily::Ipv4),
             ipv6: usage(IpFamily::Ipv6),
             allocations,
         })
-    })?
+    })
+    .await
     .map(Json)
-    .ok_or_else(|| ApiError::not_found("network", nid))
 }

@@ -1,6 +1,5 @@
 //! `/networks/{nid}/peers[/{pid}]`, the peer's wg-quick config, agent-token rotation and the
-//! jump firewall. Also the path/query extractors the per-network handlers share, which answer
-//! bad input with problem+json instead of axum's plain-text rejections.
+//! jump firewall.
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
@@ -11,22 +10,18 @@ use raftwire_api::firewall::{jump_firewall, JumpFirewall};
 use raftwire_api::requests::{CreatePeer, UpdatePeer};
 use raftwire_api::wireguard::{peer_config, render_wg_quick};
 use raftwire_api::*;
-use raftwire_raft_store::{Command, NetworkState, PeerSecretsInput};
+use raftwire_raft_store::{Command, PeerSecretsInput};
 use serde::Serialize;
 
-use super::propose_done;
-use super::{if_match, items, network_of, new_id, now, PathIds, Read};
+use super::{find, if_match, items, new_id, now, Read, ReadQuery};
 use crate::app::App;
-use crate::consensus::{propose_for, read_barrier};
+use super::propose_done;
+use crate::consensus::propose_for;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Caller, JsonBody};
+use crate::http::openapi::{Common, Conflict, Missing, TooLarge};
+use crate::http::params::{Ids, IfMatch, NetworkPath, PathParam, PeerPath};
 use crate::secrets::{hash_token, new_token, wireguard_keypair};
-
-fn peer_of(ns: &NetworkState, pid: PeerId) -> ApiResult<&Peer> {
-    ns.peers
-        .get(pid)
-        .ok_or_else(|| ApiError::not_found("peer", pid))
-}
 
 // ---------------------------------------------------------------- peers
 
@@ -49,28 +44,16 @@ pub struct AgentToken {
     path = "/api/v1/networks/{nid}/peers",
     tag = "peers",
     operation_id = "list_peers",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        super::ReadQuery,
-    ),
+    params(NetworkPath, ReadQuery),
     responses(
         (status = 200, description = "Every peer of the network, in creation order", body = crate::http::openapi::PeerList),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
+        Common, Missing,
     ),
 )]
-pub async fn list(
-    State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
-    Read(c): Read,
-) -> ApiResult<Json<serde_json::Value>> {
-    caller.require_admin()?;
-    let nid: NetworkId = ids.get("nid")?;
-    read_barrier(&app, c).await?;
-    let list: Vec<Peer> =
-        app.with_state(|s| network_of(s, nid).map(|ns| ns.peers.iter().cloned().collect()))??;
-    Ok(items(list))
+pub async fn list(Ids(nid): NetworkPath, read: Read) -> ApiResult<Json<serde_json::Value>> {
+    read.network(nid, |ns| Ok(ns.peers.iter().cloned().collect()))
+        .await
+        .map(items::<Peer>)
 }
 
 #[utoipa::path(
@@ -78,26 +61,18 @@ pub async fn list(
     path = "/api/v1/networks/{nid}/peers",
     tag = "peers",
     operation_id = "create_peer",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-    ),
+    params(NetworkPath),
     request_body = CreatePeer,
     responses(
         (status = 201, description = "The new peer", body = PeerCreated),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
-        crate::http::openapi::Conflict,
-        crate::http::openapi::TooLarge,
+        Common, Missing, Conflict, TooLarge,
     ),
 )]
 pub async fn create(
     State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
+    Ids(nid): NetworkPath,
     JsonBody(body): JsonBody<CreatePeer>,
 ) -> ApiResult<(StatusCode, Json<PeerCreated>)> {
-    caller.require_admin()?;
-    let nid: NetworkId = ids.get("nid")?;
     let spec = body.validate()?;
     let mut secrets = PeerSecretsInput::default();
     let token = spec.use_agent.then(new_token);
@@ -131,29 +106,16 @@ fn minted_for(app: &App, token: &str, peer: PeerId) -> bool {
     path = "/api/v1/networks/{nid}/peers/{pid}",
     tag = "peers",
     operation_id = "get_peer",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("pid" = PeerId, Path, description = "The peer's id"),
-        super::ReadQuery,
-    ),
+    params(PeerPath, ReadQuery),
     responses(
         (status = 200, description = "The peer", body = Peer),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
+        Common, Missing,
     ),
 )]
-pub async fn get(
-    State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
-    Read(c): Read,
-) -> ApiResult<Json<Peer>> {
-    caller.require_admin()?;
-    let (nid, pid): (NetworkId, PeerId) = (ids.get("nid")?, ids.get("pid")?);
-    read_barrier(&app, c).await?;
-    let peer =
-        app.with_state(|s| network_of(s, nid).and_then(|ns| peer_of(ns, pid).cloned()))??;
-    Ok(Json(peer))
+pub async fn get(Ids((nid, pid)): PeerPath, read: Read) -> ApiResult<Json<Peer>> {
+    read.network(nid, |ns| find(ns, pid).cloned())
+        .await
+        .map(Json)
 }
 
 #[utoipa::path(
@@ -161,29 +123,19 @@ pub async fn get(
     path = "/api/v1/networks/{nid}/peers/{pid}",
     tag = "peers",
     operation_id = "update_peer",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("pid" = PeerId, Path, description = "The peer's id"),
-        ("If-Match" = Option<u64>, Header, description = "Only if the object is still at this version (quotes, as for an ETag, are accepted); else 409 `version_mismatch`"),
-    ),
+    params(PeerPath, IfMatch),
     request_body = UpdatePeer,
     responses(
         (status = 200, description = "The peer as it now is", body = Peer),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
-        crate::http::openapi::Conflict,
-        crate::http::openapi::TooLarge,
+        Common, Missing, Conflict, TooLarge,
     ),
 )]
 pub async fn update(
     State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
+    Ids((nid, pid)): PeerPath,
     headers: HeaderMap,
     JsonBody(body): JsonBody<UpdatePeer>,
 ) -> ApiResult<Json<Peer>> {
-    caller.require_admin()?;
-    let (nid, pid): (NetworkId, PeerId) = (ids.get("nid")?, ids.get("pid")?);
     let patch = body.validate()?;
     let cmd = Command::UpdatePeer {
         network_id: nid,
@@ -200,26 +152,17 @@ pub async fn update(
     path = "/api/v1/networks/{nid}/peers/{pid}",
     tag = "peers",
     operation_id = "delete_peer",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("pid" = PeerId, Path, description = "The peer's id"),
-        ("If-Match" = Option<u64>, Header, description = "Only if the object is still at this version (quotes, as for an ETag, are accepted); else 409 `version_mismatch`"),
-    ),
+    params(PeerPath, IfMatch),
     responses(
         (status = 204, description = "Deleted"),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
-        crate::http::openapi::Conflict,
+        Common, Missing, Conflict,
     ),
 )]
 pub async fn delete(
     State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
+    Ids((nid, pid)): PeerPath,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
-    let (nid, pid): (NetworkId, PeerId) = (ids.get("nid")?, ids.get("pid")?);
     let cmd = Command::DeletePeer {
         network_id: nid,
         id: pid,
@@ -234,35 +177,28 @@ pub async fn delete(
     path = "/api/v1/networks/{nid}/peers/{pid}/config",
     tag = "peers",
     operation_id = "get_peer_config",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("pid" = PeerId, Path, description = "The peer's id"),
-        super::ReadQuery,
-    ),
+    params(PeerPath, ReadQuery),
     responses(
         (status = 200, description = "The peer's wg-quick configuration (with its private key when the node generated it)", body = String, content_type = "text/plain"),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
+        Common, Missing,
     ),
 )]
 pub async fn config(
-    State(app): State<App>,
     caller: Caller,
-    ids: PathIds,
-    Read(c): Read,
+    Ids((nid, pid)): PeerPath,
+    read: Read,
 ) -> ApiResult<HttpResponse> {
-    let (nid, pid): (NetworkId, PeerId) = (ids.get("nid")?, ids.get("pid")?);
     caller.require_peer(pid)?;
-    read_barrier(&app, c).await?;
-    let text = app.with_state(|s| {
-        let ns = network_of(s, nid)?;
-        peer_of(ns, pid)?;
-        let view = ns.view();
-        let cfg = peer_config(&view, &view.index(), pid)
-            .ok_or_else(|| ApiError::not_found("peer", pid))?;
-        let private_key = ns.secrets.get(&pid).and_then(|s| s.private_key.as_deref());
-        Ok::<_, ApiError>(render_wg_quick(&cfg, private_key))
-    })??;
+    let text = read
+        .network(nid, |ns| {
+            find(ns, pid)?;
+            let view = ns.view();
+            let cfg = peer_config(&view, &view.index(), pid)
+                .ok_or_else(|| ApiError::not_found("peer", pid))?;
+            let private_key = ns.secrets.get(&pid).and_then(|s| s.private_key.as_deref());
+            Ok(render_wg_quick(&cfg, private_key))
+        })
+        .await?;
     Ok(([(CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
 
@@ -272,24 +208,16 @@ pub async fn config(
     path = "/api/v1/networks/{nid}/peers/{pid}/token",
     tag = "peers",
     operation_id = "rotate_agent_token",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("pid" = PeerId, Path, description = "The peer's id"),
-    ),
+    params(PeerPath),
     responses(
         (status = 200, description = "The new agent token, shown only here", body = AgentToken),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
-        crate::http::openapi::Conflict,
+        Common, Missing, Conflict,
     ),
 )]
 pub async fn rotate_token(
     State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
+    Ids((nid, pid)): PeerPath,
 ) -> ApiResult<Json<AgentToken>> {
-    caller.require_admin()?;
-    let (nid, pid): (NetworkId, PeerId) = (ids.get("nid")?, ids.get("pid")?);
     let token = new_token();
     let cmd = Command::RotateAgentToken {
         network_id: nid,
@@ -310,33 +238,19 @@ pub async fn rotate_token(
     path = "/api/v1/networks/{nid}/peers/{pid}/firewall",
     tag = "peers",
     operation_id = "get_jump_firewall",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("pid" = PeerId, Path, description = "The peer's id"),
-        super::ReadQuery,
-    ),
+    params(PeerPath, ReadQuery),
     responses(
         (status = 200, description = "The jump's filter rules per family (null: family absent) and forwarding; a regular peer is 400 `not_a_jump`", body = JumpFirewall),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
+        Common, Missing,
     ),
 )]
-pub async fn firewall(
-    State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
-    Read(c): Read,
-) -> ApiResult<Json<JumpFirewall>> {
-    caller.require_admin()?;
-    let (nid, pid): (NetworkId, PeerId) = (ids.get("nid")?, ids.get("pid")?);
-    read_barrier(&app, c).await?;
-    let fw = app.with_state(|s| {
-        let ns = network_of(s, nid)?;
-        let peer = peer_of(ns, pid)?;
+pub async fn firewall(Ids((nid, pid)): PeerPath, read: Read) -> ApiResult<Json<JumpFirewall>> {
+    read.network(nid, |ns| {
+        let peer = find(ns, pid)?;
         let not_a_jump = || {
             ApiError::from(DomainError::field(
                 ErrorCode::NotAJump,
-                "pid",
+                PeerId::NAME,
                 format!(
                     "peer '{}' is not a jump peer, so it has no firewall",
                     peer.name
@@ -348,6 +262,7 @@ pub async fn firewall(
         }
         let view = ns.view();
         jump_firewall(&view, &view.index(), pid).ok_or_else(not_a_jump)
-    })??;
-    Ok(Json(fw))
+    })
+    .await
+    .map(Json)
 }

@@ -7,12 +7,14 @@ use raftwire_api::requests::{CreatePolicy, CreateRule, RuleSpec, UpdatePolicy};
 use raftwire_api::*;
 use raftwire_raft_store::Command;
 
-use super::propose_done;
-use super::{if_match, items, network_of, new_id, now, PathIds, Read};
+use super::{find, if_match, items, new_id, now, Read, ReadQuery};
 use crate::app::App;
-use crate::consensus::{propose_for, read_barrier};
-use crate::http::error::{ApiError, ApiResult};
-use crate::http::extract::{Caller, JsonBody};
+use super::propose_done;
+use crate::consensus::propose_for;
+use crate::http::error::ApiResult;
+use crate::http::extract::JsonBody;
+use crate::http::openapi::{Common, Conflict, Missing, TooLarge};
+use crate::http::params::{Ids, IfMatch, NetworkPath, PolicyPath, RulePath};
 
 /// Rules with fresh ids, in the order given.
 fn with_ids(specs: Vec<RuleSpec>) -> Vec<Rule> {
@@ -27,28 +29,16 @@ fn with_ids(specs: Vec<RuleSpec>) -> Vec<Rule> {
     path = "/api/v1/networks/{nid}/policies",
     tag = "policies",
     operation_id = "list_policies",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        super::ReadQuery,
-    ),
+    params(NetworkPath, ReadQuery),
     responses(
-        (status = 200, description = "Every policie of the network, in creation order", body = crate::http::openapi::PolicyList),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
+        (status = 200, description = "Every policy of the network, in creation order", body = crate::http::openapi::PolicyList),
+        Common, Missing,
     ),
 )]
-pub async fn list(
-    State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
-    Read(c): Read,
-) -> ApiResult<Json<serde_json::Value>> {
-    caller.require_admin()?;
-    let nid: NetworkId = ids.get("nid")?;
-    read_barrier(&app, c).await?;
-    let list: Vec<Policy> =
-        app.with_state(|s| network_of(s, nid).map(|ns| ns.policies.iter().cloned().collect()))??;
-    Ok(items(list))
+pub async fn list(Ids(nid): NetworkPath, read: Read) -> ApiResult<Json<serde_json::Value>> {
+    read.network(nid, |ns| Ok(ns.policies.iter().cloned().collect()))
+        .await
+        .map(items::<Policy>)
 }
 
 #[utoipa::path(
@@ -56,26 +46,18 @@ pub async fn list(
     path = "/api/v1/networks/{nid}/policies",
     tag = "policies",
     operation_id = "create_policy",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-    ),
+    params(NetworkPath),
     request_body = CreatePolicy,
     responses(
-        (status = 201, description = "The new policie", body = Policy),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
-        crate::http::openapi::Conflict,
-        crate::http::openapi::TooLarge,
+        (status = 201, description = "The new policy", body = Policy),
+        Common, Missing, Conflict, TooLarge,
     ),
 )]
 pub async fn create(
     State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
+    Ids(nid): NetworkPath,
     JsonBody(body): JsonBody<CreatePolicy>,
 ) -> ApiResult<(StatusCode, Json<Policy>)> {
-    caller.require_admin()?;
-    let nid: NetworkId = ids.get("nid")?;
     let spec = body.validate()?;
     let cmd = Command::CreatePolicy {
         network_id: nid,
@@ -96,34 +78,16 @@ pub async fn create(
     path = "/api/v1/networks/{nid}/policies/{polid}",
     tag = "policies",
     operation_id = "get_policy",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("polid" = PolicyId, Path, description = "The policy's id"),
-        super::ReadQuery,
-    ),
+    params(PolicyPath, ReadQuery),
     responses(
-        (status = 200, description = "The policie", body = Policy),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
+        (status = 200, description = "The policy", body = Policy),
+        Common, Missing,
     ),
 )]
-pub async fn get(
-    State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
-    Read(c): Read,
-) -> ApiResult<Json<Policy>> {
-    caller.require_admin()?;
-    let (nid, polid): (NetworkId, PolicyId) = (ids.get("nid")?, ids.get("polid")?);
-    read_barrier(&app, c).await?;
-    let policy = app.with_state(|s| {
-        network_of(s, nid)?
-            .policies
-            .get(polid)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found("policy", polid))
-    })??;
-    Ok(Json(policy))
+pub async fn get(Ids((nid, polid)): PolicyPath, read: Read) -> ApiResult<Json<Policy>> {
+    read.network(nid, |ns| find(ns, polid).cloned())
+        .await
+        .map(Json)
 }
 
 #[utoipa::path(
@@ -131,29 +95,19 @@ pub async fn get(
     path = "/api/v1/networks/{nid}/policies/{polid}",
     tag = "policies",
     operation_id = "update_policy",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("polid" = PolicyId, Path, description = "The policy's id"),
-        ("If-Match" = Option<u64>, Header, description = "Only if the object is still at this version (quotes, as for an ETag, are accepted); else 409 `version_mismatch`"),
-    ),
+    params(PolicyPath, IfMatch),
     request_body = UpdatePolicy,
     responses(
-        (status = 200, description = "The policie as it now is", body = Policy),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
-        crate::http::openapi::Conflict,
-        crate::http::openapi::TooLarge,
+        (status = 200, description = "The policy as it now is", body = Policy),
+        Common, Missing, Conflict, TooLarge,
     ),
 )]
 pub async fn update(
     State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
+    Ids((nid, polid)): PolicyPath,
     headers: HeaderMap,
     JsonBody(body): JsonBody<UpdatePolicy>,
 ) -> ApiResult<Json<Policy>> {
-    caller.require_admin()?;
-    let (nid, polid): (NetworkId, PolicyId) = (ids.get("nid")?, ids.get("polid")?);
     let patch = body.validate()?;
     let cmd = Command::UpdatePolicy {
         network_id: nid,
@@ -172,26 +126,17 @@ pub async fn update(
     path = "/api/v1/networks/{nid}/policies/{polid}",
     tag = "policies",
     operation_id = "delete_policy",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("polid" = PolicyId, Path, description = "The policy's id"),
-        ("If-Match" = Option<u64>, Header, description = "Only if the object is still at this version (quotes, as for an ETag, are accepted); else 409 `version_mismatch`"),
-    ),
+    params(PolicyPath, IfMatch),
     responses(
         (status = 204, description = "Deleted"),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
-        crate::http::openapi::Conflict,
+        Common, Missing, Conflict,
     ),
 )]
 pub async fn delete(
     State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
+    Ids((nid, polid)): PolicyPath,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
-    let (nid, polid): (NetworkId, PolicyId) = (ids.get("nid")?, ids.get("polid")?);
     let cmd = Command::DeletePolicy {
         network_id: nid,
         id: polid,
@@ -206,27 +151,18 @@ pub async fn delete(
     path = "/api/v1/networks/{nid}/policies/{polid}/rules",
     tag = "policies",
     operation_id = "add_policy_rule",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("polid" = PolicyId, Path, description = "The policy's id"),
-    ),
+    params(PolicyPath),
     request_body = CreateRule,
     responses(
         (status = 201, description = "The rule is appended; the policy as it now is", body = Policy),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
-        crate::http::openapi::Conflict,
-        crate::http::openapi::TooLarge,
+        Common, Missing, Conflict, TooLarge,
     ),
 )]
 pub async fn add_rule(
     State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
+    Ids((nid, polid)): PolicyPath,
     JsonBody(body): JsonBody<CreateRule>,
 ) -> ApiResult<(StatusCode, Json<Policy>)> {
-    caller.require_admin()?;
-    let (nid, polid): (NetworkId, PolicyId) = (ids.get("nid")?, ids.get("polid")?);
     let rule = body.validate()?.into_rule(RuleId(new_id()));
     let cmd = Command::AddRule {
         network_id: nid,
@@ -245,26 +181,16 @@ pub async fn add_rule(
     path = "/api/v1/networks/{nid}/policies/{polid}/rules/{rule_id}",
     tag = "policies",
     operation_id = "remove_policy_rule",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("polid" = PolicyId, Path, description = "The policy's id"),
-        ("rule_id" = RuleId, Path, description = "The rule's id"),
-    ),
+    params(RulePath),
     responses(
         (status = 204, description = "The rule is removed"),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
-        crate::http::openapi::Conflict,
+        Common, Missing, Conflict,
     ),
 )]
 pub async fn remove_rule(
     State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
+    Ids((nid, polid, rule_id)): RulePath,
 ) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
-    let (nid, polid): (NetworkId, PolicyId) = (ids.get("nid")?, ids.get("polid")?);
-    let rule_id: RuleId = ids.get("rule_id")?;
     let cmd = Command::RemoveRule {
         network_id: nid,
         policy_id: polid,

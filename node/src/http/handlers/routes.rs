@@ -7,40 +7,30 @@ use raftwire_api::requests::{CreateRoute, UpdateRoute};
 use raftwire_api::*;
 use raftwire_raft_store::Command;
 
-use super::propose_done;
-use super::{if_match, items, network_of, new_id, now, PathIds, Read};
+use super::{find, if_match, items, new_id, now, Read, ReadQuery};
 use crate::app::App;
-use crate::consensus::{propose_for, read_barrier};
-use crate::http::error::{ApiError, ApiResult};
-use crate::http::extract::{Caller, JsonBody};
+use super::propose_done;
+use crate::consensus::propose_for;
+use crate::http::error::ApiResult;
+use crate::http::extract::JsonBody;
+use crate::http::openapi::{Common, Conflict, Missing, TooLarge};
+use crate::http::params::{Ids, IfMatch, NetworkPath, RoutePath};
 
 #[utoipa::path(
     get,
     path = "/api/v1/networks/{nid}/routes",
     tag = "routes",
     operation_id = "list_routes",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        super::ReadQuery,
-    ),
+    params(NetworkPath, ReadQuery),
     responses(
         (status = 200, description = "Every route of the network, in creation order", body = crate::http::openapi::RouteList),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
+        Common, Missing,
     ),
 )]
-pub async fn list(
-    State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
-    Read(c): Read,
-) -> ApiResult<Json<serde_json::Value>> {
-    caller.require_admin()?;
-    let nid: NetworkId = ids.get("nid")?;
-    read_barrier(&app, c).await?;
-    let list: Vec<Route> =
-        app.with_state(|s| network_of(s, nid).map(|ns| ns.routes.iter().cloned().collect()))??;
-    Ok(items(list))
+pub async fn list(Ids(nid): NetworkPath, read: Read) -> ApiResult<Json<serde_json::Value>> {
+    read.network(nid, |ns| Ok(ns.routes.iter().cloned().collect()))
+        .await
+        .map(items::<Route>)
 }
 
 #[utoipa::path(
@@ -48,26 +38,18 @@ pub async fn list(
     path = "/api/v1/networks/{nid}/routes",
     tag = "routes",
     operation_id = "create_route",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-    ),
+    params(NetworkPath),
     request_body = CreateRoute,
     responses(
         (status = 201, description = "The new route", body = Route),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
-        crate::http::openapi::Conflict,
-        crate::http::openapi::TooLarge,
+        Common, Missing, Conflict, TooLarge,
     ),
 )]
 pub async fn create(
     State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
+    Ids(nid): NetworkPath,
     JsonBody(body): JsonBody<CreateRoute>,
 ) -> ApiResult<(StatusCode, Json<Route>)> {
-    caller.require_admin()?;
-    let nid: NetworkId = ids.get("nid")?;
     let spec = body.validate()?;
     let cmd = Command::CreateRoute {
         network_id: nid,
@@ -86,34 +68,16 @@ pub async fn create(
     path = "/api/v1/networks/{nid}/routes/{rid}",
     tag = "routes",
     operation_id = "get_route",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("rid" = RouteId, Path, description = "The route's id"),
-        super::ReadQuery,
-    ),
+    params(RoutePath, ReadQuery),
     responses(
         (status = 200, description = "The route", body = Route),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
+        Common, Missing,
     ),
 )]
-pub async fn get(
-    State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
-    Read(c): Read,
-) -> ApiResult<Json<Route>> {
-    caller.require_admin()?;
-    let (nid, rid): (NetworkId, RouteId) = (ids.get("nid")?, ids.get("rid")?);
-    read_barrier(&app, c).await?;
-    let route = app.with_state(|s| {
-        network_of(s, nid)?
-            .routes
-            .get(rid)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found("route", rid))
-    })??;
-    Ok(Json(route))
+pub async fn get(Ids((nid, rid)): RoutePath, read: Read) -> ApiResult<Json<Route>> {
+    read.network(nid, |ns| find(ns, rid).cloned())
+        .await
+        .map(Json)
 }
 
 #[utoipa::path(
@@ -121,29 +85,19 @@ pub async fn get(
     path = "/api/v1/networks/{nid}/routes/{rid}",
     tag = "routes",
     operation_id = "update_route",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("rid" = RouteId, Path, description = "The route's id"),
-        ("If-Match" = Option<u64>, Header, description = "Only if the object is still at this version (quotes, as for an ETag, are accepted); else 409 `version_mismatch`"),
-    ),
+    params(RoutePath, IfMatch),
     request_body = UpdateRoute,
     responses(
         (status = 200, description = "The route as it now is", body = Route),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
-        crate::http::openapi::Conflict,
-        crate::http::openapi::TooLarge,
+        Common, Missing, Conflict, TooLarge,
     ),
 )]
 pub async fn update(
     State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
+    Ids((nid, rid)): RoutePath,
     headers: HeaderMap,
     JsonBody(body): JsonBody<UpdateRoute>,
 ) -> ApiResult<Json<Route>> {
-    caller.require_admin()?;
-    let (nid, rid): (NetworkId, RouteId) = (ids.get("nid")?, ids.get("rid")?);
     let patch = body.validate()?;
     let cmd = Command::UpdateRoute {
         network_id: nid,
@@ -160,26 +114,17 @@ pub async fn update(
     path = "/api/v1/networks/{nid}/routes/{rid}",
     tag = "routes",
     operation_id = "delete_route",
-    params(
-        ("nid" = NetworkId, Path, description = "The network's id"),
-        ("rid" = RouteId, Path, description = "The route's id"),
-        ("If-Match" = Option<u64>, Header, description = "Only if the object is still at this version (quotes, as for an ETag, are accepted); else 409 `version_mismatch`"),
-    ),
+    params(RoutePath, IfMatch),
     responses(
         (status = 204, description = "Deleted"),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
-        crate::http::openapi::Conflict,
+        Common, Missing, Conflict,
     ),
 )]
 pub async fn delete(
     State(app): State<App>,
-    caller: Caller,
-    ids: PathIds,
+    Ids((nid, rid)): RoutePath,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
-    let (nid, rid): (NetworkId, RouteId) = (ids.get("nid")?, ids.get("rid")?);
     let cmd = Command::DeleteRoute {
         network_id: nid,
         id: rid,

@@ -10,13 +10,12 @@ use raftwire_api::{DomainError, ErrorCode};
 use raftwire_raft_store::codec::{decode_snapshot, encode_snapshot};
 use raftwire_raft_store::Command;
 
-use super::Read;
+use super::{Read, ReadQuery};
 use crate::app::App;
-use crate::consensus::{propose, read_barrier};
+use crate::consensus::propose;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::extract::Caller;
+use crate::http::openapi::{Common, Conflict, TooLarge};
 
-/// Largest backup accepted by a restore.
 /// Largest backup accepted by a restore (about 16,000 peers). The whole backup travels as
 /// one Raft log entry, and openraft 0.9 gives one AppendEntries round the heartbeat
 /// interval: an 11 MB entry was measured to never reach the followers (the cluster then
@@ -29,21 +28,14 @@ pub const RESTORE_LIMIT: usize = 4 * 1024 * 1024;
     path = "/api/v1/snapshot",
     tag = "cluster",
     operation_id = "save_snapshot",
-    params(
-        super::ReadQuery,
-    ),
+    params(ReadQuery),
     responses(
         (status = 200, description = "A backup of the whole state (the versioned snapshot encoding)", body = inline(crate::http::openapi::Binary), content_type = "application/octet-stream"),
-        crate::http::openapi::Common,
+        Common,
     ),
 )]
-pub async fn save(
-    State(app): State<App>,
-    caller: Caller,
-    Read(c): Read,
-) -> ApiResult<impl IntoResponse> {
-    caller.require_admin()?;
-    read_barrier(&app, c).await?;
+pub async fn save(read: Read) -> ApiResult<impl IntoResponse> {
+    let app = read.barrier().await?;
     let bytes = app
         .sm
         .read(|d| encode_snapshot(&d.last_applied, &d.last_membership, &d.state))
@@ -69,13 +61,10 @@ pub async fn save(
     request_body(content = inline(crate::http::openapi::Binary), content_type = "application/octet-stream", description = "A backup from `GET /snapshot`"),
     responses(
         (status = 204, description = "The state is replaced by the backup"),
-        crate::http::openapi::Common,
-        crate::http::openapi::Conflict,
-        crate::http::openapi::TooLarge,
+        Common, Conflict, TooLarge,
     ),
 )]
-pub async fn restore(State(app): State<App>, caller: Caller, body: Bytes) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
+pub async fn restore(State(app): State<App>, body: Bytes) -> ApiResult<StatusCode> {
     let payload = decode_snapshot(&body).map_err(|e| {
         ApiError::from(DomainError::new(
             ErrorCode::MalformedBody,

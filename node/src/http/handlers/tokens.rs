@@ -9,11 +9,13 @@ use raftwire_api::{Timestamp, TokenId};
 use raftwire_raft_store::{AdminToken, Command, Response};
 use serde::{Deserialize, Serialize};
 
-use super::{items, new_id, now, PathIds, Read};
+use super::{items, new_id, now, Read, ReadQuery};
 use crate::app::App;
-use crate::consensus::{propose, propose_for, read_barrier, unexpected};
+use crate::consensus::{propose, propose_for, unexpected};
 use crate::http::error::ApiResult;
-use crate::http::extract::{Caller, JsonBody};
+use crate::http::extract::JsonBody;
+use crate::http::openapi::{Common, Conflict, Missing, TooLarge};
+use crate::http::params::{Ids, TokenPath};
 use crate::secrets::{hash_token, new_token};
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -54,24 +56,16 @@ pub struct TokenCreated {
     path = "/api/v1/tokens",
     tag = "tokens",
     operation_id = "list_tokens",
-    params(
-        super::ReadQuery,
-    ),
+    params(ReadQuery),
     responses(
         (status = 200, description = "Every admin token (never the token itself)", body = crate::http::openapi::TokenList),
-        crate::http::openapi::Common,
+        Common,
     ),
 )]
-pub async fn list(
-    State(app): State<App>,
-    caller: Caller,
-    Read(c): Read,
-) -> ApiResult<Json<serde_json::Value>> {
-    caller.require_admin()?;
-    read_barrier(&app, c).await?;
-    let list: Vec<TokenInfo> =
-        app.with_state(|s| s.admin_tokens().map(TokenInfo::from).collect())?;
-    Ok(items(list))
+pub async fn list(read: Read) -> ApiResult<Json<serde_json::Value>> {
+    read.state(|s| Ok(s.admin_tokens().map(TokenInfo::from).collect()))
+        .await
+        .map(items::<TokenInfo>)
 }
 
 #[utoipa::path(
@@ -82,17 +76,13 @@ pub async fn list(
     request_body = CreateToken,
     responses(
         (status = 201, description = "The new admin token, shown only here", body = TokenCreated),
-        crate::http::openapi::Common,
-        crate::http::openapi::Conflict,
-        crate::http::openapi::TooLarge,
+        Common, Conflict, TooLarge,
     ),
 )]
 pub async fn create(
     State(app): State<App>,
-    caller: Caller,
     JsonBody(body): JsonBody<CreateToken>,
 ) -> ApiResult<(StatusCode, Json<TokenCreated>)> {
-    caller.require_admin()?;
     let name = v::label("name", v::required("name", &body.name)?)?;
     let token = new_token();
     let cmd = Command::CreateAdminToken {
@@ -123,19 +113,13 @@ pub async fn create(
     path = "/api/v1/tokens/{id}",
     tag = "tokens",
     operation_id = "delete_token",
-    params(
-        ("id" = TokenId, Path, description = "The admin token's id"),
-    ),
+    params(TokenPath),
     responses(
         (status = 204, description = "Revoked"),
-        crate::http::openapi::Common,
-        crate::http::openapi::Missing,
-        crate::http::openapi::Conflict,
+        Common, Missing, Conflict,
     ),
 )]
-pub async fn delete(State(app): State<App>, caller: Caller, ids: PathIds) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
-    let id: TokenId = ids.get("id")?;
+pub async fn delete(State(app): State<App>, Ids(id): TokenPath) -> ApiResult<StatusCode> {
     match propose(&app, Command::DeleteAdminToken { id }).await? {
         Response::Deleted => Ok(StatusCode::NO_CONTENT),
         other => Err(unexpected(other).into()),
