@@ -52,6 +52,9 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub advertise: String,
+    /// The advertised URL is `advertise`'s scheme with the address the listener was bound
+    /// to (`--listen` with port 0 and no `--advertise`).
+    pub advertise_bound: bool,
     pub admin_token_file: PathBuf,
     /// The bootstrap admin token itself (from `RAFTWIRE_ADMIN_TOKEN`); overrides the file.
     pub admin_token: Option<String>,
@@ -95,6 +98,8 @@ impl NodeArgs {
             _ => None,
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
+        // With `--listen …:0` and no `--advertise`, the node advertises the port it is given.
+        let advertise_bound = self.advertise.is_none() && self.listen.port() == 0;
         let advertise = self
             .advertise
             .unwrap_or_else(|| format!("{scheme}://{}", self.listen))
@@ -115,6 +120,7 @@ impl NodeArgs {
             data_dir: self.data_dir,
             listen: self.listen,
             advertise,
+            advertise_bound,
             bootstrap: self.bootstrap,
             join: self.join,
             tls,

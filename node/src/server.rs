@@ -88,6 +88,16 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
     let (cluster_secret, _) = read_or_create(&cfg.cluster_secret_file)
         .with_context(|| format!("cluster secret file {}", cfg.cluster_secret_file.display()))?;
 
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
+    let local_addr = listener.local_addr()?;
+    let mut cfg = cfg;
+    if cfg.advertise_bound {
+        let scheme = if cfg.tls.is_some() { "https" } else { "http" };
+        cfg.advertise = format!("{scheme}://{local_addr}");
+    }
+
     let (log_store, sm) =
         store::open(&raft_dir).map_err(|e| anyhow::anyhow!("opening storage: {e}"))?;
     let http = crate::tls::http_client(
@@ -125,10 +135,6 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         token_catch_up: Default::default(),
     });
 
-    let listener = TcpListener::bind(cfg.listen)
-        .await
-        .with_context(|| format!("binding {}", cfg.listen))?;
-    let local_addr = listener.local_addr()?;
     let (stop, stopped) = watch::channel(false);
     let router = crate::http::router(app.clone());
     let server = match &cfg.tls {

@@ -42,21 +42,15 @@ impl Node {
     }
 
     async fn start_in(dir: tempfile::TempDir, tls: Option<(PathBuf, PathBuf)>) -> Node {
-        // The advertised URL must be known before the node starts: take a free port first.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let listen: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let url = format!("{scheme}://{listen}");
+        // Port 0: the node binds a free port and advertises it.
+        let listen: std::net::SocketAddr = "127.0.0.1:0".parse().expect("addr");
         let ca = tls.as_ref().map(|(cert, _)| cert.clone());
         let (tls_cert, tls_key) = tls.map_or((None, None), |(c, k)| (Some(c), Some(k)));
         let cfg = NodeArgs {
             id: 1,
             data_dir: dir.path().join("data"),
             listen,
-            advertise: Some(url.clone()),
+            advertise: None,
             admin_token_file: None,
             cluster_secret_file: None,
             bootstrap: true,
@@ -67,6 +61,7 @@ impl Node {
         }
         .resolve();
         let handle = start(cfg).await.expect("node starts");
+        let url = handle.app.advertise.clone();
         let token = handle.admin_token.clone();
         wait_ready(&url, ca.as_deref()).await;
         Node {

@@ -9,13 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{free_port, wait_for};
+use common::wait_for;
 use serde_json::{json, Value};
 
 /// A node process; killed and reaped on drop, so no test leaves one behind.
 struct Proc {
     child: Option<Child>,
-    args: Vec<String>,
 }
 
 impl Proc {
@@ -33,10 +32,7 @@ impl Proc {
             .stderr(Stdio::from(std::fs::File::create(log).unwrap()))
             .spawn()
             .expect("raftwire-node starts");
-        Proc {
-            child: Some(child),
-            args,
-        }
+        Proc { child: Some(child) }
     }
 
     fn sigkill(&mut self) {
@@ -110,6 +106,20 @@ impl Nodes {
     }
 }
 
+/// The port a node started with `--listen 127.0.0.1:0` was given, from its startup line.
+async fn bound_port(log: &Path) -> u16 {
+    let out = log.with_extension("out");
+    wait_for(Duration::from_secs(30), || async {
+        let text = std::fs::read_to_string(&out).ok()?;
+        let (_, rest) = text.split_once("listening on http://127.0.0.1:")?;
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    })
+    .await
+}
+
 /// Creates a peer through node `i`; its name if the write was acknowledged.
 async fn create(n: &Nodes, nid: &str, i: usize, name: String) -> Option<String> {
     match n
@@ -132,11 +142,13 @@ fn log_path(dir: &Path, i: usize) -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_sigkill_of_the_leader_process() {
     let dir = tempfile::tempdir().unwrap();
-    let ports = vec![free_port(), free_port(), free_port()];
+    // Port 0: every node binds a free port and reports it (no pick-then-rebind race).
+    let mut ports = vec![0, 0, 0];
     let mut procs = vec![Proc::spawn(
         Nodes::args(dir.path(), 0, &ports),
         &log_path(dir.path(), 0),
     )];
+    ports[0] = bound_port(&log_path(dir.path(), 0)).await;
     let token_file = dir.path().join("n1/admin-token");
     let token = wait_for(Duration::from_secs(30), || async {
         std::fs::read_to_string(&token_file)
@@ -150,6 +162,7 @@ async fn acknowledged_writes_survive_sigkill_of_the_leader_process() {
             Nodes::args(dir.path(), i, &ports),
             &log_path(dir.path(), i),
         ));
+        ports[i] = bound_port(&log_path(dir.path(), i)).await;
     }
     let mut n = Nodes {
         dir,
@@ -241,8 +254,8 @@ async fn acknowledged_writes_survive_sigkill_of_the_leader_process() {
     .await;
     acknowledged.push("probe".into());
 
-    // The killed node restarts from its data dir and catches up.
-    let args = n.procs[leader].args.clone();
+    // The killed node restarts from its data dir, on the port it had, and catches up.
+    let args = Nodes::args(n.dir.path(), leader, &n.ports);
     n.procs[leader] = Proc::spawn(
         args,
         &log_path(n.dir.path(), leader).with_extension("restart.log"),
@@ -283,14 +296,14 @@ async fn acknowledged_writes_survive_sigkill_of_the_leader_process() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bootstrap_admin_token_can_come_from_the_environment() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let args = Nodes::args(dir.path(), 0, &[port]);
+    let args = Nodes::args(dir.path(), 0, &[0]);
     let token = "rw_from-the-environment-0123456789";
     let _node = Proc::spawn_with_env(
         args,
         &log_path(dir.path(), 0),
         &[("RAFTWIRE_ADMIN_TOKEN", token)],
     );
+    let port = bound_port(&log_path(dir.path(), 0)).await;
     let http = raftwire_node::tls::http_client(None, Duration::from_secs(2)).unwrap();
     let url = format!("http://127.0.0.1:{port}/api/v1/networks");
     wait_for(Duration::from_secs(30), || async {

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{free_port, test_timing, wait_for};
+use common::{test_timing, wait_for};
 use raftwire_node::{start, NodeArgs};
 use serde_json::{json, Value};
 
@@ -20,14 +20,12 @@ async fn a_cluster_runs_over_https_with_a_self_signed_certificate() {
     std::fs::write(&cert_pem, cert.cert.pem()).unwrap();
     std::fs::write(&key_pem, cert.signing_key.serialize_pem()).unwrap();
 
-    let ports = [free_port(), free_port()];
+    // Port 0: each node advertises the port it was given.
     let config = |id: u64, join: Option<String>| {
         let mut cfg = NodeArgs {
             id,
             data_dir: dir.path().join(format!("node{id}")),
-            listen: format!("127.0.0.1:{}", ports[id as usize - 1])
-                .parse()
-                .unwrap(),
+            listen: "127.0.0.1:0".parse().unwrap(),
             advertise: None,
             admin_token_file: None,
             cluster_secret_file: Some(dir.path().join("secret")),
@@ -47,7 +45,8 @@ async fn a_cluster_runs_over_https_with_a_self_signed_certificate() {
         "{}",
         n1.app.advertise
     );
-    let n2 = start(config(2, Some(format!("https://127.0.0.1:{}", ports[0]))))
+    assert_eq!(n1.app.advertise, format!("https://{}", n1.local_addr));
+    let n2 = start(config(2, Some(n1.app.advertise.clone())))
         .await
         .unwrap();
     wait_for(Duration::from_secs(20), || async {
@@ -56,6 +55,7 @@ async fn a_cluster_runs_over_https_with_a_self_signed_certificate() {
     })
     .await;
 
+    let ports = [n1.local_addr.port(), n2.local_addr.port()];
     let client = raftwire_node::tls::http_client(Some(&cert_pem), Duration::from_secs(2)).unwrap();
     let token = n1.admin_token.clone();
     // Written through node 2 (forwarded to the leader over HTTPS), read back from node 1.

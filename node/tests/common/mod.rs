@@ -1,20 +1,11 @@
 //! Test clusters: real nodes on loopback ports with RocksDB in temp dirs, talking HTTP.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use raftwire_node::{start, NodeArgs, NodeConfig, NodeHandle, RaftTiming};
 use serde_json::Value;
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Fast elections and frequent snapshots so tests exercise log purge and snapshot install.
 pub fn test_timing() -> RaftTiming {
@@ -91,13 +82,17 @@ impl Cluster {
     async fn start_node(&mut self, id: u64, join_node_1: bool) -> &TestNode {
         let idx = (id - 1) as usize;
         while self.ports.len() <= idx {
-            self.ports.push(free_port());
+            // Port 0 on the first start: the node binds a free port and advertises it; a
+            // restart binds the same port again (the other nodes know it by that address).
+            self.ports.push(0);
             self.nodes.push(None);
         }
         let port = self.ports[idx];
         let join = join_node_1.then(|| format!("http://127.0.0.1:{}", self.ports[0]));
         let cfg = self.config(id, port, join);
         let handle = start(cfg).await.unwrap();
+        let port = handle.local_addr.port();
+        self.ports[idx] = port;
         let node = TestNode {
             id,
             url: format!("http://127.0.0.1:{port}"),

@@ -8,9 +8,9 @@ use raftwire_api::*;
 use raftwire_raft_store::{Command, NetworkState};
 use serde::Serialize;
 
+use super::propose_done;
 use super::{find, if_match, items, new_id, now, Read, ReadQuery};
 use crate::app::App;
-use super::propose_done;
 use crate::consensus::propose_for;
 use crate::http::error::ApiResult;
 use crate::http::extract::JsonBody;

@@ -9,9 +9,9 @@ use raftwire_raft_store::{Command, NetworkDefaults};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::propose_done;
 use super::{if_match, items, new_id, now, Read, ReadQuery};
 use crate::app::App;
-use super::propose_done;
 use crate::consensus::propose_for;
 use crate::http::error::ApiResult;
 use crate::http::extract::JsonBody;

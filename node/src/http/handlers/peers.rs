@@ -13,9 +13,9 @@ use raftwire_api::*;
 use raftwire_raft_store::{Command, PeerSecretsInput};
 use serde::Serialize;
 
+use super::propose_done;
 use super::{find, if_match, items, new_id, now, Read, ReadQuery};
 use crate::app::App;
-use super::propose_done;
 use crate::consensus::propose_for;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Caller, JsonBody};
