@@ -141,7 +141,7 @@ fn commands() -> Vec<Command> {
         network_id: net(),
         id,
         at: at(n as u64),
-        spec: req.validate().expect("valid peer"),
+        spec: req.validate().expect("valid peer").into(),
         secrets,
     };
     vec![
@@ -157,7 +157,8 @@ fn commands() -> Vec<Command> {
                 ..Default::default()
             }
             .validate()
-            .expect("valid network"),
+            .expect("valid network")
+            .into(),
             defaults: NetworkDefaults {
                 group_id: GroupId::from_u128(id(2)),
                 policy_id: PolicyId::from_u128(id(3)),
@@ -217,7 +218,8 @@ fn commands() -> Vec<Command> {
                 priority: Some(10),
             }
             .validate()
-            .expect("valid group"),
+            .expect("valid group")
+            .into(),
         },
         policy_command(),
         Command::AddGroupMember {
@@ -243,7 +245,8 @@ fn commands() -> Vec<Command> {
                 jump_peer_id: Some(gw().to_string()),
             }
             .validate()
-            .expect("valid route"),
+            .expect("valid route")
+            .into(),
         },
         Command::AttachRoute {
             network_id: net(),
@@ -261,7 +264,8 @@ fn commands() -> Vec<Command> {
                 ip_address: Some("192.168.50.10".into()),
             }
             .validate()
-            .expect("valid mapping"),
+            .expect("valid mapping")
+            .into(),
         },
         Command::UpdatePeer {
             network_id: net(),
@@ -273,7 +277,8 @@ fn commands() -> Vec<Command> {
                 ..Default::default()
             }
             .validate()
-            .expect("valid patch"),
+            .expect("valid patch")
+            .into(),
         },
         Command::CreateAdminToken {
             token: AdminToken {
@@ -560,7 +565,11 @@ fn every_variant_fixture_decodes_to_its_command() {
             );
             let entry = decode_entry(&bytes)
                 .unwrap_or_else(|e| panic!("v{version} {name}: does not decode: {e}"));
-            assert_eq!(entry.log_id, log_id(9, 3000 + i as u64), "v{version} {name}");
+            assert_eq!(
+                entry.log_id,
+                log_id(9, 3000 + i as u64),
+                "v{version} {name}"
+            );
             let decoded = match entry.payload {
                 EntryPayload::Normal(c) => c,
                 other => panic!("v{version} {name}: not a normal entry: {other:?}"),
@@ -640,7 +649,10 @@ fn check_replayed_state(version: u16, state: &State) {
     );
     assert!(state.peer_by_agent_token_hash("hash-alice").is_none());
     let g = s.groups.get(ops()).expect("ops");
-    assert_eq!((g.priority, g.description.as_str()), (5, "on-call operators"));
+    assert_eq!(
+        (g.priority, g.description.as_str()),
+        (5, "on-call operators")
+    );
     assert_eq!(g.policy_ids, [policy()]);
     assert!(g.route_ids.is_empty());
     let p = s.policies.get(policy()).expect("policy");

@@ -506,7 +506,12 @@ pub fn sequence(version: u16) -> Vec<Command> {
                     Action::Allow,
                     RuleTarget::Cidr("10.82.0.0/24".parse().expect("cidr")),
                 ),
-                rule(0x332, Direction::Input, Action::Deny, RuleTarget::Peer(alice())),
+                rule(
+                    0x332,
+                    Direction::Input,
+                    Action::Deny,
+                    RuleTarget::Peer(alice()),
+                ),
             ],
         },
         Command::UpdatePolicy {
@@ -529,7 +534,12 @@ pub fn sequence(version: u16) -> Vec<Command> {
                     Action::Allow,
                     RuleTarget::Group(ops()),
                 ),
-                rule(0x335, Direction::Input, Action::Allow, RuleTarget::Peer(alice())),
+                rule(
+                    0x335,
+                    Direction::Input,
+                    Action::Allow,
+                    RuleTarget::Peer(alice()),
+                ),
             ]),
         },
         Command::AddRule {
