@@ -220,6 +220,10 @@ fn command(op: &Op) -> Option<Command> {
 
 /// P1, P3 and P11 over a whole state, plus disjoint prefixes across networks.
 fn check_invariants(s: &State) -> Result<(), TestCaseError> {
+    // What a restore demands of a backup holds for every state apply builds.
+    if let Err(why) = s.check_consistency() {
+        return Err(TestCaseError::fail(format!("inconsistent: {why}")));
+    }
     let mut prefixes: Vec<ipnet::IpNet> = Vec::new();
     for ns in s.networks() {
         let mode = ns.network.ip_stack_mode;

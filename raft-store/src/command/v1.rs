@@ -532,8 +532,10 @@ impl From<CommandV1> for Command {
     }
 }
 
-/// openraft's `EntryPayload` with a version 1 command (same variants, same order).
+/// openraft's `EntryPayload` with a version 1 command (same variants, same order). Only
+/// lives while an entry is converted, so its size does not matter.
 #[derive(Deserialize)]
+#[allow(clippy::large_enum_variant)]
 enum EntryPayloadV1 {
     Blank,
     Normal(CommandV1),
