@@ -7,8 +7,9 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use raftwire_api::requests::{CreateNetwork, PeerSpec};
+use raftwire_api::requests::CreateNetwork;
 use raftwire_api::*;
+use raftwire_raft_store::command::payload::PeerSpec;
 use raftwire_raft_store::*;
 
 const PEERS: u128 = 100_000;
@@ -26,7 +27,7 @@ fn network_cmd() -> Command {
     Command::CreateNetwork {
         id: NetworkId::from_u128(1),
         at: Timestamp(1),
-        spec,
+        spec: spec.into(),
         defaults: NetworkDefaults {
             group_id: GroupId::from_u128(1),
             policy_id: PolicyId::from_u128(1),

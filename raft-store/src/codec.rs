@@ -28,8 +28,8 @@ use crate::types::{Entry, LogId, StoredMembership};
 /// The schema version this build writes (and the newest it reads).
 ///
 /// - 1: the first release.
-/// - 2: `StateData` gained `idempotency`; `Command` gained `Idempotent` (appended, so v1
-///   log entries decode unchanged).
+/// - 2: `StateData` gained `idempotency` (in snapshots and in `RestoreState` backups);
+///   `Command` gained `Idempotent` (appended, so the other v1 variants decode unchanged).
 pub const SCHEMA_VERSION: u16 = 2;
 
 /// The first bytes of every snapshot.
@@ -92,9 +92,10 @@ pub struct SnapshotPayload {
     pub state: State,
 }
 
-/// The state as schema version 1 wrote it (before `idempotency`).
+/// The state as schema version 1 wrote it (before `idempotency`), in snapshots and in the
+/// backups `RestoreState` entries carry.
 #[derive(Deserialize)]
-struct StateDataV1 {
+pub(crate) struct StateDataV1 {
     seq: u64,
     networks: crate::table::Table<crate::state::NetworkState>,
     admin_tokens: crate::table::Table<crate::state::AdminToken>,
@@ -217,8 +218,7 @@ pub(crate) fn decode_versioned<T: DeserializeOwned>(
 ) -> Result<T, CodecError> {
     let (version, body) = split_version(what, bytes)?;
     match version {
-        // Records and entries have the same layout in both versions (commands only
-        // gained a variant at the end).
+        // Records (vote, committed, purged) have the same layout in both versions.
         1 | 2 => bincode_decode(what, version, body),
         v => Err(unsupported(what, v)),
     }
@@ -231,7 +231,15 @@ pub fn encode_entry(entry: &Entry) -> Result<Vec<u8>, CodecError> {
 
 /// Decodes a log entry written by this or an older schema version.
 pub fn decode_entry(bytes: &[u8]) -> Result<Entry, CodecError> {
-    decode_versioned("log entry", bytes)
+    let what = "log entry";
+    let (version, body) = split_version(what, bytes)?;
+    match version {
+        // Version 1 commands lack `Idempotent` (appended in 2, so indexes agree) and their
+        // `RestoreState` backup has the version 1 state layout.
+        1 => bincode_decode::<crate::command::v1::EntryV1>(what, version, body).map(Entry::from),
+        2 => bincode_decode(what, version, body),
+        v => Err(unsupported(what, v)),
+    }
 }
 
 /// Encodes a snapshot of the state machine: magic, version, bincode of [`SnapshotPayload`].

@@ -5,7 +5,7 @@
 //! [`NetworkState`] are derived and rebuilt on load, so every node's snapshot of the same log
 //! is byte-identical. All maps that are serialised are ordered (`BTreeMap`, [`Table`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
 use raftwire_api::ipam::AddressPool;
@@ -171,6 +171,227 @@ impl NetworkState {
         }
     }
 
+    /// Every row says it belongs to this network; derived fields match.
+    fn check_rows(&self) -> Result<(), String> {
+        let n = &self.network;
+        let foreign = |what: &str, name: &str, owner: NetworkId| {
+            (owner != n.id).then(|| {
+                format!(
+                    "{what} '{name}' is in network '{}' but belongs to network {owner}",
+                    n.name
+                )
+            })
+        };
+        let mut wrong = self
+            .peers
+            .iter()
+            .find_map(|p| foreign("peer", &p.name, p.network_id));
+        wrong = wrong.or_else(|| {
+            self.groups
+                .iter()
+                .find_map(|g| foreign("group", &g.name, g.network_id))
+        });
+        wrong = wrong.or_else(|| {
+            self.policies
+                .iter()
+                .find_map(|p| foreign("policy", &p.name, p.network_id))
+        });
+        wrong = wrong.or_else(|| {
+            self.routes
+                .iter()
+                .find_map(|r| foreign("route", &r.name, r.network_id))
+        });
+        wrong = wrong.or_else(|| {
+            self.dns_mappings
+                .iter()
+                .find_map(|m| foreign("DNS mapping", &m.name, m.network_id))
+        });
+        wrong.map_or(Ok(()), Err)
+    }
+
+    /// Peers' addresses against the mode, the prefixes and the pools.
+    fn check_addresses(&self) -> Result<(), String> {
+        let n = &self.network;
+        for family in IpFamily::ALL {
+            let pool = self.pools.get(family);
+            if pool.is_some() != n.ip_stack_mode.has(family)
+                || pool.map(|p| p.prefix()) != n.cidr(family)
+            {
+                return Err(format!(
+                    "network '{}': {family} pool does not match its mode",
+                    n.name
+                ));
+            }
+            let mut held = 0u128;
+            for p in self.peers.iter() {
+                if p.has(family) != n.ip_stack_mode.has(family) {
+                    return Err(format!(
+                        "peer '{}' does not have exactly the {family} of its mode",
+                        p.name
+                    ));
+                }
+                if let (Some(a), Some(pool)) = (p.address(family), pool) {
+                    if !pool.prefix().contains(&a) {
+                        return Err(format!(
+                            "address {a} of peer '{}' is outside the prefix {}",
+                            p.name,
+                            pool.prefix()
+                        ));
+                    }
+                    if !pool.is_allocated(a) {
+                        return Err(format!(
+                            "address {a} of peer '{}' is not held for it in the {family} pool",
+                            p.name
+                        ));
+                    }
+                    held += 1;
+                }
+            }
+            if let Some(pool) = pool {
+                if let Some(a) = pool.iter().find(|a| !self.idx.addresses.contains_key(a)) {
+                    return Err(format!(
+                        "network '{}': the {family} pool holds {a}, which no peer has",
+                        n.name
+                    ));
+                }
+                if pool.allocated() != held {
+                    return Err(format!(
+                        "network '{}': the {family} pool holds {} addresses for {held} peer \
+                         addresses",
+                        n.name,
+                        pool.allocated()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// References between the rows of this network.
+    fn check_references(&self) -> Result<(), String> {
+        let n = &self.network.name;
+        for p in self.peers.iter() {
+            let mut seen = HashSet::new();
+            for g in &p.group_ids {
+                if !self.groups.contains(*g) {
+                    return Err(format!(
+                        "peer '{}' is a member of group {g}, which is not in network '{n}'",
+                        p.name
+                    ));
+                }
+                if !seen.insert(g) {
+                    return Err(format!("peer '{}' lists group {g} twice", p.name));
+                }
+            }
+        }
+        for g in self.groups.iter() {
+            if let Some(p) = g.policy_ids.iter().find(|p| !self.policies.contains(**p)) {
+                return Err(format!(
+                    "group '{}' has policy {p} attached, which is not in network '{n}'",
+                    g.name
+                ));
+            }
+            if let Some(r) = g.route_ids.iter().find(|r| !self.routes.contains(**r)) {
+                return Err(format!(
+                    "group '{}' has route {r} attached, which is not in network '{n}'",
+                    g.name
+                ));
+            }
+        }
+        for r in self.routes.iter() {
+            match self.peers.get(r.jump_peer_id) {
+                None => {
+                    return Err(format!(
+                        "route '{}' goes through peer {}, which is not in network '{n}'",
+                        r.name, r.jump_peer_id
+                    ))
+                }
+                Some(p) if !p.is_jump => {
+                    return Err(format!(
+                        "route '{}' goes through peer '{}', which is not a jump peer",
+                        r.name, p.name
+                    ))
+                }
+                Some(_) => {}
+            }
+            if r.ip_version != IpFamily::of_net(&r.destination_cidr) {
+                return Err(format!(
+                    "route '{}': ip_version does not match {}",
+                    r.name, r.destination_cidr
+                ));
+            }
+        }
+        for m in self.dns_mappings.iter() {
+            let Some(r) = self.routes.get(m.route_id) else {
+                return Err(format!(
+                    "DNS mapping '{}' is in route {}, which is not in network '{n}'",
+                    m.name, m.route_id
+                ));
+            };
+            if !r.destination_cidr.contains(&m.ip_address) {
+                return Err(format!(
+                    "DNS mapping '{}': {} is outside its route's destination {}",
+                    m.name, m.ip_address, r.destination_cidr
+                ));
+            }
+            if m.ip_version != IpFamily::of_addr(&m.ip_address) {
+                return Err(format!(
+                    "DNS mapping '{}': ip_version does not match {}",
+                    m.name, m.ip_address
+                ));
+            }
+        }
+        if let Some(pid) = self.secrets.keys().find(|p| !self.peers.contains(**p)) {
+            return Err(format!(
+                "network '{n}' keeps secrets for peer {pid}, which is not in it"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The per-network indexes match the peers: this also catches two peers sharing a name,
+    /// an address or a public key (the index keeps only one of them).
+    fn check_index(&self) -> Result<(), String> {
+        let n = &self.network.name;
+        for p in self.peers.iter() {
+            if self.idx.peer_names.get(&p.name) != Some(&p.id) {
+                return Err(format!(
+                    "peer name '{}' appears twice in '{n}' (or the name index is stale)",
+                    p.name
+                ));
+            }
+            for a in p.addresses() {
+                if self.idx.addresses.get(&a) != Some(&p.id) {
+                    return Err(format!(
+                        "address {a} of peer '{}' is shared with another peer of '{n}' (or \
+                         the address index is stale)",
+                        p.name
+                    ));
+                }
+            }
+            if let Some(k) = &p.public_key {
+                if self.idx.public_keys.get(k) != Some(&p.id) {
+                    return Err(format!(
+                        "the public key of peer '{}' is shared with another peer of '{n}' (or \
+                         the key index is stale)",
+                        p.name
+                    ));
+                }
+            }
+        }
+        let addresses: usize = self.peers.iter().map(|p| p.addresses().len()).sum();
+        let keys = self.peers.iter().filter(|p| p.public_key.is_some()).count();
+        if self.idx.peer_names.len() != self.peers.len()
+            || self.idx.addresses.len() != addresses
+            || self.idx.public_keys.len() != keys
+        {
+            return Err(format!(
+                "network '{n}': the name, address or key index holds entries no peer has"
+            ));
+        }
+        Ok(())
+    }
+
     fn rebuild_index(&mut self) {
         self.idx = NetIndex::default();
         let peers: Vec<Peer> = self.peers.iter().cloned().collect();
@@ -309,18 +530,40 @@ impl State {
         self.data.admin_tokens.iter()
     }
 
-    /// Checks the invariants `apply` maintains (used before accepting a restored backup):
-    /// unique network names, disjoint prefixes per family, a pool per family of each mode
-    /// holding exactly the peers' addresses, every address inside its prefix, unique peer
-    /// names per network.
+    /// Checks the invariants `apply` maintains (used before accepting a restored backup), and
+    /// names the first one broken:
+    ///
+    /// - the creation counter `seq` (the last sequence handed out) is at least every row's
+    ///   sequence (every table, and the remembered idempotent writes), so new rows sort
+    ///   after the old ones;
+    /// - unique network names, disjoint prefixes per family;
+    /// - every row of a network says it belongs to that network; peer ids are unique across
+    ///   networks; peer names and public keys are unique per network;
+    /// - peers have exactly the families of the network's mode, each address inside its
+    ///   prefix; a pool per family of the mode, on the network's prefix, holding exactly the
+    ///   peers' addresses of that family;
+    /// - a peer's groups, a group's policies and routes exist in the same network; a route
+    ///   goes through a jump peer of the network; a DNS mapping's route exists and its
+    ///   address lies inside the route's destination; peer secrets belong to existing peers;
+    /// - agent and admin token hashes are unique;
+    /// - the derived indexes (names, addresses, public keys, token hashes, idempotency order)
+    ///   match the rows.
+    ///
+    /// Policy rules may target peers and groups that no longer exist: deleting a peer or a
+    /// group leaves the rules naming it, and such a rule matches nothing. So dangling rule
+    /// targets are accepted.
     pub fn check_consistency(&self) -> Result<(), String> {
-        let mut names = std::collections::HashSet::new();
+        self.check_sequences()?;
+        let mut names = HashSet::new();
         let mut prefixes: Vec<ipnet::IpNet> = Vec::new();
-        let mut peer_ids = std::collections::HashSet::new();
-        let mut token_hashes = std::collections::HashSet::new();
+        let mut peer_ids = HashSet::new();
+        let mut token_hashes = HashSet::new();
         for t in self.data.admin_tokens.iter() {
             if !token_hashes.insert(t.token_hash.as_str()) {
-                return Err("two tokens share a hash".into());
+                return Err(format!(
+                    "admin token '{}' shares its hash with another token",
+                    t.name
+                ));
             }
         }
         for ns in self.networks() {
@@ -337,62 +580,115 @@ impl State {
                 }
             }
             prefixes.extend(n.cidrs());
-            let mut peer_names = std::collections::HashSet::new();
-            for family in IpFamily::ALL {
-                let pool = ns.pools.get(family);
-                if pool.is_some() != n.ip_stack_mode.has(family)
-                    || pool.map(|p| p.prefix()) != n.cidr(family)
-                {
-                    return Err(format!(
-                        "network '{}': {family} pool does not match its mode",
-                        n.name
-                    ));
-                }
-                let mut held = 0u128;
-                for p in ns.peers.iter() {
-                    if p.has(family) != n.ip_stack_mode.has(family) {
-                        return Err(format!(
-                            "peer '{}' does not have exactly the {family} of its mode",
-                            p.name
-                        ));
-                    }
-                    if let (Some(a), Some(pool)) = (p.address(family), pool) {
-                        if !pool.is_allocated(a)
-                            || ns.peer_by_address(&a).map(|q| q.id) != Some(p.id)
-                        {
-                            return Err(format!(
-                                "address {a} of peer '{}' is not held for it",
-                                p.name
-                            ));
-                        }
-                        held += 1;
-                    }
-                }
-                if pool.is_some_and(|pool| pool.allocated() != held) {
-                    return Err(format!(
-                        "network '{}': the {family} pool holds addresses no peer has",
-                        n.name
-                    ));
-                }
-            }
+            ns.check_rows()?;
+            ns.check_index()?;
+            ns.check_addresses()?;
+            ns.check_references()?;
             for p in ns.peers.iter() {
-                if !peer_names.insert(&p.name) {
-                    return Err(format!(
-                        "peer name '{}' appears twice in '{}'",
-                        p.name, n.name
-                    ));
-                }
                 if !peer_ids.insert(p.id) {
                     return Err(format!("peer id {} appears in two networks", p.id));
                 }
             }
-            for s in ns.secrets.values() {
+            for (pid, s) in &ns.secrets {
                 if let Some(h) = &s.agent_token_hash {
                     if !token_hashes.insert(h.as_str()) {
-                        return Err("two tokens share a hash".into());
+                        return Err(format!(
+                            "the agent token of peer {pid} shares its hash with another token"
+                        ));
                     }
                 }
             }
+        }
+        self.check_index()
+    }
+
+    /// `seq` is at least the sequence of every row and remembered write.
+    fn check_sequences(&self) -> Result<(), String> {
+        let seq = self.data.seq;
+        let mut highest: Vec<(&str, Option<u64>)> = vec![
+            ("networks", self.data.networks.last_seq()),
+            ("admin tokens", self.data.admin_tokens.last_seq()),
+            (
+                "idempotency keys",
+                self.data.idempotency.values().map(|r| r.seq).max(),
+            ),
+        ];
+        for ns in self.networks() {
+            highest.extend([
+                ("peers", ns.peers.last_seq()),
+                ("groups", ns.groups.last_seq()),
+                ("policies", ns.policies.last_seq()),
+                ("routes", ns.routes.last_seq()),
+                ("DNS mappings", ns.dns_mappings.last_seq()),
+            ]);
+        }
+        for (what, last) in highest {
+            // `seq` is the last sequence handed out (the next row gets `seq + 1`).
+            if let Some(last) = last.filter(|last| *last > seq) {
+                return Err(format!(
+                    "sequence counter {seq} is below the sequence {last} of a row in {what}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The global indexes match the rows.
+    fn check_index(&self) -> Result<(), String> {
+        let idx = &self.idx;
+        let networks = self.data.networks.len();
+        if idx.network_names.len() != networks
+            || self
+                .networks()
+                .any(|ns| idx.network_names.get(&ns.network.name) != Some(&ns.network.id))
+        {
+            return Err("the network name index does not match the networks".into());
+        }
+        let peers: usize = self.networks().map(|ns| ns.peers.len()).sum();
+        if idx.peer_network.len() != peers
+            || self.networks().any(|ns| {
+                ns.peers
+                    .iter()
+                    .any(|p| idx.peer_network.get(&p.id) != Some(&ns.network.id))
+            })
+        {
+            return Err("the peer → network index does not match the peers".into());
+        }
+        let mut agent_tokens = 0;
+        for ns in self.networks() {
+            for (pid, s) in &ns.secrets {
+                if let Some(h) = &s.agent_token_hash {
+                    agent_tokens += 1;
+                    if idx.agent_tokens.get(h) != Some(pid) {
+                        return Err(format!(
+                            "the agent token index does not match the token of peer {pid}"
+                        ));
+                    }
+                }
+            }
+        }
+        if idx.agent_tokens.len() != agent_tokens {
+            return Err("the agent token index holds hashes no peer has".into());
+        }
+        if idx.admin_tokens.len() != self.data.admin_tokens.len()
+            || self
+                .admin_tokens()
+                .any(|t| idx.admin_tokens.get(&t.token_hash) != Some(&t.id))
+        {
+            return Err("the admin token index does not match the admin tokens".into());
+        }
+        if idx.idempotency_order.len() != self.data.idempotency.len()
+            || self
+                .data
+                .idempotency
+                .iter()
+                .any(|(k, r)| idx.idempotency_order.get(&r.seq) != Some(k))
+        {
+            return Err(
+                "the idempotency order does not match the remembered writes (two share a \
+                 sequence)"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -425,5 +721,93 @@ impl State {
     pub(crate) fn next_seq(&mut self) -> u64 {
         self.data.seq += 1;
         self.data.seq
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::{Command, NetworkDefaults, PeerSecretsInput};
+    use raftwire_api::requests::{CreateNetwork, CreatePeer};
+
+    fn state() -> State {
+        let mut s = State::new();
+        let net = NetworkId::from_u128(1);
+        let commands = [
+            Command::CreateNetwork {
+                id: net,
+                at: Timestamp(1),
+                spec: CreateNetwork {
+                    name: Some("n".into()),
+                    ipv4_cidr: Some("10.1.0.0/24".into()),
+                    ..Default::default()
+                }
+                .validate()
+                .unwrap()
+                .into(),
+                defaults: NetworkDefaults {
+                    group_id: GroupId::from_u128(2),
+                    policy_id: PolicyId::from_u128(3),
+                    rule_ids: [RuleId::from_u128(4), RuleId::from_u128(5)],
+                },
+            },
+            Command::CreatePeer {
+                network_id: net,
+                id: PeerId::from_u128(6),
+                at: Timestamp(2),
+                spec: CreatePeer {
+                    name: Some("p".into()),
+                    use_agent: Some(true),
+                    ..Default::default()
+                }
+                .validate()
+                .unwrap()
+                .into(),
+                secrets: PeerSecretsInput {
+                    generated_keypair: None,
+                    agent_token_hash: Some("h".into()),
+                },
+            },
+        ];
+        for c in commands {
+            crate::apply(&mut s, c).unwrap();
+        }
+        s.check_consistency().unwrap();
+        s
+    }
+
+    #[track_caller]
+    fn stale(expect: &str, corrupt: impl FnOnce(&mut State)) {
+        let mut s = state();
+        corrupt(&mut s);
+        let err = s.check_consistency().unwrap_err();
+        assert!(err.contains(expect), "expected '{expect}' in: {err}");
+    }
+
+    #[test]
+    fn stale_derived_indexes_are_refused() {
+        fn ns(s: &mut State) -> &mut NetworkState {
+            s.data.networks.get_mut(NetworkId::from_u128(1)).unwrap()
+        }
+        stale("address index", |s| ns(s).idx.addresses.clear());
+        stale("name index", |s| ns(s).idx.peer_names.clear());
+        stale("index holds entries", |s| {
+            ns(s)
+                .idx
+                .public_keys
+                .insert("k".into(), PeerId::from_u128(6));
+        });
+        stale("network name index", |s| s.idx.network_names.clear());
+        stale("peer → network index", |s| s.idx.peer_network.clear());
+        stale("agent token index", |s| s.idx.agent_tokens.clear());
+        stale("agent token index", |s| {
+            s.idx.agent_tokens.insert("x".into(), PeerId::from_u128(6));
+        });
+        stale("admin token index", |s| {
+            s.idx.admin_tokens.insert("x".into(), TokenId::from_u128(9));
+        });
+        stale("idempotency order", |s| {
+            s.idx.idempotency_order.insert(1, "k".into());
+        });
     }
 }

@@ -82,11 +82,30 @@ impl<V: Keyed + Serialize> Serialize for Table<V> {
 
 impl<'de, V: Keyed + Deserialize<'de>> Deserialize<'de> for Table<V> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
         let rows: Vec<(u64, V)> = Vec::deserialize(d)?;
         let mut t = Table::default();
+        let mut last: Option<u64> = None;
         for (seq, row) in rows {
+            // Rows are written in sequence order, so anything else is not an encoding this
+            // code wrote: a repeated sequence would silently drop a row, and rows out of
+            // order would re-encode to other bytes than the ones read.
+            match last {
+                Some(prev) if seq == prev => {
+                    return Err(D::Error::custom(format!(
+                        "duplicate sequence number {seq} in table"
+                    )))
+                }
+                Some(prev) if seq < prev => {
+                    return Err(D::Error::custom(format!(
+                        "table rows out of order: sequence {seq} after {prev}"
+                    )))
+                }
+                _ => {}
+            }
+            last = Some(seq);
             if t.contains(row.key()) {
-                return Err(serde::de::Error::custom("duplicate id in table"));
+                return Err(D::Error::custom("duplicate id in table"));
             }
             t.insert(seq, row);
         }
@@ -113,3 +132,62 @@ keyed!(
     Route => RouteId,
     DnsMapping => DnsMappingId,
 );
+
+impl<V: Keyed> Table<V> {
+    /// The highest creation sequence of a row, if any.
+    pub fn last_seq(&self) -> Option<u64> {
+        self.rows.keys().next_back().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    struct Row {
+        id: u32,
+    }
+
+    impl Keyed for Row {
+        type Key = u32;
+        fn key(&self) -> u32 {
+            self.id
+        }
+    }
+
+    fn decode(rows: &[(u64, u32)]) -> Result<Table<Row>, String> {
+        let rows: Vec<(u64, Row)> = rows.iter().map(|(s, id)| (*s, Row { id: *id })).collect();
+        let config = bincode::config::standard();
+        let bytes = bincode::serde::encode_to_vec(&rows, config).map_err(|e| e.to_string())?;
+        bincode::serde::decode_from_slice::<Table<Row>, _>(&bytes, config)
+            .map(|(t, _)| t)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn rows_in_sequence_order_decode() {
+        let t = decode(&[(1, 10), (4, 11), (9, 12)]).unwrap();
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.last_seq(), Some(9));
+        assert_eq!(t.get(11), Some(&Row { id: 11 }));
+    }
+
+    #[test]
+    fn duplicate_ids_are_refused() {
+        let err = decode(&[(1, 10), (2, 10)]).unwrap_err();
+        assert!(err.contains("duplicate id"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_sequence_numbers_are_refused() {
+        let err = decode(&[(1, 10), (1, 11)]).unwrap_err();
+        assert!(err.contains("duplicate sequence number 1"), "{err}");
+    }
+
+    #[test]
+    fn rows_out_of_order_are_refused() {
+        let err = decode(&[(5, 10), (3, 11)]).unwrap_err();
+        assert!(err.contains("out of order"), "{err}");
+    }
+}

@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use raftwire_api::requests::*;
 use raftwire_api::*;
+use raftwire_raft_store::command::payload::GroupSpec;
 use raftwire_raft_store::*;
 use serde_json::json;
 
@@ -365,7 +366,8 @@ fn dns_mappings_lie_inside_their_route_and_go_with_it() {
             ip_address: Some(ip.into()),
         }
         .validate()
-        .unwrap(),
+        .unwrap()
+        .into(),
     };
     let e = fails(
         &mut s,
@@ -424,7 +426,7 @@ fn jump_status_is_immutable_and_default_group_stays() {
         id: peer_id(1),
         at: Timestamp(7),
         if_match: None,
-        patch,
+        patch: patch.into(),
     };
     let e = fails(&mut s, cmd, ErrorCode::ImmutableField);
     assert_eq!(e.field.as_deref(), Some("is_jump"));
@@ -454,7 +456,7 @@ fn deleting_a_network_cascades_and_frees_its_prefixes_and_tokens() {
             network_id: net_id(1),
             id: peer_id(1),
             at: Timestamp(3),
-            spec: token.validate().unwrap(),
+            spec: token.validate().unwrap().into(),
             secrets: PeerSecretsInput {
                 generated_keypair: None,
                 agent_token_hash: Some("h1".into()),
@@ -496,7 +498,8 @@ fn agent_tokens_rotate_and_keys_register() {
                 ..Default::default()
             }
             .validate()
-            .unwrap(),
+            .unwrap()
+            .into(),
             secrets: PeerSecretsInput {
                 generated_keypair: None,
                 agent_token_hash: Some("old".into()),
@@ -550,7 +553,7 @@ fn agent_tokens_rotate_and_keys_register() {
             id: peer_id(2),
             at: Timestamp(7),
             if_match: None,
-            patch,
+            patch: patch.into(),
         },
         ErrorCode::InUse,
     );
@@ -686,7 +689,8 @@ fn a_dns_mapping_and_a_peer_never_share_a_name() {
             ip_address: Some("192.168.0.5".into()),
         }
         .validate()
-        .unwrap(),
+        .unwrap()
+        .into(),
     };
     fails(&mut s, mapping("laptop"), ErrorCode::NameTaken);
     ok(&mut s, mapping("db"));

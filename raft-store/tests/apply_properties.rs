@@ -10,6 +10,7 @@ use common::*;
 use proptest::prelude::*;
 use raftwire_api::requests::*;
 use raftwire_api::*;
+use raftwire_raft_store::command::payload::{GroupSpec, PeerPatch};
 use raftwire_raft_store::*;
 use serde_json::json;
 
@@ -143,7 +144,7 @@ fn command(op: &Op) -> Option<Command> {
                 id: net_id(n),
                 at: Timestamp(2),
                 if_match: None,
-                patch: req.validate().ok()?,
+                patch: req.validate().ok()?.into(),
                 new_rule_ids: [RuleId::from_u128(0x8000 + n), RuleId::from_u128(0x8100 + n)],
             }
         }
@@ -219,6 +220,10 @@ fn command(op: &Op) -> Option<Command> {
 
 /// P1, P3 and P11 over a whole state, plus disjoint prefixes across networks.
 fn check_invariants(s: &State) -> Result<(), TestCaseError> {
+    // What a restore demands of a backup holds for every state apply builds.
+    if let Err(why) = s.check_consistency() {
+        return Err(TestCaseError::fail(format!("inconsistent: {why}")));
+    }
     let mut prefixes: Vec<ipnet::IpNet> = Vec::new();
     for ns in s.networks() {
         let mode = ns.network.ip_stack_mode;
@@ -342,7 +347,7 @@ proptest! {
             ..Default::default()
         };
         let patch = req.validate().unwrap();
-        let result = apply(&mut s, Command::UpdateNetwork { id: net_id(0), at: Timestamp(2), if_match: None, patch, new_rule_ids: [RuleId::from_u128(1), RuleId::from_u128(2)] });
+        let result = apply(&mut s, Command::UpdateNetwork { id: net_id(0), at: Timestamp(2), if_match: None, patch: patch.into(), new_rule_ids: [RuleId::from_u128(1), RuleId::from_u128(2)] });
         let ns = s.network(net_id(0)).unwrap();
         match result {
             Ok(_) => {

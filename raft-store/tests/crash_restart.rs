@@ -96,7 +96,7 @@ fn command(i: u64) -> Command {
         return Command::CreateNetwork {
             id: network_id(),
             at: Timestamp(0),
-            spec,
+            spec: spec.into(),
             defaults: NetworkDefaults {
                 group_id: GroupId::from_u128(0xA1),
                 policy_id: PolicyId::from_u128(0xB1),
@@ -114,7 +114,7 @@ fn command(i: u64) -> Command {
         network_id: network_id(),
         id: PeerId::from_u128(i as u128),
         at: Timestamp(i),
-        spec,
+        spec: spec.into(),
         secrets: PeerSecretsInput::default(),
     }
 }

@@ -44,7 +44,7 @@ fn state_of_100k_dual_stack_agent_peers_uses_under_2_kib_per_peer() {
         Command::CreateNetwork {
             id: NetworkId::from_u128(1),
             at: Timestamp(1),
-            spec,
+            spec: spec.into(),
             defaults: NetworkDefaults {
                 group_id: GroupId::from_u128(1),
                 policy_id: PolicyId::from_u128(1),
@@ -69,7 +69,7 @@ fn state_of_100k_dual_stack_agent_peers_uses_under_2_kib_per_peer() {
                 network_id: NetworkId::from_u128(1),
                 id: PeerId::from_u128(1_000 + i),
                 at: Timestamp(i as u64),
-                spec,
+                spec: spec.into(),
                 secrets: PeerSecretsInput {
                     generated_keypair: None,
                     agent_token_hash: Some(format!("{i:064x}")),

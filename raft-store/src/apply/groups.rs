@@ -1,6 +1,6 @@
 //! Groups, their membership, and the policies and routes attached to them.
 
-use raftwire_api::requests::{GroupPatch, GroupSpec};
+use crate::command::payload::{GroupPatch, GroupSpec};
 use raftwire_api::*;
 
 use super::{check_version, name_taken, network_mut, network_ref};

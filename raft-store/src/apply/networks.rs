@@ -3,9 +3,9 @@
 
 use std::net::IpAddr;
 
+use crate::command::payload::{NetworkPatch, NetworkSpec};
 use ipnet::IpNet;
 use raftwire_api::ipam::AddressPool;
-use raftwire_api::requests::{NetworkPatch, NetworkSpec};
 use raftwire_api::*;
 
 use super::{check_version, name_taken, network_mut, network_ref};

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use raftwire_api::requests::{PeerPatch, PeerSpec};
+use crate::command::payload::{PeerPatch, PeerSpec};
 use raftwire_api::validate::not_allowed;
 use raftwire_api::*;
 

@@ -1,9 +1,8 @@
 //! Routes through jump peers (R7, P7) and the DNS mappings inside them (R8, P8).
 
-use raftwire_api::requests::{
-    check_mapping_in_route, check_route_family, DnsMappingPatch, DnsMappingSpec, RoutePatch,
-    RouteSpec,
-};
+use raftwire_api::requests::{check_mapping_in_route, check_route_family};
+
+use crate::command::payload::{DnsMappingPatch, DnsMappingSpec, RoutePatch, RouteSpec};
 use raftwire_api::*;
 
 use super::{

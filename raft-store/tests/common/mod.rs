@@ -41,7 +41,7 @@ pub fn create_network(n: u128, body: serde_json::Value) -> Command {
     Command::CreateNetwork {
         id: net_id(n),
         at: Timestamp(1),
-        spec: req.validate().expect("valid network"),
+        spec: req.validate().expect("valid network").into(),
         defaults: defaults(n),
     }
 }
@@ -52,7 +52,7 @@ pub fn update_network(n: u128, body: serde_json::Value) -> Command {
         id: net_id(n),
         at: Timestamp(2),
         if_match: None,
-        patch: req.validate().expect("valid patch"),
+        patch: req.validate().expect("valid patch").into(),
         new_rule_ids: [RuleId::from_u128(0x8000 + n), RuleId::from_u128(0x8100 + n)],
     }
 }
@@ -63,7 +63,7 @@ pub fn create_peer(n: u128, p: u128, body: serde_json::Value) -> Command {
         network_id: net_id(n),
         id: peer_id(p),
         at: Timestamp(3),
-        spec: req.validate().expect("valid peer"),
+        spec: req.validate().expect("valid peer").into(),
         secrets: PeerSecretsInput::default(),
     }
 }
@@ -95,7 +95,7 @@ pub fn create_route(n: u128, r: u128, cidr: &str, via: u128) -> Command {
         network_id: net_id(n),
         id: route_id(r),
         at: Timestamp(4),
-        spec: req.validate().expect("valid route"),
+        spec: req.validate().expect("valid route").into(),
     }
 }
 

@@ -85,7 +85,7 @@ pub async fn create(
         route_id: rid,
         id: DnsMappingId(new_id()),
         at: now(),
-        spec,
+        spec: spec.into(),
     };
     Ok((
         StatusCode::CREATED,
@@ -142,7 +142,7 @@ pub async fn update(
         id: mid,
         at: now(),
         if_match: if_match(&headers)?,
-        patch,
+        patch: patch.into(),
     };
     Ok(Json(propose_for::<DnsMapping>(&app, cmd).await?))
 }

@@ -93,7 +93,7 @@ pub async fn create(
         network_id: nid,
         id: GroupId(new_id()),
         at: now(),
-        spec,
+        spec: spec.into(),
     };
     let g = propose_for::<Group>(&app, cmd).await?;
     Ok((StatusCode::CREATED, Json(with_members(&app, nid, g)?)))
@@ -140,7 +140,7 @@ pub async fn update(
         id: gid,
         at: now(),
         if_match: if_match(&headers)?,
-        patch,
+        patch: patch.into(),
     };
     let g = propose_for::<Group>(&app, cmd).await?;
     Ok(Json(with_members(&app, nid, g)?))

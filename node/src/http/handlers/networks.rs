@@ -54,7 +54,7 @@ pub async fn create(
     let cmd = Command::CreateNetwork {
         id: NetworkId(Uuid::new_v4()),
         at: now(),
-        spec,
+        spec: spec.into(),
         defaults: NetworkDefaults {
             group_id: GroupId(Uuid::new_v4()),
             policy_id: PolicyId(Uuid::new_v4()),
@@ -107,7 +107,7 @@ pub async fn update(
         id: nid,
         at: now(),
         if_match: if_match(&headers)?,
-        patch,
+        patch: patch.into(),
         new_rule_ids: [new_id(), new_id()].map(RuleId),
     };
     Ok(Json(propose_for::<Network>(&app, cmd).await?))

@@ -84,7 +84,7 @@ pub async fn create(
         network_id: nid,
         id: PeerId(new_id()),
         at: now(),
-        spec,
+        spec: spec.into(),
         secrets,
     };
     let peer = propose_for::<Peer>(&app, cmd).await?;
@@ -142,7 +142,7 @@ pub async fn update(
         id: pid,
         at: now(),
         if_match: if_match(&headers)?,
-        patch,
+        patch: patch.into(),
     };
     Ok(Json(propose_for::<Peer>(&app, cmd).await?))
 }

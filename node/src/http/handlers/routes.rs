@@ -55,7 +55,7 @@ pub async fn create(
         network_id: nid,
         id: RouteId(new_id()),
         at: now(),
-        spec,
+        spec: spec.into(),
     };
     Ok((
         StatusCode::CREATED,
@@ -104,7 +104,7 @@ pub async fn update(
         id: rid,
         at: now(),
         if_match: if_match(&headers)?,
-        patch,
+        patch: patch.into(),
     };
     Ok(Json(propose_for::<Route>(&app, cmd).await?))
 }

@@ -3,9 +3,14 @@
 //!
 //! Schema evolution: variants are only ever appended (bincode encodes the variant index), and
 //! a variant whose fields must change is replaced by a new variant while the old one stays
-//! decodable. The log and snapshot encodings carry [`crate::codec::SCHEMA_VERSION`].
+//! decodable. The log and snapshot encodings carry [`crate::codec::SCHEMA_VERSION`]. The
+//! payload types are the store's own ([`payload`], whose header has the rules), so a change
+//! to an HTTP request body does not change the log format.
 
-use raftwire_api::requests::{
+pub mod payload;
+pub(crate) mod v1;
+
+pub use payload::{
     DnsMappingPatch, DnsMappingSpec, GroupPatch, GroupSpec, NetworkPatch, NetworkSpec, PeerPatch,
     PeerSpec, RoutePatch, RouteSpec,
 };
