@@ -3,10 +3,11 @@
 #   librocksdb-dev            RocksDB 7.8 to link against (instead of compiling ~27 min of C++)
 #   clang libclang-dev        bindgen (librocksdb-sys) needs libclang
 #   curl                      scripts/schemathesis.sh talks to the node it starts
+#   python3-venv              scripts/schemathesis.sh keeps schemathesis in .venv-tools/
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
 
-packages=(librocksdb-dev clang libclang-dev curl)
+packages=(librocksdb-dev clang libclang-dev curl python3-venv)
 
 missing=()
 for p in "${packages[@]}"; do

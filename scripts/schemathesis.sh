@@ -12,7 +12,12 @@
 # and the agent WebSocket (not HTTP once upgraded).
 #
 # Environment: SCHEMATHESIS_MAX_EXAMPLES (test cases per operation and phase, default 50),
-# SCHEMATHESIS_SEED (default: random), SCHEMATHESIS_CHECKS (comma-separated check names).
+# SCHEMATHESIS_SEED (default: a fixed seed under CI=true, so a CI run can be repeated
+# exactly; a random one otherwise, printed by schemathesis; `SCHEMATHESIS_SEED=random`
+# forces a random one), SCHEMATHESIS_CHECKS (comma-separated check names).
+#
+# schemathesis lives in the project's own virtual environment, `.venv-tools/` (ignored by
+# git), never in the system's Python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,9 +25,13 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/cache/raftwire-target}
 MAX_EXAMPLES=${SCHEMATHESIS_MAX_EXAMPLES:-50}
 CHECKS=${SCHEMATHESIS_CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance}
 
-if ! command -v schemathesis >/dev/null 2>&1; then
-    pip install --quiet 'schemathesis>=4,<5'
+VENV=.venv-tools
+SCHEMATHESIS="$VENV/bin/schemathesis"
+if [ ! -x "$SCHEMATHESIS" ]; then
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check 'schemathesis>=4,<5'
 fi
+SCHEMATHESIS=$(cd "$(dirname "$SCHEMATHESIS")" && pwd)/schemathesis
 
 cargo build --quiet -p raftwire-node --bin raftwire-node
 BIN="$CARGO_TARGET_DIR/debug/raftwire-node"
@@ -38,14 +47,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-URL="http://127.0.0.1:$PORT"
-"$BIN" --id 1 --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" \
+# Port 0: the node binds a free port and names it in its startup line.
+"$BIN" --id 1 --data-dir "$WORK/data" --listen "127.0.0.1:0" \
     --admin-token-file "$WORK/admin-token" >"$WORK/node.log" 2>&1 &
 NODE_PID=$!
 
+URL=
 for _ in $(seq 1 150); do
-    if curl -sf "$URL/readyz" >/dev/null 2>&1; then break; fi
+    if [ -z "$URL" ]; then
+        URL=$(sed -n 's/.* listening on \(http:\/\/[0-9.:]*\) .*/\1/p' "$WORK/node.log" | head -1)
+    fi
+    if [ -n "$URL" ] && curl -sf "$URL/readyz" >/dev/null 2>&1; then break; fi
     if ! kill -0 "$NODE_PID" 2>/dev/null; then
         cat "$WORK/node.log" >&2
         echo "schemathesis.sh: raftwire-node exited" >&2
@@ -53,7 +65,7 @@ for _ in $(seq 1 150); do
     fi
     sleep 0.2
 done
-if ! curl -sf "$URL/readyz" >/dev/null; then
+if [ -z "$URL" ] || ! curl -sf "$URL/readyz" >/dev/null; then
     cat "$WORK/node.log" >&2
     echo "schemathesis.sh: raftwire-node is not ready" >&2
     exit 1
@@ -118,14 +130,19 @@ include-operation-id = "get_agent_config"
 headers = { Authorization = "Bearer $AGENT_TOKEN" }
 TOML
 
+SEED=${SCHEMATHESIS_SEED:-}
+if [ -z "$SEED" ] && [ "${CI:-}" = true ]; then
+    SEED=20261201
+fi
 SEED_ARGS=()
-if [ -n "${SCHEMATHESIS_SEED:-}" ]; then
-    SEED_ARGS=(--seed "$SCHEMATHESIS_SEED")
+if [ -n "$SEED" ] && [ "$SEED" != random ]; then
+    SEED_ARGS=(--seed "$SEED")
+    echo "== schemathesis seed: $SEED"
 fi
 
 # Run from the temp dir: schemathesis and hypothesis keep caches in the working directory.
 run() {
-    (cd "$WORK" && schemathesis --no-color --config-file "$WORK/schemathesis.toml" \
+    (cd "$WORK" && "$SCHEMATHESIS" --no-color --config-file "$WORK/schemathesis.toml" \
         run "$URL/api/v1/openapi.json" \
         --url "$URL" \
         --checks "$CHECKS" \

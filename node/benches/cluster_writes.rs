@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo bench -p raftwire-node --bench cluster_writes` (env `ROUNDS`, default 3).
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::sync::Arc;

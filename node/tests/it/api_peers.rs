@@ -1,9 +1,7 @@
 //! The peer API (SPEC §1, §2, §4, §5, §7): allocation per mode, agent tokens, the wg-quick
 //! config, the jump firewall, PATCH and DELETE with address release.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -3,13 +3,11 @@
 //! on every node once the killed one restarts (SPEC §10: "SIGKILL loses nothing that was
 //! acknowledged").
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::wait_for;
+use crate::common::wait_for;
 use serde_json::{json, Value};
 
 /// A node process; killed and reaped on drop, so no test leaves one behind.

@@ -1,9 +1,7 @@
 //! `/cluster` status and membership administration, and `/snapshot` backup and restore,
 //! through the HTTP API of a single node (multi-node behaviour is in `cluster.rs`).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -1,9 +1,7 @@
 //! Groups, policies and rules, routes, DNS mappings and the network's DNS records through the
 //! HTTP API (SPEC §1 "Group, Policy, Route, DNS mapping", §6, §7).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -2,12 +2,10 @@
 //! from any node, leader loss, restart and catch-up, snapshot install for a node added after
 //! a log purge, removal, and address uniqueness under concurrent creation on every node.
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const V4: &str = "10.20.0.0/16";

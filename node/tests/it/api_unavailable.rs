@@ -1,11 +1,9 @@
 //! 503 `no_leader` with `Retry-After` when a node cannot reach a quorum (SPEC §7), and local
 //! reads that still work without one.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::json;
 

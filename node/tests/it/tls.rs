@@ -2,11 +2,9 @@
 //! two-node cluster whose Raft, forwarded writes and join all run over TLS with a
 //! self-signed certificate, and a client that does not trust it is refused.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{test_timing, wait_for};
+use crate::common::{test_timing, wait_for};
 use raftwire_node::{start, NodeArgs};
 use serde_json::{json, Value};
 

@@ -1,9 +1,7 @@
 //! Every error of SPEC §7 through the HTTP API: status, `application/problem+json`, the
 //! stable `code` and the offending `field`; and no request body, however wrong, is a 500.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 

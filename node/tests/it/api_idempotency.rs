@@ -1,9 +1,7 @@
 //! `Idempotency-Key`: a write retried with the same key (say, after a 503 whose outcome was
 //! unknown) applies once and answers what the first one did — through any node.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -2,9 +2,7 @@
 //! reads (linearizable and `?consistency=local`), PATCH including the stack-mode change,
 //! `If-Match`, deletion, and the IPAM usage report.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 

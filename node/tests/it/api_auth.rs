@@ -3,12 +3,10 @@
 //! socket, rotation revokes the old agent token, admin tokens can be created and revoked, and
 //! the health endpoints need no token.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;

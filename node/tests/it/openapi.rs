@@ -2,16 +2,14 @@
 //! the router — every route of `src/http/mod.rs` is documented with its method, and every
 //! documented operation is routed and guarded as the document says.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::Cluster;
+use crate::common::Cluster;
 use serde_json::Value;
 
 /// The router's source: the routes are read from it, so a route added there without a
 /// `#[utoipa::path]` (and an entry in `ApiDoc`) fails this test.
-const ROUTER_SRC: &str = include_str!("../src/http/mod.rs");
+const ROUTER_SRC: &str = include_str!("../../src/http/mod.rs");
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
