@@ -14,40 +14,13 @@ use std::sync::{Arc, Mutex};
 use raftwire_api::agent::{agent_config, AgentConfig};
 use raftwire_api::PeerId;
 use raftwire_raft_store::State;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::app::App;
 use crate::metrics::Metrics;
 
-/// Node → agent messages.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum ServerMessage {
-    Config {
-        version: u64,
-        config: Box<AgentConfig>,
-    },
-}
-
-/// Agent → node messages.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum AgentMessage {
-    Hello {
-        public_key: Option<String>,
-        hostname: Option<String>,
-        #[serde(default)]
-        applied_version: u64,
-    },
-    Status {
-        applied_version: u64,
-        ok: bool,
-        #[serde(default)]
-        errors: Vec<String>,
-    },
-    Ping,
-}
+pub use raftwire_api::protocol::{AgentMessage, ServerMessage};
 
 /// What the connection task is told to do.
 #[derive(Debug)]
@@ -88,7 +61,7 @@ struct Inner {
 pub struct AgentStatus {
     pub applied_version: u64,
     pub ok: bool,
-    pub errors: Vec<String>,
+    pub errors: Vec<raftwire_api::protocol::ModuleError>,
 }
 
 #[derive(Clone)]

@@ -16,7 +16,6 @@ use std::sync::OnceLock;
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use raftwire_api::agent::AgentConfig;
 use raftwire_api::ErrorCode;
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::header::HeaderBuilder;
@@ -31,7 +30,6 @@ use super::handlers::{
     agent, cluster, dns, groups, health, networks, peers, policies, routes, snapshot, tokens,
 };
 use crate::consensus::Consistency;
-use crate::hub::ServerMessage;
 
 /// The media type of every error answer.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -242,41 +240,6 @@ impl ToSchema for Consistency {}
 
 /// The values of [`Consistency`], as its `Deserialize` accepts them.
 const CONSISTENCY: [&str; 2] = ["linearizable", "local"];
-
-/// `GET /agent/config`: the message the node also pushes over the WebSocket.
-impl PartialSchema for ServerMessage {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .description(Some(
-                "The agent's desired configuration, with the log index it was rendered at.",
-            ))
-            .property(
-                "type",
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .enum_values(Some(["config"])),
-            )
-            .required("type")
-            .property(
-                "version",
-                ObjectBuilder::new()
-                    .schema_type(Type::Integer)
-                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
-                    .minimum(Some(0)),
-            )
-            .required("version")
-            .property("config", Ref::from_schema_name(AgentConfig::name()))
-            .required("config")
-            .into()
-    }
-}
-
-impl ToSchema for ServerMessage {
-    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-        schemas.push((AgentConfig::name().into(), AgentConfig::schema()));
-        AgentConfig::schemas(schemas);
-    }
-}
 
 /// The error answers, by component name: status, description.
 const PROBLEMS: [(&str, u16, &str); 7] = [

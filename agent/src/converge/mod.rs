@@ -1,0 +1,129 @@
+//! Converging the host, one module per concern.
+//!
+//! Every module follows the same four steps on each call of [`Module::converge`]:
+//! **desired** (what the [`AgentConfig`] asks for, in the module's own terms), **observe**
+//! (what the host has now — never what the module believes it set last time, so drift is
+//! repaired), **diff**, and **apply** only the difference. A second call with the same
+//! configuration changes nothing. A module touches only what it created (its own chains, its
+//! interface, the sysctls it changed), and [`Module::remove`] takes all of that away again
+//! (`--down-on-exit`).
+//!
+//! [`converge_all`] runs every module in order — WireGuard (the interface), addresses and
+//! routes (on it), forwarding, firewall, DNS (which binds the overlay addresses) — and
+//! collects each failure as a [`ModuleError`]: one module failing never stops the others.
+
+use raftwire_api::agent::AgentConfig;
+use raftwire_api::protocol::ModuleError;
+
+/// One concern of the host.
+pub trait Module: Send {
+    /// The module's name in status reports: `wireguard`, `addresses`, `forwarding`,
+    /// `firewall`, `dns`.
+    fn name(&self) -> &'static str;
+
+    /// Brings the host to `desired`, applying only the difference to what it observes.
+    fn converge(&mut self, desired: &AgentConfig) -> Result<(), String>;
+
+    /// Removes everything this module made (the host as it was before the agent).
+    fn remove(&mut self) -> Result<(), String>;
+}
+
+/// Converges every module; the errors of those that failed.
+pub fn converge_all(modules: &mut [Box<dyn Module>], desired: &AgentConfig) -> Vec<ModuleError> {
+    modules
+        .iter_mut()
+        .filter_map(|m| {
+            m.converge(desired).err().map(|message| ModuleError {
+                module: m.name().to_string(),
+                message,
+            })
+        })
+        .collect()
+}
+
+/// Removes what every module made, in reverse order; the errors of those that failed.
+pub fn remove_all(modules: &mut [Box<dyn Module>]) -> Vec<ModuleError> {
+    modules
+        .iter_mut()
+        .rev()
+        .filter_map(|m| {
+            m.remove().err().map(|message| ModuleError {
+                module: m.name().to_string(),
+                message,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Probe {
+        name: &'static str,
+        fail: bool,
+        calls: std::sync::Arc<std::sync::Mutex<Vec<&'static str>>>,
+    }
+
+    impl Module for Probe {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+        fn converge(&mut self, _: &AgentConfig) -> Result<(), String> {
+            self.calls.lock().unwrap().push(self.name);
+            if self.fail {
+                Err("broken".into())
+            } else {
+                Ok(())
+            }
+        }
+        fn remove(&mut self) -> Result<(), String> {
+            self.calls.lock().unwrap().push(self.name);
+            Ok(())
+        }
+    }
+
+    fn config() -> AgentConfig {
+        serde_json::from_value(serde_json::json!({
+            "peer_id": "00000000-0000-0000-0000-000000000001",
+            "network_id": "00000000-0000-0000-0000-000000000002",
+            "interface": {"name": "rw0", "addresses": ["10.0.0.1/32"], "listen_port": null},
+            "peers": [],
+            "wg_quick": "",
+            "firewall": null,
+            "forwarding": {"ipv4": false, "ipv6": false},
+            "dns": null,
+            "nat": null
+        }))
+        .expect("a valid AgentConfig")
+    }
+
+    #[test]
+    fn a_failing_module_is_reported_and_the_others_still_run() {
+        let calls = std::sync::Arc::default();
+        let probe = |name, fail| -> Box<dyn Module> {
+            Box::new(Probe {
+                name,
+                fail,
+                calls: std::sync::Arc::clone(&calls),
+            })
+        };
+        let mut modules = vec![probe("a", false), probe("b", true), probe("c", false)];
+        let errors = converge_all(&mut modules, &config());
+        assert_eq!(
+            errors,
+            vec![ModuleError {
+                module: "b".into(),
+                message: "broken".into()
+            }]
+        );
+        assert_eq!(*calls.lock().unwrap(), vec!["a", "b", "c"]);
+        calls.lock().unwrap().clear();
+        assert!(remove_all(&mut modules).is_empty());
+        assert_eq!(
+            *calls.lock().unwrap(),
+            vec!["c", "b", "a"],
+            "removal runs in reverse"
+        );
+    }
+}
