@@ -12,8 +12,57 @@
 //! routes (on it), forwarding, firewall, DNS (which binds the overlay addresses) — and
 //! collects each failure as a [`ModuleError`]: one module failing never stops the others.
 
+use std::path::PathBuf;
+
 use raftwire_api::agent::AgentConfig;
 use raftwire_api::protocol::ModuleError;
+
+/// How the WireGuard interface is provided (`--wg-backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum WgBackend {
+    /// The kernel module where it exists, otherwise userspace.
+    #[default]
+    Auto,
+    /// The kernel module only.
+    Kernel,
+    /// `wireguard-go` (started for the interface, or an existing UAPI socket adopted).
+    Userspace,
+}
+
+/// What the modules need to know about this agent (from its flags).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `--interface`: the WireGuard interface name; `None` takes the configuration's.
+    pub interface: Option<String>,
+    pub wg_backend: WgBackend,
+    /// The agent's WireGuard private key (base64); it never leaves the host.
+    pub private_key: String,
+    /// `--state-dir`: where modules may keep what they must remember across restarts
+    /// (for example a sysctl's value before the agent changed it).
+    pub state_dir: PathBuf,
+    /// `--dns-port`: the port the DNS server listens on (53).
+    pub dns_port: u16,
+    /// The runtime for modules that run servers (DNS).
+    pub runtime: tokio::runtime::Handle,
+}
+
+impl Settings {
+    /// The interface name to use for `desired`.
+    pub fn interface_for<'a>(&'a self, desired: &'a AgentConfig) -> &'a str {
+        self.interface
+            .as_deref()
+            .unwrap_or(desired.interface.name.as_str())
+    }
+}
+
+/// Every module, in the order they converge.
+pub fn all(settings: &Settings) -> Vec<Box<dyn Module>> {
+    let _ = settings;
+    vec![
+        // Each module adds itself here, in this order:
+        // wireguard, addresses, forwarding, firewall, dns.
+    ]
+}
 
 /// One concern of the host.
 pub trait Module: Send {
