@@ -1,3 +1,16 @@
-//! End-to-end tests across crates (network namespaces with real WireGuard, agents and nodes)
-//! arrive with the agent issue. Cluster and API tests of the node live in `node/tests/`, next
-//! to the library they drive.
+//! End-to-end test kit: real processes in network namespaces with real WireGuard
+//! (`wireguard-go`), real iptables and real DNS queries.
+//!
+//! - [`netns`]: namespaces, veth links, commands inside them; removed on drop.
+//! - [`procs`]: the workspace's binaries started as processes; killed and reaped on drop.
+//! - [`reexec`] and [`in_netns!`]: a test that runs inside a namespace of its own.
+//! - [`probe`]: ping with a deadline, `dig` with its RCODE, waiting for a condition.
+//! - [`root`]: skip loudly without root, unless `RAFTWIRE_REQUIRE_NETNS=1` (CI) forbids it.
+//!
+//! Cluster and API tests of the node live in `node/tests/`, next to the library they drive.
+
+pub mod netns;
+pub mod probe;
+pub mod procs;
+pub mod reexec;
+pub mod root;

@@ -1,0 +1,93 @@
+//! What a person would check on a host: can it ping, what does DNS answer.
+
+use std::time::{Duration, Instant};
+
+use crate::netns::Netns;
+
+/// Pings `addr` from `ns` until one reply comes back or `limit` passes; whether it did.
+pub fn ping_within(ns: &Netns, addr: &str, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if pings(ns, addr) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// One ping (IPv4 or IPv6 by the address), one second to answer.
+pub fn pings(ns: &Netns, addr: &str) -> bool {
+    ns.try_exec("ping", &["-c", "1", "-W", "1", addr]).0
+}
+
+/// Pings `addr` a few times over `window`; true when none came back (a blocked path is
+/// checked this way only after the same path was seen open, so the check can fail).
+pub fn blocked_for(ns: &Netns, addr: &str, window: Duration) -> bool {
+    let deadline = Instant::now() + window;
+    while Instant::now() < deadline {
+        if pings(ns, addr) {
+            return false;
+        }
+    }
+    true
+}
+
+/// A DNS answer as `dig` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dig {
+    /// `NOERROR`, `NXDOMAIN`, `SERVFAIL`…
+    pub rcode: String,
+    /// The answer section's values (addresses), in order.
+    pub answers: Vec<String>,
+}
+
+/// `dig @server -p port name type` from `ns`, over TCP when `tcp`.
+pub fn dig(ns: &Netns, server: &str, port: u16, name: &str, rtype: &str, tcp: bool) -> Dig {
+    let at = format!("@{server}");
+    let port = port.to_string();
+    let mut args = vec![
+        at.as_str(),
+        "-p",
+        port.as_str(),
+        name,
+        rtype,
+        "+tries=1",
+        "+time=2",
+        "+noall",
+        "+comments",
+        "+answer",
+    ];
+    if tcp {
+        args.push("+tcp");
+    }
+    let (_, out) = ns.try_exec("dig", &args);
+    let rcode = out
+        .split("status: ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap_or("NO ANSWER")
+        .to_string();
+    let answers = out
+        .lines()
+        .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().last().map(str::to_string))
+        .collect();
+    Dig { rcode, answers }
+}
+
+/// Polls `f` every 100 ms until it returns `Some`, or panics with `what` after `limit`.
+#[track_caller]
+pub fn wait_until<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?}: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
