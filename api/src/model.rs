@@ -242,6 +242,17 @@ impl Rule {
     pub fn ip_version(&self) -> IpVersion {
         self.target.ip_version()
     }
+
+    /// Whether the rule can match anything in a network of `mode`: a `cidr` target only if
+    /// the mode has its family; `peer`, `group` and `any` targets always (they resolve in
+    /// every family the network has, and every peer has an address of each). A rule left
+    /// behind when its family was removed from the network is inactive: it stays, inert.
+    pub fn is_active(&self, mode: IpStackMode) -> bool {
+        match self.target {
+            RuleTarget::Cidr(net) => mode.has(IpFamily::of_net(&net)),
+            _ => true,
+        }
+    }
 }
 
 /// The wire form of a rule: `target_type` + `target` text, and the derived `ip_version`.

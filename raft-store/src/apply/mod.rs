@@ -17,6 +17,7 @@ use raftwire_api::*;
 use crate::command::{ApplyResult, Command};
 use crate::state::{NetworkState, State};
 
+
 /// Applies one command. On `Err`, `state` is unchanged.
 pub fn apply(state: &mut State, command: Command) -> ApplyResult {
     use Command::*;
@@ -266,63 +267,4 @@ fn network_ref(state: &State, id: NetworkId) -> DomainResult<&NetworkState> {
     state
         .network(id)
         .ok_or_else(|| DomainError::not_found("network", id))
-}
-
-fn name_taken(what: &str, name: &str) -> DomainError {
-    DomainError::field(
-        ErrorCode::NameTaken,
-        "name",
-        format!("a {what} named '{name}' already exists"),
-    )
-}
-
-fn unknown_reference(field: &str, what: &str, id: impl std::fmt::Display) -> DomainError {
-    DomainError::field(
-        ErrorCode::UnknownReference,
-        field,
-        format!("{what} {id} does not exist in this network"),
-    )
-}
-
-/// A prefix routed to a peer or a jump must not take addresses of the overlay: WireGuard
-/// gives a prefix to one section only, so a prefix equal to or inside the network prefix
-/// would steal peers' addresses. Broader prefixes (`0.0.0.0/0`) are fine: the overlay's
-/// more specific host routes win. The prefix's family must be one the network carries.
-fn check_outside_overlay(network: &Network, field: &str, net: &ipnet::IpNet) -> DomainResult<()> {
-    let family = IpFamily::of_net(net);
-    let Some(overlay) = network.cidr(family) else {
-        return Err(DomainError::field(
-            ErrorCode::WrongFamily,
-            field,
-            format!(
-                "{net} is {family} but network '{}' has no {family}",
-                network.name
-            ),
-        ));
-    };
-    if overlay.contains(&net.network()) {
-        return Err(DomainError::field(
-            ErrorCode::CidrOverlap,
-            field,
-            format!("{net} lies inside the network's own prefix {overlay}"),
-        ));
-    }
-    Ok(())
-}
-
-/// Checks that every peer/group a rule targets exists in the network.
-fn check_rule_targets(ns: &NetworkState, rules: &[Rule], field: &str) -> DomainResult<()> {
-    for (i, r) in rules.iter().enumerate() {
-        let f = || format!("{field}[{i}].target");
-        match r.target {
-            RuleTarget::Peer(p) if !ns.peers.contains(p) => {
-                return Err(unknown_reference(&f(), "peer", p))
-            }
-            RuleTarget::Group(g) if !ns.groups.contains(g) => {
-                return Err(unknown_reference(&f(), "group", g))
-            }
-            _ => {}
-        }
-    }
-    Ok(())
 }
