@@ -322,6 +322,73 @@ pub struct Policy {
     pub version: u64,
 }
 
+/// A policy as the API shows it: the stored [`Policy`], each rule with its `active` flag.
+/// The flag is computed when the view is built, from the network's mode; it is never stored
+/// (the stored `Rule` keeps its encoding).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Policy))]
+pub struct PolicyView {
+    pub id: PolicyId,
+    pub network_id: NetworkId,
+    pub name: String,
+    pub description: String,
+    pub rules: Vec<RuleView>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: u64,
+}
+
+/// A rule as the API shows it: its wire form plus whether it is active.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Rule))]
+pub struct RuleView {
+    pub id: RuleId,
+    pub direction: Direction,
+    pub action: Action,
+    pub target_type: TargetType,
+    /// The CIDR, peer id or group id; `null` for `any`.
+    pub target: Option<String>,
+    pub ip_version: IpVersion,
+    pub description: String,
+    /// `false` when the rule's target is of a family the network no longer has (it was
+    /// removed after the rule was written): the rule stays, inert, and matches nothing
+    /// until the family comes back. `peer`, `group` and `any` rules are always active.
+    pub active: bool,
+}
+
+impl RuleView {
+    pub fn new(rule: &Rule, mode: IpStackMode) -> RuleView {
+        let active = rule.is_active(mode);
+        let r = RuleRepr::from(rule.clone());
+        RuleView {
+            id: r.id,
+            direction: r.direction,
+            action: r.action,
+            target_type: r.target_type,
+            target: r.target,
+            ip_version: r.ip_version,
+            description: r.description,
+            active,
+        }
+    }
+}
+
+impl PolicyView {
+    /// The view of `policy` in a network of `mode`.
+    pub fn new(policy: &Policy, mode: IpStackMode) -> PolicyView {
+        PolicyView {
+            id: policy.id,
+            network_id: policy.network_id,
+            name: policy.name.clone(),
+            description: policy.description.clone(),
+            rules: policy.rules.iter().map(|r| RuleView::new(r, mode)).collect(),
+            created_at: policy.created_at,
+            updated_at: policy.updated_at,
+            version: policy.version,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Route {

@@ -20,8 +20,12 @@
 //!    the mode lacks; each address lies inside the network's prefix of its family, is held
 //!    for it by that family's pool, and belongs to no other peer of the network. A pool holds
 //!    exactly the peers' addresses.
-//! 7. A peer's `additional_allowed_ips` are of families the network has, and none lies inside
-//!    the network's own prefix (broader prefixes such as `0.0.0.0/0` are fine).
+//! 7. No `additional_allowed_ips` of a peer lies inside the network's own prefix of its family
+//!    (broader prefixes such as `0.0.0.0/0` are fine). A command that writes a peer's
+//!    `additional_allowed_ips` (create, or a PATCH of that field) refuses any of a family the
+//!    network lacks; those left behind when a family is removed from the network stay on the
+//!    peer, inert (no configuration carries a prefix of a family the network lacks), and a
+//!    family added back refuses a prefix that would contain them.
 //! 8. A jump peer runs the agent; only jump peers masquerade (`ipv6_nat`).
 //! 9. A peer's groups exist in its network, each listed once.
 //!
@@ -159,7 +163,13 @@ pub(crate) fn check_outside_overlay(
 
 /// Invariants 5 (names, keys), 7, 8, 9 and 16 (the peer's side) for `peer` as it would be.
 /// Addresses (invariant 6) are the pools' business: `apply` takes them from the pools.
-pub(crate) fn check_peer(ns: &NetworkState, peer: &Peer) -> DomainResult<()> {
+/// `allowed_ips_written`: the command writes `additional_allowed_ips`, so one of a family the
+/// network lacks is refused (otherwise it is an inert leftover of a removed family).
+pub(crate) fn check_peer(
+    ns: &NetworkState,
+    peer: &Peer,
+    allowed_ips_written: bool,
+) -> DomainResult<()> {
     if ns.peer_by_name(&peer.name).is_some_and(|o| o.id != peer.id) {
         return Err(name_taken("peer", &peer.name));
     }
@@ -183,7 +193,9 @@ pub(crate) fn check_peer(ns: &NetworkState, peer: &Peer) -> DomainResult<()> {
         return Err(not_allowed("ipv6_nat", "only jump peers masquerade"));
     }
     for (i, net) in peer.additional_allowed_ips.iter().enumerate() {
-        check_outside_overlay(&ns.network, &format!("additional_allowed_ips[{i}]"), net)?;
+        if allowed_ips_written || ns.network.ip_stack_mode.has(IpFamily::of_net(net)) {
+            check_outside_overlay(&ns.network, &format!("additional_allowed_ips[{i}]"), net)?;
+        }
     }
     // A peer name that a DNS mapping already answers for would give `name.domain` two owners.
     if ns.dns_mappings.iter().any(|m| m.name == peer.name) {
@@ -381,7 +393,7 @@ impl NetworkState {
             return Err(format!("network '{n}' has no default policy"));
         }
         for p in self.peers.iter() {
-            check_peer(self, p).map_err(|e| why("peer", &p.name, e))?;
+            check_peer(self, p, false).map_err(|e| why("peer", &p.name, e))?;
         }
         for g in self.groups.iter() {
             check_group(self, g).map_err(|e| why("group", &g.name, e))?;

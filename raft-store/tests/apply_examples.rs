@@ -982,20 +982,30 @@ fn rules_left_behind_by_a_removed_family_stay_inactive() {
 }
 
 #[test]
-fn removing_a_family_still_in_a_peers_additional_allowed_ips_is_refused() {
+fn allowed_ips_left_behind_by_a_removed_family_stay_inert_until_written_again() {
     let mut s = dual();
     ok(
         &mut s,
         create_peer(1, 1, json!({"name": "site", "use_agent": true, "additional_allowed_ips": ["fd99::/64"]})),
     );
+    ok(&mut s, update_network(1, json!({"ip_stack_mode": "ipv4"})));
+    s.check_consistency().unwrap();
+    // Other changes of the peer still go through; writing the subnet again is refused.
+    ok(&mut s, patch_peer(1, 1, json!({"name": "site2"})));
     let e = fails(
         &mut s,
-        update_network(1, json!({"ip_stack_mode": "ipv4", "force": true})),
-        ErrorCode::FamilyInUse,
+        patch_peer(1, 1, json!({"additional_allowed_ips": ["fd99::/64"]})),
+        ErrorCode::WrongFamily,
+    );
+    assert_eq!(e.field.as_deref(), Some("additional_allowed_ips[0]"));
+    // The family comes back only with a prefix that does not swallow the subnet.
+    let e = fails(
+        &mut s,
+        update_network(1, json!({"ip_stack_mode": "dual", "ipv6_cidr": "fd99::/48"})),
+        ErrorCode::CidrOverlap,
     );
     assert_eq!(e.items, vec![peer_id(1).to_string()]);
-    ok(&mut s, patch_peer(1, 1, json!({"additional_allowed_ips": []})));
-    ok(&mut s, update_network(1, json!({"ip_stack_mode": "ipv4"})));
+    ok(&mut s, update_network(1, json!({"ip_stack_mode": "dual", "ipv6_cidr": V6})));
     s.check_consistency().unwrap();
 }
 

@@ -144,8 +144,8 @@ pub(super) fn update(
 
 /// Moves a network to a new mode and prefixes on a copy of it: releases removed
 /// families, allocates added ones and renumbers changed ones, lowest-free in peer creation
-/// order. Refuses to remove a family still used by routes, DNS mappings or peers'
-/// `additional_allowed_ips`, and to change a static peer's addresses unless `force`.
+/// order. Refuses to remove a family still used by routes or DNS mappings, and to change a
+/// static peer's addresses unless `force`.
 fn readdress(
     ns: &mut NetworkState,
     mode: IpStackMode,
@@ -176,31 +176,19 @@ fn readdress(
                     .filter(|m| m.family() == family)
                     .map(|m| m.id.to_string())
                     .collect();
-                // A peer's additional_allowed_ips of the family would be of a family the
-                // network no longer has.
-                let peers: Vec<String> = ns
-                    .peers
-                    .iter()
-                    .filter(|p| {
-                        p.additional_allowed_ips
-                            .iter()
-                            .any(|n| IpFamily::of_net(n) == family)
-                    })
-                    .map(|p| p.id.to_string())
-                    .collect();
-                if !routes.is_empty() || !mappings.is_empty() || !peers.is_empty() {
+                // Peers' additional_allowed_ips of the family stay, inert: no config carries
+                // a prefix of a family the network lacks (like rules of that family).
+                if !routes.is_empty() || !mappings.is_empty() {
                     return Err(DomainError::field(
                         ErrorCode::FamilyInUse,
                         "ip_stack_mode",
                         format!(
-                            "{family} is still used by {} route(s), {} DNS mapping(s) and the \
-                             additional_allowed_ips of {} peer(s)",
+                            "{family} is still used by {} route(s) and {} DNS mapping(s)",
                             routes.len(),
-                            mappings.len(),
-                            peers.len()
+                            mappings.len()
                         ),
                     )
-                    .with_items(routes.into_iter().chain(mappings).chain(peers).collect()));
+                    .with_items(routes.into_iter().chain(mappings).collect()));
                 }
                 for p in ns.peers.iter_mut() {
                     set_address(p, family, None);

@@ -131,7 +131,7 @@ pub(super) fn create(
         updated_at: at,
         version: 1,
     };
-    check_peer(ns, &peer)?;
+    check_peer(ns, &peer, true)?;
     check_requested_families(ns, spec.ipv4_address.is_some(), spec.ipv6_address.is_some())?;
     let agent_token_hash = secrets.agent_token_hash.clone().filter(|_| peer.use_agent);
     if let Some(h) = &agent_token_hash {
@@ -219,7 +219,7 @@ pub(super) fn update(
     if let Some(n) = patch.ipv6_nat {
         next.ipv6_nat = n;
     }
-    check_peer(ns, &next)?;
+    check_peer(ns, &next, patch.additional_allowed_ips.is_some())?;
     check_requested_families(
         ns,
         patch.ipv4_address.is_some(),
@@ -392,7 +392,7 @@ pub(super) fn register_key(
     let old = peer.clone();
     let mut next = peer.clone();
     next.public_key = Some(public_key);
-    check_peer(ns, &next)?;
+    check_peer(ns, &next, false)?;
     let ns = network_mut(state, network_id)?;
     ns.unindex_peer(&old);
     next.touch(at);
