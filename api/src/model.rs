@@ -381,7 +381,11 @@ impl PolicyView {
             network_id: policy.network_id,
             name: policy.name.clone(),
             description: policy.description.clone(),
-            rules: policy.rules.iter().map(|r| RuleView::new(r, mode)).collect(),
+            rules: policy
+                .rules
+                .iter()
+                .map(|r| RuleView::new(r, mode))
+                .collect(),
             created_at: policy.created_at,
             updated_at: policy.updated_at,
             version: policy.version,

@@ -546,7 +546,11 @@ async fn rules_of_a_missing_family_are_refused_and_left_behind_ones_are_inactive
 
     // The network drops IPv6: the IPv6 rule stays, inactive.
     let (status, body) = c
-        .patch(1, &format!("/networks/{}", n.nid), json!({"ip_stack_mode": "ipv4", "force": true}))
+        .patch(
+            1,
+            &format!("/networks/{}", n.nid),
+            json!({"ip_stack_mode": "ipv4", "force": true}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let (status, got) = c.get(1, &ppath).await;
@@ -558,7 +562,11 @@ async fn rules_of_a_missing_family_are_refused_and_left_behind_ones_are_inactive
 
     // Writing a rule of the missing family is refused on every write.
     let a = c
-        .admin(Method::POST, &base, Some(json!({"name": "web6", "rules": [v4, v6]})))
+        .admin(
+            Method::POST,
+            &base,
+            Some(json!({"name": "web6", "rules": [v4, v6]})),
+        )
         .await;
     assert_problem(&a, 400, "wrong_family", Some("rules[1].target"));
     let a = c

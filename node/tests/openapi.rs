@@ -326,7 +326,10 @@ async fn openapi_document_covers_every_route_and_matches_the_server() {
         "{rule}"
     );
     let policy_rules = &doc["components"]["schemas"]["Policy"]["properties"]["rules"];
-    assert_eq!(policy_rules["items"]["$ref"], "#/components/schemas/Rule", "{policy_rules}");
+    assert_eq!(
+        policy_rules["items"]["$ref"], "#/components/schemas/Rule",
+        "{policy_rules}"
+    );
 
     // The Problem schema describes the errors the server sends.
     let problem = &doc["components"]["schemas"]["Problem"];

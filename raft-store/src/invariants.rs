@@ -78,7 +78,11 @@ pub(crate) fn name_taken(what: &str, name: &str) -> DomainError {
     )
 }
 
-pub(crate) fn unknown_reference(field: &str, what: &str, id: impl std::fmt::Display) -> DomainError {
+pub(crate) fn unknown_reference(
+    field: &str,
+    what: &str,
+    id: impl std::fmt::Display,
+) -> DomainError {
     DomainError::field(
         ErrorCode::UnknownReference,
         field,
@@ -348,9 +352,11 @@ pub(crate) fn check_mapping(ns: &NetworkState, mapping: &DnsMapping) -> DomainRe
         ));
     }
     // Mapping names are unique per network and type of record they produce.
-    if ns.dns_mappings.iter().any(|m| {
-        m.name == mapping.name && m.family() == mapping.family() && m.id != mapping.id
-    }) {
+    if ns
+        .dns_mappings
+        .iter()
+        .any(|m| m.name == mapping.name && m.family() == mapping.family() && m.id != mapping.id)
+    {
         return Err(name_taken("DNS mapping", &mapping.name));
     }
     // `name.domain` of a peer answers with that peer's addresses only.

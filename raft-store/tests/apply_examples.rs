@@ -825,7 +825,10 @@ fn v4_only() -> State {
     let mut s = State::new();
     ok(
         &mut s,
-        create_network(1, json!({"name": "corp", "ip_stack_mode": "ipv4", "ipv4_cidr": V4})),
+        create_network(
+            1,
+            json!({"name": "corp", "ip_stack_mode": "ipv4", "ipv4_cidr": V4}),
+        ),
     );
     s
 }
@@ -837,13 +840,21 @@ fn patching_a_peers_additional_allowed_ips_is_checked_like_creating_it() {
     // Inside the overlay: 409 cidr_overlap, as on create.
     let e = fails(
         &mut s,
-        patch_peer(1, 1, json!({"additional_allowed_ips": ["192.168.1.0/24", "10.10.0.3/32"]})),
+        patch_peer(
+            1,
+            1,
+            json!({"additional_allowed_ips": ["192.168.1.0/24", "10.10.0.3/32"]}),
+        ),
         ErrorCode::CidrOverlap,
     );
     assert_eq!(e.field.as_deref(), Some("additional_allowed_ips[1]"));
     let e = fails(
         &mut s,
-        create_peer(1, 2, json!({"name": "b", "additional_allowed_ips": ["10.10.0.3/32"]})),
+        create_peer(
+            1,
+            2,
+            json!({"name": "b", "additional_allowed_ips": ["10.10.0.3/32"]}),
+        ),
         ErrorCode::CidrOverlap,
     );
     assert_eq!(e.field.as_deref(), Some("additional_allowed_ips[0]"));
@@ -856,7 +867,11 @@ fn patching_a_peers_additional_allowed_ips_is_checked_like_creating_it() {
     assert_eq!(e.field.as_deref(), Some("additional_allowed_ips[0]"));
     let e = fails(
         &mut s,
-        create_peer(1, 2, json!({"name": "b", "additional_allowed_ips": ["fd99::/64"]})),
+        create_peer(
+            1,
+            2,
+            json!({"name": "b", "additional_allowed_ips": ["fd99::/64"]}),
+        ),
         ErrorCode::WrongFamily,
     );
     assert_eq!(e.field.as_deref(), Some("additional_allowed_ips[0]"));
@@ -891,7 +906,11 @@ fn renaming_a_peer_onto_a_dns_mapping_name_is_refused_like_creating_it() {
     );
     let e = fails(&mut s, peer(1, 3, "db"), ErrorCode::NameTaken);
     assert_eq!(e.field.as_deref(), Some("name"));
-    let e = fails(&mut s, patch_peer(1, 2, json!({"name": "db"})), ErrorCode::NameTaken);
+    let e = fails(
+        &mut s,
+        patch_peer(1, 2, json!({"name": "db"})),
+        ErrorCode::NameTaken,
+    );
     assert_eq!(e.field.as_deref(), Some("name"));
     ok(&mut s, patch_peer(1, 2, json!({"name": "desk"})));
 }
@@ -910,7 +929,11 @@ fn rules_of_a_family_the_network_lacks_are_refused_on_every_write() {
         description: String::new(),
         rules,
     };
-    let e = fails(&mut s, create(vec![good.clone(), v6.clone()]), ErrorCode::WrongFamily);
+    let e = fails(
+        &mut s,
+        create(vec![good.clone(), v6.clone()]),
+        ErrorCode::WrongFamily,
+    );
     assert_eq!(e.field.as_deref(), Some("rules[1].target"));
     // Peer, group and `any` targets resolve in the families the network has.
     let fine = vec![
@@ -986,7 +1009,11 @@ fn allowed_ips_left_behind_by_a_removed_family_stay_inert_until_written_again() 
     let mut s = dual();
     ok(
         &mut s,
-        create_peer(1, 1, json!({"name": "site", "use_agent": true, "additional_allowed_ips": ["fd99::/64"]})),
+        create_peer(
+            1,
+            1,
+            json!({"name": "site", "use_agent": true, "additional_allowed_ips": ["fd99::/64"]}),
+        ),
     );
     ok(&mut s, update_network(1, json!({"ip_stack_mode": "ipv4"})));
     s.check_consistency().unwrap();
@@ -1001,11 +1028,17 @@ fn allowed_ips_left_behind_by_a_removed_family_stay_inert_until_written_again() 
     // The family comes back only with a prefix that does not swallow the subnet.
     let e = fails(
         &mut s,
-        update_network(1, json!({"ip_stack_mode": "dual", "ipv6_cidr": "fd99::/48"})),
+        update_network(
+            1,
+            json!({"ip_stack_mode": "dual", "ipv6_cidr": "fd99::/48"}),
+        ),
         ErrorCode::CidrOverlap,
     );
     assert_eq!(e.items, vec![peer_id(1).to_string()]);
-    ok(&mut s, update_network(1, json!({"ip_stack_mode": "dual", "ipv6_cidr": V6})));
+    ok(
+        &mut s,
+        update_network(1, json!({"ip_stack_mode": "dual", "ipv6_cidr": V6})),
+    );
     s.check_consistency().unwrap();
 }
 

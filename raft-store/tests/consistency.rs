@@ -267,10 +267,13 @@ fn remembered_writes_have_distinct_sequences() {
 
 #[test]
 fn routes_fit_the_mode_and_stay_outside_the_overlay() {
-    refused("route 'lan' of network 'restored' (destination_cidr)", |d| {
-        let r = restored_mut(d).routes.get_mut(lan()).expect("lan");
-        r.set_destination("fd99::/64".parse().expect("cidr"));
-    });
+    refused(
+        "route 'lan' of network 'restored' (destination_cidr)",
+        |d| {
+            let r = restored_mut(d).routes.get_mut(lan()).expect("lan");
+            r.set_destination("fd99::/64".parse().expect("cidr"));
+        },
+    );
     refused("inside the network's own prefix", |d| {
         let r = restored_mut(d).routes.get_mut(lan()).expect("lan");
         r.set_destination("10.81.0.128/25".parse().expect("cidr"));
@@ -294,7 +297,10 @@ fn additional_allowed_ips_stay_outside_the_overlay() {
 #[test]
 fn every_network_keeps_its_default_group_and_policy() {
     refused("has no default group", |d| {
-        let g = restored_mut(d).groups.get_mut(r_default_group()).expect("group");
+        let g = restored_mut(d)
+            .groups
+            .get_mut(r_default_group())
+            .expect("group");
         g.name = "renamed".into();
     });
     refused("has no default policy", |d| {
@@ -321,7 +327,11 @@ fn names_of_groups_policies_and_routes_are_unique_and_dns_names_have_one_owner()
         second_mut(d).groups.get_mut(ops()).expect("ops").name = "default".into();
     });
     refused("a policy named 'default'", |d| {
-        second_mut(d).policies.get_mut(policy()).expect("policy").name = "default".into();
+        second_mut(d)
+            .policies
+            .get_mut(policy())
+            .expect("policy")
+            .name = "default".into();
     });
     refused("a DNS mapping named 'r-gw'", |d| {
         let m = restored_mut(d).dns_mappings.get_mut(nas()).expect("nas");
@@ -332,7 +342,11 @@ fn names_of_groups_policies_and_routes_are_unique_and_dns_names_have_one_owner()
 #[test]
 fn jumps_run_the_agent_and_only_jumps_masquerade() {
     refused("jump peers always run the agent", |d| {
-        restored_mut(d).peers.get_mut(r_gw()).expect("r-gw").use_agent = false;
+        restored_mut(d)
+            .peers
+            .get_mut(r_gw())
+            .expect("r-gw")
+            .use_agent = false;
     });
     refused("only jump peers masquerade", |d| {
         peer_mut(d, bob()).ipv6_nat = true;

@@ -4,8 +4,8 @@ use crate::command::payload::{GroupPatch, GroupSpec};
 use raftwire_api::*;
 
 use super::{check_version, network_mut, network_ref};
-use crate::invariants::check_group;
 use crate::command::{ApplyResult, Response};
+use crate::invariants::check_group;
 use crate::state::{NetworkState, State};
 
 fn group_ref(ns: &NetworkState, id: GroupId) -> DomainResult<&Group> {

@@ -17,7 +17,6 @@ use raftwire_api::*;
 use crate::command::{ApplyResult, Command};
 use crate::state::{NetworkState, State};
 
-
 /// Applies one command. On `Err`, `state` is unchanged.
 pub fn apply(state: &mut State, command: Command) -> ApplyResult {
     use Command::*;

@@ -9,8 +9,8 @@ use raftwire_api::ipam::AddressPool;
 use raftwire_api::*;
 
 use super::{check_version, network_mut, network_ref};
-use crate::invariants::{check_network, check_policy};
 use crate::command::{ApplyResult, NetworkDefaults, Response};
+use crate::invariants::{check_network, check_policy};
 use crate::state::{NetworkState, State};
 
 fn cidr_field(family: IpFamily) -> &'static str {

@@ -5,8 +5,8 @@ use crate::command::payload::{DnsMappingPatch, DnsMappingSpec, RoutePatch, Route
 use raftwire_api::*;
 
 use super::{check_version, network_mut, network_ref};
-use crate::invariants::{check_mapping, check_route};
 use crate::command::{ApplyResult, Response};
+use crate::invariants::{check_mapping, check_route};
 use crate::state::{NetworkState, State};
 
 fn route_ref(ns: &NetworkState, id: RouteId) -> DomainResult<&Route> {

@@ -50,9 +50,11 @@ fn with_ids(specs: Vec<RuleSpec>) -> Vec<Rule> {
     ),
 )]
 pub async fn list(Ids(nid): NetworkPath, read: Read) -> ApiResult<Json<serde_json::Value>> {
-    read.network(nid, |ns| Ok(ns.policies.iter().map(|p| view(ns, p)).collect()))
-        .await
-        .map(items::<PolicyView>)
+    read.network(nid, |ns| {
+        Ok(ns.policies.iter().map(|p| view(ns, p)).collect())
+    })
+    .await
+    .map(items::<PolicyView>)
 }
 
 #[utoipa::path(
