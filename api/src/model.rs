@@ -467,3 +467,49 @@ pub fn default_policy_rules(network: &Network, mut ids: impl FnMut() -> RuleId) 
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rule_view_says_whether_the_networks_mode_has_its_family() {
+        let rule = |target| Rule {
+            id: RuleId::from_u128(1),
+            direction: Direction::Output,
+            action: Action::Allow,
+            target,
+            description: String::new(),
+        };
+        let v6 = rule(RuleTarget::Cidr("fd99::/64".parse().unwrap()));
+        let policy = Policy {
+            id: PolicyId::from_u128(2),
+            network_id: NetworkId::from_u128(3),
+            name: "web".into(),
+            description: String::new(),
+            rules: vec![
+                v6.clone(),
+                rule(RuleTarget::Any),
+                rule(RuleTarget::Peer(PeerId::from_u128(4))),
+            ],
+            created_at: Timestamp(1),
+            updated_at: Timestamp(1),
+            version: 1,
+        };
+        let json = serde_json::to_value(PolicyView::new(&policy, IpStackMode::Ipv4)).unwrap();
+        let active: Vec<bool> = json["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["active"].as_bool().unwrap())
+            .collect();
+        assert_eq!(active, [false, true, true]);
+        // The view is the stored rule's wire form plus the flag.
+        let mut stored = serde_json::to_value(&v6).unwrap();
+        stored["active"] = serde_json::Value::Bool(true);
+        assert_eq!(
+            serde_json::to_value(RuleView::new(&v6, IpStackMode::Dual)).unwrap(),
+            stored
+        );
+    }
+}

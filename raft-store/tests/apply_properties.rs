@@ -687,12 +687,12 @@ fn net(i: usize) -> ipnet::IpNet {
 fn rule_of(n: u128, r: &RuleGen) -> Rule {
     Rule {
         id: rid(n, r.id),
-        direction: if r.x % 2 == 0 {
+        direction: if r.x.is_multiple_of(2) {
             Direction::Output
         } else {
             Direction::Input
         },
-        action: if r.x % 3 == 0 {
+        action: if r.x.is_multiple_of(3) {
             Action::Deny
         } else {
             Action::Allow
