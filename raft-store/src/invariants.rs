@@ -254,7 +254,7 @@ pub(crate) fn check_policy(ns: &NetworkState, policy: &Policy) -> DomainResult<(
 }
 
 /// Invariant 13 for rules a command writes: a peer or group target exists in the network
-/// (404-like `unknown_reference`), a `cidr` target is of a family the network has (400
+/// (400 `unknown_reference`), a `cidr` target is of a family the network has (400
 /// `wrong_family`). `field(i)` names the target of the `i`-th rule.
 pub(crate) fn check_new_rules(
     ns: &NetworkState,
