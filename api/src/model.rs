@@ -242,6 +242,17 @@ impl Rule {
     pub fn ip_version(&self) -> IpVersion {
         self.target.ip_version()
     }
+
+    /// Whether the rule can match anything in a network of `mode`: a `cidr` target only if
+    /// the mode has its family; `peer`, `group` and `any` targets always (they resolve in
+    /// every family the network has, and every peer has an address of each). A rule left
+    /// behind when its family was removed from the network is inactive: it stays, inert.
+    pub fn is_active(&self, mode: IpStackMode) -> bool {
+        match self.target {
+            RuleTarget::Cidr(net) => mode.has(IpFamily::of_net(&net)),
+            _ => true,
+        }
+    }
 }
 
 /// The wire form of a rule: `target_type` + `target` text, and the derived `ip_version`.
@@ -309,6 +320,77 @@ pub struct Policy {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,
+}
+
+/// A policy as the API shows it: the stored [`Policy`], each rule with its `active` flag.
+/// The flag is computed when the view is built, from the network's mode; it is never stored
+/// (the stored `Rule` keeps its encoding).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Policy))]
+pub struct PolicyView {
+    pub id: PolicyId,
+    pub network_id: NetworkId,
+    pub name: String,
+    pub description: String,
+    pub rules: Vec<RuleView>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: u64,
+}
+
+/// A rule as the API shows it: its wire form plus whether it is active.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Rule))]
+pub struct RuleView {
+    pub id: RuleId,
+    pub direction: Direction,
+    pub action: Action,
+    pub target_type: TargetType,
+    /// The CIDR, peer id or group id; `null` for `any`.
+    pub target: Option<String>,
+    pub ip_version: IpVersion,
+    pub description: String,
+    /// `false` when the rule's target is of a family the network no longer has (it was
+    /// removed after the rule was written): the rule stays, inert, and matches nothing
+    /// until the family comes back. `peer`, `group` and `any` rules are always active.
+    pub active: bool,
+}
+
+impl RuleView {
+    pub fn new(rule: &Rule, mode: IpStackMode) -> RuleView {
+        let active = rule.is_active(mode);
+        let r = RuleRepr::from(rule.clone());
+        RuleView {
+            id: r.id,
+            direction: r.direction,
+            action: r.action,
+            target_type: r.target_type,
+            target: r.target,
+            ip_version: r.ip_version,
+            description: r.description,
+            active,
+        }
+    }
+}
+
+impl PolicyView {
+    /// The view of `policy` in a network of `mode`.
+    pub fn new(policy: &Policy, mode: IpStackMode) -> PolicyView {
+        PolicyView {
+            id: policy.id,
+            network_id: policy.network_id,
+            name: policy.name.clone(),
+            description: policy.description.clone(),
+            rules: policy
+                .rules
+                .iter()
+                .map(|r| RuleView::new(r, mode))
+                .collect(),
+            created_at: policy.created_at,
+            updated_at: policy.updated_at,
+            version: policy.version,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -384,4 +466,50 @@ pub fn default_policy_rules(network: &Network, mut ids: impl FnMut() -> RuleId) 
             description: DEFAULT_RULE_DESCRIPTION.into(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rule_view_says_whether_the_networks_mode_has_its_family() {
+        let rule = |target| Rule {
+            id: RuleId::from_u128(1),
+            direction: Direction::Output,
+            action: Action::Allow,
+            target,
+            description: String::new(),
+        };
+        let v6 = rule(RuleTarget::Cidr("fd99::/64".parse().unwrap()));
+        let policy = Policy {
+            id: PolicyId::from_u128(2),
+            network_id: NetworkId::from_u128(3),
+            name: "web".into(),
+            description: String::new(),
+            rules: vec![
+                v6.clone(),
+                rule(RuleTarget::Any),
+                rule(RuleTarget::Peer(PeerId::from_u128(4))),
+            ],
+            created_at: Timestamp(1),
+            updated_at: Timestamp(1),
+            version: 1,
+        };
+        let json = serde_json::to_value(PolicyView::new(&policy, IpStackMode::Ipv4)).unwrap();
+        let active: Vec<bool> = json["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["active"].as_bool().unwrap())
+            .collect();
+        assert_eq!(active, [false, true, true]);
+        // The view is the stored rule's wire form plus the flag.
+        let mut stored = serde_json::to_value(&v6).unwrap();
+        stored["active"] = serde_json::Value::Bool(true);
+        assert_eq!(
+            serde_json::to_value(RuleView::new(&v6, IpStackMode::Dual)).unwrap(),
+            stored
+        );
+    }
 }

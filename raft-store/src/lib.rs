@@ -10,6 +10,7 @@
 pub mod apply;
 pub mod codec;
 pub mod command;
+pub mod invariants;
 pub mod state;
 pub mod store;
 pub mod table;

@@ -267,7 +267,7 @@ impl NetworkState {
         Ok(())
     }
 
-    /// References between the rows of this network.
+    /// References between the rows of this network (those the object checks do not cover).
     fn check_references(&self) -> Result<(), String> {
         let n = &self.network.name;
         for p in self.peers.iter() {
@@ -295,49 +295,6 @@ impl NetworkState {
                 return Err(format!(
                     "group '{}' has route {r} attached, which is not in network '{n}'",
                     g.name
-                ));
-            }
-        }
-        for r in self.routes.iter() {
-            match self.peers.get(r.jump_peer_id) {
-                None => {
-                    return Err(format!(
-                        "route '{}' goes through peer {}, which is not in network '{n}'",
-                        r.name, r.jump_peer_id
-                    ))
-                }
-                Some(p) if !p.is_jump => {
-                    return Err(format!(
-                        "route '{}' goes through peer '{}', which is not a jump peer",
-                        r.name, p.name
-                    ))
-                }
-                Some(_) => {}
-            }
-            if r.ip_version != IpFamily::of_net(&r.destination_cidr) {
-                return Err(format!(
-                    "route '{}': ip_version does not match {}",
-                    r.name, r.destination_cidr
-                ));
-            }
-        }
-        for m in self.dns_mappings.iter() {
-            let Some(r) = self.routes.get(m.route_id) else {
-                return Err(format!(
-                    "DNS mapping '{}' is in route {}, which is not in network '{n}'",
-                    m.name, m.route_id
-                ));
-            };
-            if !r.destination_cidr.contains(&m.ip_address) {
-                return Err(format!(
-                    "DNS mapping '{}': {} is outside its route's destination {}",
-                    m.name, m.ip_address, r.destination_cidr
-                ));
-            }
-            if m.ip_version != IpFamily::of_addr(&m.ip_address) {
-                return Err(format!(
-                    "DNS mapping '{}': ip_version does not match {}",
-                    m.name, m.ip_address
                 ));
             }
         }
@@ -530,28 +487,12 @@ impl State {
         self.data.admin_tokens.iter()
     }
 
-    /// Checks the invariants `apply` maintains (used before accepting a restored backup), and
-    /// names the first one broken:
+    /// Checks every invariant of the state (listed in [`crate::invariants`]) and names the
+    /// first one broken. A restored backup must pass it; every state `apply` builds does.
     ///
-    /// - the creation counter `seq` (the last sequence handed out) is at least every row's
-    ///   sequence (every table, and the remembered idempotent writes), so new rows sort
-    ///   after the old ones;
-    /// - unique network names, disjoint prefixes per family;
-    /// - every row of a network says it belongs to that network; peer ids are unique across
-    ///   networks; peer names and public keys are unique per network;
-    /// - peers have exactly the families of the network's mode, each address inside its
-    ///   prefix; a pool per family of the mode, on the network's prefix, holding exactly the
-    ///   peers' addresses of that family;
-    /// - a peer's groups, a group's policies and routes exist in the same network; a route
-    ///   goes through a jump peer of the network; a DNS mapping's route exists and its
-    ///   address lies inside the route's destination; peer secrets belong to existing peers;
-    /// - agent and admin token hashes are unique;
-    /// - the derived indexes (names, addresses, public keys, token hashes, idempotency order)
-    ///   match the rows.
-    ///
-    /// Policy rules may target peers and groups that no longer exist: deleting a peer or a
-    /// group leaves the rules naming it, and such a rule matches nothing. So dangling rule
-    /// targets are accepted.
+    /// The objects of each network go through the same checks `apply` runs on an object a
+    /// command creates or changes; this adds what only a whole state can tell (counters,
+    /// pools, indexes, references between rows, token hashes).
     pub fn check_consistency(&self) -> Result<(), String> {
         self.check_sequences()?;
         let mut names = HashSet::new();
@@ -584,6 +525,7 @@ impl State {
             ns.check_index()?;
             ns.check_addresses()?;
             ns.check_references()?;
+            ns.check_objects()?;
             for p in ns.peers.iter() {
                 if !peer_ids.insert(p.id) {
                     return Err(format!("peer id {} appears in two networks", p.id));

@@ -794,3 +794,331 @@ fn idempotency_keys_are_bounded_and_the_oldest_are_forgotten() {
     // The derived order survives a snapshot round trip.
     assert_eq!(decode(&encode(&s)), s);
 }
+
+// ------------------------------------------------------------------ create and update agree
+
+fn patch_peer(n: u128, p: u128, body: serde_json::Value) -> Command {
+    let req: UpdatePeer = serde_json::from_value(body).expect("request body");
+    Command::UpdatePeer {
+        network_id: net_id(n),
+        id: peer_id(p),
+        at: Timestamp(7),
+        if_match: None,
+        patch: req.validate().expect("valid patch").into(),
+    }
+}
+
+fn rule(target_type: &str, target: Option<String>, id: u128) -> Rule {
+    CreateRule {
+        direction: Some("output".into()),
+        action: Some("allow".into()),
+        target_type: Some(target_type.into()),
+        target,
+        description: None,
+    }
+    .validate()
+    .unwrap()
+    .into_rule(RuleId::from_u128(id))
+}
+
+fn v4_only() -> State {
+    let mut s = State::new();
+    ok(
+        &mut s,
+        create_network(
+            1,
+            json!({"name": "corp", "ip_stack_mode": "ipv4", "ipv4_cidr": V4}),
+        ),
+    );
+    s
+}
+
+#[test]
+fn patching_a_peers_additional_allowed_ips_is_checked_like_creating_it() {
+    let mut s = v4_only();
+    ok(&mut s, peer(1, 1, "site"));
+    // Inside the overlay: 409 cidr_overlap, as on create.
+    let e = fails(
+        &mut s,
+        patch_peer(
+            1,
+            1,
+            json!({"additional_allowed_ips": ["192.168.1.0/24", "10.10.0.3/32"]}),
+        ),
+        ErrorCode::CidrOverlap,
+    );
+    assert_eq!(e.field.as_deref(), Some("additional_allowed_ips[1]"));
+    let e = fails(
+        &mut s,
+        create_peer(
+            1,
+            2,
+            json!({"name": "b", "additional_allowed_ips": ["10.10.0.3/32"]}),
+        ),
+        ErrorCode::CidrOverlap,
+    );
+    assert_eq!(e.field.as_deref(), Some("additional_allowed_ips[0]"));
+    // Of a family the network lacks: 400 wrong_family, as on create.
+    let e = fails(
+        &mut s,
+        patch_peer(1, 1, json!({"additional_allowed_ips": ["fd99::/64"]})),
+        ErrorCode::WrongFamily,
+    );
+    assert_eq!(e.field.as_deref(), Some("additional_allowed_ips[0]"));
+    let e = fails(
+        &mut s,
+        create_peer(
+            1,
+            2,
+            json!({"name": "b", "additional_allowed_ips": ["fd99::/64"]}),
+        ),
+        ErrorCode::WrongFamily,
+    );
+    assert_eq!(e.field.as_deref(), Some("additional_allowed_ips[0]"));
+    ok(
+        &mut s,
+        patch_peer(1, 1, json!({"additional_allowed_ips": ["192.168.1.0/24"]})),
+    );
+    s.check_consistency().unwrap();
+}
+
+#[test]
+fn renaming_a_peer_onto_a_dns_mapping_name_is_refused_like_creating_it() {
+    let mut s = dual();
+    ok(&mut s, jump(1, 1, "jump"));
+    ok(&mut s, create_route(1, 1, "192.168.0.0/24", 1));
+    ok(&mut s, peer(1, 2, "laptop"));
+    ok(
+        &mut s,
+        Command::CreateDnsMapping {
+            network_id: net_id(1),
+            route_id: route_id(1),
+            id: DnsMappingId::from_u128(7),
+            at: Timestamp(5),
+            spec: CreateDnsMapping {
+                name: Some("db".into()),
+                ip_address: Some("192.168.0.5".into()),
+            }
+            .validate()
+            .unwrap()
+            .into(),
+        },
+    );
+    let e = fails(&mut s, peer(1, 3, "db"), ErrorCode::NameTaken);
+    assert_eq!(e.field.as_deref(), Some("name"));
+    let e = fails(
+        &mut s,
+        patch_peer(1, 2, json!({"name": "db"})),
+        ErrorCode::NameTaken,
+    );
+    assert_eq!(e.field.as_deref(), Some("name"));
+    ok(&mut s, patch_peer(1, 2, json!({"name": "desk"})));
+}
+
+#[test]
+fn rules_of_a_family_the_network_lacks_are_refused_on_every_write() {
+    let mut s = v4_only();
+    ok(&mut s, peer(1, 1, "a"));
+    let good = rule("cidr", Some("192.168.0.0/24".into()), 1);
+    let v6 = rule("cidr", Some("fd99::/64".into()), 2);
+    let create = |rules: Vec<Rule>| Command::CreatePolicy {
+        network_id: net_id(1),
+        id: PolicyId::from_u128(1),
+        at: Timestamp(6),
+        name: "web".into(),
+        description: String::new(),
+        rules,
+    };
+    let e = fails(
+        &mut s,
+        create(vec![good.clone(), v6.clone()]),
+        ErrorCode::WrongFamily,
+    );
+    assert_eq!(e.field.as_deref(), Some("rules[1].target"));
+    // Peer, group and `any` targets resolve in the families the network has.
+    let fine = vec![
+        good.clone(),
+        rule("peer", Some(peer_id(1).to_string()), 3),
+        rule("group", Some(defaults(1).group_id.to_string()), 4),
+        rule("any", None, 5),
+    ];
+    ok(&mut s, create(fine));
+    let e = fails(
+        &mut s,
+        Command::AddRule {
+            network_id: net_id(1),
+            policy_id: PolicyId::from_u128(1),
+            at: Timestamp(7),
+            rule: v6.clone(),
+        },
+        ErrorCode::WrongFamily,
+    );
+    assert_eq!(e.field.as_deref(), Some("target"));
+    let e = fails(
+        &mut s,
+        Command::UpdatePolicy {
+            network_id: net_id(1),
+            id: PolicyId::from_u128(1),
+            at: Timestamp(8),
+            if_match: None,
+            name: None,
+            description: None,
+            rules: Some(vec![v6]),
+        },
+        ErrorCode::WrongFamily,
+    );
+    assert_eq!(e.field.as_deref(), Some("rules[0].target"));
+    // A duplicate rule id is refused whichever command brings it.
+    fails(
+        &mut s,
+        Command::AddRule {
+            network_id: net_id(1),
+            policy_id: PolicyId::from_u128(1),
+            at: Timestamp(7),
+            rule: good,
+        },
+        ErrorCode::InUse,
+    );
+}
+
+#[test]
+fn rules_left_behind_by_a_removed_family_stay_inactive() {
+    let mut s = dual();
+    let v6 = rule("cidr", Some("fd99::/64".into()), 2);
+    ok(
+        &mut s,
+        Command::CreatePolicy {
+            network_id: net_id(1),
+            id: PolicyId::from_u128(1),
+            at: Timestamp(6),
+            name: "web".into(),
+            description: String::new(),
+            rules: vec![v6],
+        },
+    );
+    ok(&mut s, update_network(1, json!({"ip_stack_mode": "ipv4"})));
+    let ns = s.network(net_id(1)).unwrap();
+    let p = ns.policies.get(PolicyId::from_u128(1)).unwrap();
+    assert_eq!(p.rules.len(), 1, "the rule stays");
+    assert!(!p.rules[0].is_active(ns.network.ip_stack_mode));
+    s.check_consistency().unwrap();
+}
+
+#[test]
+fn allowed_ips_left_behind_by_a_removed_family_stay_inert_until_written_again() {
+    let mut s = dual();
+    ok(
+        &mut s,
+        create_peer(
+            1,
+            1,
+            json!({"name": "site", "use_agent": true, "additional_allowed_ips": ["fd99::/64"]}),
+        ),
+    );
+    ok(&mut s, update_network(1, json!({"ip_stack_mode": "ipv4"})));
+    s.check_consistency().unwrap();
+    // Other changes of the peer still go through; writing the subnet again is refused.
+    ok(&mut s, patch_peer(1, 1, json!({"name": "site2"})));
+    let e = fails(
+        &mut s,
+        patch_peer(1, 1, json!({"additional_allowed_ips": ["fd99::/64"]})),
+        ErrorCode::WrongFamily,
+    );
+    assert_eq!(e.field.as_deref(), Some("additional_allowed_ips[0]"));
+    // The family comes back only with a prefix that does not swallow the subnet.
+    let e = fails(
+        &mut s,
+        update_network(
+            1,
+            json!({"ip_stack_mode": "dual", "ipv6_cidr": "fd99::/48"}),
+        ),
+        ErrorCode::CidrOverlap,
+    );
+    assert_eq!(e.items, vec![peer_id(1).to_string()]);
+    ok(
+        &mut s,
+        update_network(1, json!({"ip_stack_mode": "dual", "ipv6_cidr": V6})),
+    );
+    s.check_consistency().unwrap();
+}
+
+#[test]
+fn token_hashes_are_never_shared_whichever_command_brings_them() {
+    let mut s = dual();
+    let agent = |p: u128, hash: &str| {
+        let Command::CreatePeer {
+            network_id,
+            id,
+            at,
+            spec,
+            ..
+        } = create_peer(1, p, json!({"name": format!("p{p}"), "use_agent": true}))
+        else {
+            unreachable!()
+        };
+        Command::CreatePeer {
+            network_id,
+            id,
+            at,
+            spec,
+            secrets: PeerSecretsInput {
+                generated_keypair: None,
+                agent_token_hash: Some(hash.into()),
+            },
+        }
+    };
+    ok(&mut s, agent(1, "h1"));
+    fails(&mut s, agent(2, "h1"), ErrorCode::InUse);
+    ok(&mut s, agent(2, "h2"));
+    let rotate = |p: u128, hash: &str| Command::RotateAgentToken {
+        network_id: net_id(1),
+        peer_id: peer_id(p),
+        at: Timestamp(9),
+        token_hash: hash.into(),
+    };
+    fails(&mut s, rotate(2, "h1"), ErrorCode::InUse);
+    ok(&mut s, rotate(2, "h3"));
+    let admin = |n: u128, hash: &str| Command::CreateAdminToken {
+        token: AdminToken {
+            id: TokenId::from_u128(n),
+            name: format!("t{n}"),
+            token_hash: hash.into(),
+            created_at: Timestamp(1),
+        },
+    };
+    fails(&mut s, admin(1, "h1"), ErrorCode::InUse);
+    ok(&mut s, admin(1, "a1"));
+    fails(&mut s, agent(3, "a1"), ErrorCode::InUse);
+    fails(&mut s, rotate(1, "a1"), ErrorCode::InUse);
+    s.check_consistency().unwrap();
+}
+
+#[test]
+fn default_rule_ids_handed_out_by_a_mode_change_must_be_free() {
+    let mut s = v4_only();
+    // A rule already holds the id the mode change would give the new family's default rule.
+    ok(
+        &mut s,
+        Command::AddRule {
+            network_id: net_id(1),
+            policy_id: defaults(1).policy_id,
+            at: Timestamp(6),
+            rule: rule("any", None, 0x8101),
+        },
+    );
+    fails(
+        &mut s,
+        update_network(1, json!({"ip_stack_mode": "dual", "ipv6_cidr": V6})),
+        ErrorCode::InUse,
+    );
+    // And a network's own default rules never share an id.
+    let mut s = State::new();
+    let mut cmd = create_network(
+        2,
+        json!({"name": "twin", "ip_stack_mode": "dual", "ipv4_cidr": V4, "ipv6_cidr": V6}),
+    );
+    if let Command::CreateNetwork { defaults, .. } = &mut cmd {
+        defaults.rule_ids[1] = defaults.rule_ids[0];
+    }
+    fails(&mut s, cmd, ErrorCode::InUse);
+}

@@ -136,7 +136,7 @@ fn attached_policies_and_routes_exist() {
 
 #[test]
 fn routes_go_through_a_jump_peer_of_the_network() {
-    refused("goes through peer", |d| {
+    refused("(jump_peer_id): peer", |d| {
         restored_mut(d)
             .routes
             .get_mut(lan())
@@ -150,14 +150,14 @@ fn routes_go_through_a_jump_peer_of_the_network() {
 
 #[test]
 fn dns_mappings_lie_in_an_existing_route() {
-    refused("is in route", |d| {
+    refused("(route_id): route", |d| {
         restored_mut(d)
             .dns_mappings
             .get_mut(nas())
             .expect("nas")
             .route_id = RouteId::from_u128(999);
     });
-    refused("outside its route's destination", |d| {
+    refused("outside", |d| {
         restored_mut(d)
             .dns_mappings
             .get_mut(nas())
@@ -263,4 +263,113 @@ fn remembered_writes_have_distinct_sequences() {
         d.idempotency
             .insert("another".into(), Remembered { seq, result });
     });
+}
+
+#[test]
+fn routes_fit_the_mode_and_stay_outside_the_overlay() {
+    refused(
+        "route 'lan' of network 'restored' (destination_cidr)",
+        |d| {
+            let r = restored_mut(d).routes.get_mut(lan()).expect("lan");
+            r.set_destination("fd99::/64".parse().expect("cidr"));
+        },
+    );
+    refused("inside the network's own prefix", |d| {
+        let r = restored_mut(d).routes.get_mut(lan()).expect("lan");
+        r.set_destination("10.81.0.128/25".parse().expect("cidr"));
+    });
+}
+
+#[test]
+fn additional_allowed_ips_stay_outside_the_overlay() {
+    refused("(additional_allowed_ips[0])", |d| {
+        peer_mut(d, bob()).additional_allowed_ips = vec!["10.82.0.0/28".parse().expect("cidr")];
+    });
+    // One of a family the network lacks is an inert leftover of a removed family.
+    let mut data = built().into_data();
+    let p = restored_mut(&mut data).peers.get_mut(r_gw()).expect("r-gw");
+    p.additional_allowed_ips = vec!["fd99::/64".parse().expect("cidr")];
+    State::from(data)
+        .check_consistency()
+        .expect("an inert subnet is allowed");
+}
+
+#[test]
+fn every_network_keeps_its_default_group_and_policy() {
+    refused("has no default group", |d| {
+        let g = restored_mut(d)
+            .groups
+            .get_mut(r_default_group())
+            .expect("group");
+        g.name = "renamed".into();
+    });
+    refused("has no default policy", |d| {
+        let p = restored_mut(d)
+            .policies
+            .get_mut(r_default_policy())
+            .expect("policy");
+        p.name = "renamed".into();
+    });
+}
+
+#[test]
+fn rule_ids_are_unique_within_a_policy() {
+    refused("rule ids must be unique", |d| {
+        let p = second_mut(d).policies.get_mut(policy()).expect("policy");
+        let copy = p.rules[0].clone();
+        p.rules.push(copy);
+    });
+}
+
+#[test]
+fn names_of_groups_policies_and_routes_are_unique_and_dns_names_have_one_owner() {
+    refused("a group named 'default'", |d| {
+        second_mut(d).groups.get_mut(ops()).expect("ops").name = "default".into();
+    });
+    refused("a policy named 'default'", |d| {
+        second_mut(d)
+            .policies
+            .get_mut(policy())
+            .expect("policy")
+            .name = "default".into();
+    });
+    refused("a DNS mapping named 'r-gw'", |d| {
+        let m = restored_mut(d).dns_mappings.get_mut(nas()).expect("nas");
+        m.name = "r-gw".into();
+    });
+}
+
+#[test]
+fn jumps_run_the_agent_and_only_jumps_masquerade() {
+    refused("jump peers always run the agent", |d| {
+        restored_mut(d)
+            .peers
+            .get_mut(r_gw())
+            .expect("r-gw")
+            .use_agent = false;
+    });
+    refused("only jump peers masquerade", |d| {
+        peer_mut(d, bob()).ipv6_nat = true;
+    });
+}
+
+#[test]
+fn rules_of_a_family_the_network_lost_stay_and_are_inactive() {
+    let mut data = built().into_data();
+    let p = restored_mut(&mut data)
+        .policies
+        .get_mut(r_default_policy())
+        .expect("policy");
+    let rule = Rule {
+        id: RuleId::from_u128(903),
+        direction: Direction::Output,
+        action: Action::Allow,
+        target: RuleTarget::Cidr("fd99::/64".parse().expect("cidr")),
+        description: String::new(),
+    };
+    assert!(!rule.is_active(IpStackMode::Ipv4));
+    p.rules.push(rule);
+    State::from(data)
+        .check_consistency()
+        .expect("an inert rule is allowed");
 }

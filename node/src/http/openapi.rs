@@ -186,7 +186,7 @@ lists!(
     NetworkList of raftwire_api::Network,
     PeerList of raftwire_api::Peer,
     GroupList of groups::GroupView,
-    PolicyList of raftwire_api::Policy,
+    PolicyList of raftwire_api::PolicyView,
     RouteList of raftwire_api::Route,
     DnsMappingList of raftwire_api::DnsMapping,
     DnsRecordList of raftwire_api::dns::DnsRecord,

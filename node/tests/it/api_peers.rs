@@ -563,3 +563,72 @@ async fn allowed_ips_carry_additional_subnets_and_never_a_prefix_twice_or_of_a_m
     );
     c.shutdown().await;
 }
+
+/// PATCH goes through the checks POST does: `additional_allowed_ips` inside the overlay
+/// (409 `cidr_overlap`) or of a family the network lacks (400 `wrong_family`), and a name a
+/// DNS mapping answers for (409 `name_taken`). A refused PATCH changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patch_refuses_what_create_refuses_allowed_ips_and_mapping_names() {
+    let c = Cluster::single().await;
+    let nid = network(
+        &c,
+        json!({"name": "v4", "ip_stack_mode": "ipv4", "ipv4_cidr": "10.3.0.0/24"}),
+    )
+    .await;
+    let peers = format!("/networks/{nid}/peers");
+    let p = c.create(&peers, json!({"name": "laptop"})).await;
+    let path = format!("{peers}/{}", id_of(&p));
+    for (body, status, code, field) in [
+        (
+            json!({"additional_allowed_ips": ["192.168.9.0/24", "10.3.0.7/32"]}),
+            409,
+            "cidr_overlap",
+            "additional_allowed_ips[1]",
+        ),
+        (
+            json!({"additional_allowed_ips": ["fd99::/64"]}),
+            400,
+            "wrong_family",
+            "additional_allowed_ips[0]",
+        ),
+    ] {
+        let mut create = body.clone();
+        create["name"] = json!("other");
+        let a = c.admin(Method::POST, &peers, Some(create)).await;
+        assert_problem(&a, status, code, Some(field));
+        let a = c.admin(Method::PATCH, &path, Some(body)).await;
+        assert_problem(&a, status, code, Some(field));
+    }
+
+    // A name a DNS mapping answers for.
+    let jump = c
+        .create(&peers, json!({"name": "gw", "is_jump": true}))
+        .await;
+    let route = c
+        .create(
+            &format!("/networks/{nid}/routes"),
+            json!({"name": "lan", "destination_cidr": "192.168.9.0/24", "jump_peer_id": id_of(&jump)}),
+        )
+        .await;
+    c.create(
+        &format!("/networks/{nid}/routes/{}/dns", id_of(&route)),
+        json!({"name": "nas", "ip_address": "192.168.9.10"}),
+    )
+    .await;
+    let a = c
+        .admin(Method::POST, &peers, Some(json!({"name": "nas"})))
+        .await;
+    assert_problem(&a, 409, "name_taken", Some("name"));
+    let a = c
+        .admin(Method::PATCH, &path, Some(json!({"name": "nas"})))
+        .await;
+    assert_problem(&a, 409, "name_taken", Some("name"));
+
+    // Nothing changed.
+    let (status, got) = c.get(1, &path).await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["version"], 1, "{got}");
+    assert_eq!(got["name"], "laptop");
+    assert_eq!(got["additional_allowed_ips"], json!([]));
+    c.shutdown().await;
+}

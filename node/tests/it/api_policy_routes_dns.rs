@@ -516,3 +516,69 @@ async fn dns_mapping_crud_and_network_records_have_a_and_aaaa_per_peer_and_route
     assert!(text.contains("fd99::5"), "{text}");
     c.shutdown().await;
 }
+
+/// A rule of a family the network lacks is refused whichever write brings it (400
+/// `wrong_family`, with the field path); a rule left behind when its family is removed
+/// stays, and its view says `"active": false` until the family comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_of_a_missing_family_are_refused_and_left_behind_ones_are_inactive() {
+    let c = Cluster::single().await;
+    let n = setup(&c).await;
+    let base = format!("/networks/{}/policies", n.nid);
+    let v4 = json!({"direction": "output", "action": "allow", "target_type": "cidr", "target": "10.9.0.0/16"});
+    let v6 = json!({"direction": "output", "action": "allow", "target_type": "cidr", "target": "fd09::/64"});
+    let any = json!({"direction": "output", "action": "allow", "target_type": "any"});
+    let p = c
+        .create(&base, json!({"name": "web", "rules": [v4, v6, any]}))
+        .await;
+    let ppath = format!("{base}/{}", id_of(&p));
+    let active = |p: &Value| -> Vec<bool> {
+        p["rules"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no rules: {p}"))
+            .iter()
+            .map(|r| r["active"].as_bool().expect("active is a boolean"))
+            .collect()
+    };
+    assert_eq!(active(&p), [true, true, true], "{p}");
+
+    // The network drops IPv6: the IPv6 rule stays, inactive.
+    let (status, body) = c
+        .patch(
+            1,
+            &format!("/networks/{}", n.nid),
+            json!({"ip_stack_mode": "ipv4", "force": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, got) = c.get(1, &ppath).await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(active(&got), [true, false, true], "{got}");
+    let (_, list) = c.get(1, &base).await;
+    let web = items(&list).iter().find(|p| p["name"] == "web").unwrap();
+    assert_eq!(active(web), [true, false, true]);
+
+    // Writing a rule of the missing family is refused on every write.
+    let a = c
+        .admin(
+            Method::POST,
+            &base,
+            Some(json!({"name": "web6", "rules": [v4, v6]})),
+        )
+        .await;
+    assert_problem(&a, 400, "wrong_family", Some("rules[1].target"));
+    let a = c
+        .admin(Method::POST, &format!("{ppath}/rules"), Some(v6.clone()))
+        .await;
+    assert_problem(&a, 400, "wrong_family", Some("target"));
+    let a = c
+        .admin(Method::PATCH, &ppath, Some(json!({"rules": [v6]})))
+        .await;
+    assert_problem(&a, 400, "wrong_family", Some("rules[0].target"));
+
+    // A write answers with the flags too.
+    let (status, added) = c.post(1, &format!("{ppath}/rules"), any).await;
+    assert_eq!(status, 201, "{added}");
+    assert_eq!(active(&added), [true, false, true, true], "{added}");
+    c.shutdown().await;
+}

@@ -314,6 +314,21 @@ async fn openapi_document_covers_every_route_and_matches_the_server() {
         }
     }
 
+    // A policy's rules show whether they are active (computed, not stored).
+    let rule = &doc["components"]["schemas"]["Rule"];
+    assert_eq!(rule["properties"]["active"]["type"], "boolean", "{rule}");
+    assert!(
+        rule["required"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|f| f == "active")),
+        "{rule}"
+    );
+    let policy_rules = &doc["components"]["schemas"]["Policy"]["properties"]["rules"];
+    assert_eq!(
+        policy_rules["items"]["$ref"], "#/components/schemas/Rule",
+        "{policy_rules}"
+    );
+
     // The Problem schema describes the errors the server sends.
     let problem = &doc["components"]["schemas"]["Problem"];
     let props: BTreeSet<&str> = problem["properties"]

@@ -3,25 +3,15 @@
 use crate::command::payload::{GroupPatch, GroupSpec};
 use raftwire_api::*;
 
-use super::{check_version, name_taken, network_mut, network_ref};
+use super::{check_version, network_mut, network_ref};
 use crate::command::{ApplyResult, Response};
+use crate::invariants::check_group;
 use crate::state::{NetworkState, State};
 
 fn group_ref(ns: &NetworkState, id: GroupId) -> DomainResult<&Group> {
     ns.groups
         .get(id)
         .ok_or_else(|| DomainError::not_found("group", id))
-}
-
-fn check_name_free(ns: &NetworkState, name: &str, except: Option<GroupId>) -> DomainResult<()> {
-    if ns
-        .groups
-        .iter()
-        .any(|g| g.name == name && Some(g.id) != except)
-    {
-        return Err(name_taken("group", name));
-    }
-    Ok(())
 }
 
 pub(super) fn create(
@@ -32,7 +22,6 @@ pub(super) fn create(
     spec: GroupSpec,
 ) -> ApplyResult {
     let ns = network_ref(state, network_id)?;
-    check_name_free(ns, &spec.name, None)?;
     if ns.groups.contains(id) {
         return Err(DomainError::new(
             ErrorCode::InUse,
@@ -51,6 +40,7 @@ pub(super) fn create(
         updated_at: at,
         version: 1,
     };
+    check_group(ns, &group)?;
     let seq = state.next_seq();
     network_mut(state, network_id)?
         .groups
@@ -77,24 +67,24 @@ pub(super) fn update(
                 "the default group keeps its name",
             ));
         }
-        check_name_free(ns, name, Some(id))?;
     }
-    let ns = network_mut(state, network_id)?;
-    let g = ns
-        .groups
-        .get_mut(id)
-        .ok_or_else(|| DomainError::not_found("group", id))?;
+    let mut next = current.clone();
     if let Some(name) = patch.name {
-        g.name = name;
+        next.name = name;
     }
     if let Some(d) = patch.description {
-        g.description = d;
+        next.description = d;
     }
     if let Some(p) = patch.priority {
-        g.priority = p;
+        next.priority = p;
     }
-    g.touch(at);
-    Ok(Response::Group(g.clone()))
+    check_group(ns, &next)?;
+    next.touch(at);
+    let ns = network_mut(state, network_id)?;
+    if let Some(g) = ns.groups.get_mut(id) {
+        *g = next.clone();
+    }
+    Ok(Response::Group(next))
 }
 
 pub(super) fn delete(

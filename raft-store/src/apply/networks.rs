@@ -1,5 +1,5 @@
 //! Networks: creation with the `default` group and policy, updates including the stack-mode
-//! change and renumbering of SPEC §3, and cascading deletion.
+//! change and the renumbering of peers it brings, and cascading deletion.
 
 use std::net::IpAddr;
 
@@ -8,8 +8,9 @@ use ipnet::IpNet;
 use raftwire_api::ipam::AddressPool;
 use raftwire_api::*;
 
-use super::{check_version, name_taken, network_mut, network_ref};
+use super::{check_version, network_mut, network_ref};
 use crate::command::{ApplyResult, NetworkDefaults, Response};
+use crate::invariants::{check_network, check_policy};
 use crate::state::{NetworkState, State};
 
 fn cidr_field(family: IpFamily) -> &'static str {
@@ -19,26 +20,6 @@ fn cidr_field(family: IpFamily) -> &'static str {
     }
 }
 
-/// Prefixes of different networks must be disjoint within a family (P3).
-fn check_overlap(state: &State, except: Option<NetworkId>, cidr: IpNet) -> DomainResult<()> {
-    let family = IpFamily::of_net(&cidr);
-    for other in state.networks() {
-        if Some(other.network.id) == except {
-            continue;
-        }
-        if let Some(o) = other.network.cidr(family) {
-            if o.contains(&cidr.network()) || cidr.contains(&o.network()) {
-                return Err(DomainError::field(
-                    ErrorCode::CidrOverlap,
-                    cidr_field(family),
-                    format!("{cidr} overlaps {o} of network '{}'", other.network.name),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 pub(super) fn create(
     state: &mut State,
     id: NetworkId,
@@ -46,9 +27,6 @@ pub(super) fn create(
     spec: NetworkSpec,
     defaults: NetworkDefaults,
 ) -> ApplyResult {
-    if state.idx.network_names.contains_key(&spec.name) {
-        return Err(name_taken("network", &spec.name));
-    }
     if state.network(id).is_some() {
         return Err(DomainError::new(
             ErrorCode::InUse,
@@ -67,9 +45,7 @@ pub(super) fn create(
         updated_at: at,
         version: 1,
     };
-    for cidr in network.cidrs() {
-        check_overlap(state, None, cidr)?;
-    }
+    check_network(state, &network)?;
     let mut ns = NetworkState::new(network.clone());
     let mut ids = defaults.rule_ids.into_iter();
     let rules = default_policy_rules(&network, || ids.next().unwrap_or(defaults.rule_ids[0]));
@@ -95,6 +71,7 @@ pub(super) fn create(
         updated_at: at,
         version: 1,
     };
+    check_policy(&ns, &policy)?;
     let seq = state.next_seq();
     ns.policies.insert(seq, policy);
     let seq = state.next_seq();
@@ -116,16 +93,17 @@ pub(super) fn update(
     let ns = network_ref(state, id)?;
     check_version(ns.network.version, if_match)?;
     let old_name = ns.network.name.clone();
-    if let Some(name) = &patch.name {
-        if *name != old_name && state.idx.network_names.contains_key(name) {
-            return Err(name_taken("network", name));
-        }
-    }
     let (mode, v4, v6) = patch.resolve(&ns.network)?;
+    // The network as it would be goes through the checks a new one does.
+    let mut candidate = ns.network.clone();
+    if let Some(name) = &patch.name {
+        candidate.name = name.clone();
+    }
+    candidate.ip_stack_mode = mode;
+    candidate.ipv4_cidr = v4;
+    candidate.ipv6_cidr = v6;
+    check_network(state, &candidate)?;
     let readdressed = if patch.changes_addressing(&ns.network) {
-        for cidr in [v4.map(IpNet::V4), v6.map(IpNet::V6)].into_iter().flatten() {
-            check_overlap(state, Some(id), cidr)?;
-        }
         let mut next = ns.clone();
         readdress(
             &mut next,
@@ -164,7 +142,7 @@ pub(super) fn update(
     Ok(Response::Network(network))
 }
 
-/// Moves a network to a new mode and prefixes (SPEC §3) on a copy of it: releases removed
+/// Moves a network to a new mode and prefixes on a copy of it: releases removed
 /// families, allocates added ones and renumbers changed ones, lowest-free in peer creation
 /// order. Refuses to remove a family still used by routes or DNS mappings, and to change a
 /// static peer's addresses unless `force`.
@@ -198,6 +176,8 @@ fn readdress(
                     .filter(|m| m.family() == family)
                     .map(|m| m.id.to_string())
                     .collect();
+                // Peers' additional_allowed_ips of the family stay, inert: no config carries
+                // a prefix of a family the network lacks (like rules of that family).
                 if !routes.is_empty() || !mappings.is_empty() {
                     return Err(DomainError::field(
                         ErrorCode::FamilyInUse,
@@ -224,7 +204,7 @@ fn readdress(
                     set_address(p, family, Some(a));
                 }
                 *pool_slot(ns, family) = Some(pool);
-                retarget_rules(ns, old, cidr, new_rule_ids[i], at);
+                retarget_rules(ns, old, cidr, new_rule_ids[i], at)?;
             }
         }
     }
@@ -314,7 +294,7 @@ fn retarget_rules(
     new: IpNet,
     rule_id: RuleId,
     at: Timestamp,
-) {
+) -> DomainResult<()> {
     for policy in ns.policies.iter_mut() {
         let mut changed = false;
         for r in policy.rules.iter_mut() {
@@ -347,6 +327,11 @@ fn retarget_rules(
             policy.touch(at);
         }
     }
+    // The rule id handed out for a new family's default rule must be free in its policy.
+    for policy in ns.policies.iter() {
+        check_policy(ns, policy)?;
+    }
+    Ok(())
 }
 
 fn rebuild_addresses(ns: &mut NetworkState) {

@@ -7,10 +7,9 @@ use crate::command::payload::{PeerPatch, PeerSpec};
 use raftwire_api::validate::not_allowed;
 use raftwire_api::*;
 
-use super::{
-    check_outside_overlay, check_version, name_taken, network_mut, network_ref, unknown_reference,
-};
+use super::{check_version, network_mut, network_ref};
 use crate::command::{ApplyResult, PeerSecretsInput, Response};
+use crate::invariants::{check_peer, check_token_hash_free, unknown_reference};
 use crate::state::{NetworkState, PeerSecrets, State};
 
 fn address_field(family: IpFamily) -> &'static str {
@@ -55,32 +54,6 @@ fn check_group_ids(ns: &NetworkState, ids: &[GroupId]) -> DomainResult<Vec<Group
         }
     }
     Ok(out)
-}
-
-fn check_allowed_ips(ns: &NetworkState, ips: &[ipnet::IpNet]) -> DomainResult<()> {
-    for (i, net) in ips.iter().enumerate() {
-        check_outside_overlay(&ns.network, &format!("additional_allowed_ips[{i}]"), net)?;
-    }
-    Ok(())
-}
-
-/// A peer name that a DNS mapping already answers for would give `name.domain` two owners.
-fn check_name_not_mapped(ns: &NetworkState, name: &str) -> DomainResult<()> {
-    if ns.dns_mappings.iter().any(|m| m.name == name) {
-        return Err(name_taken("DNS mapping", name));
-    }
-    Ok(())
-}
-
-fn check_key_free(ns: &NetworkState, key: &str, except: Option<PeerId>) -> DomainResult<()> {
-    match ns.peer_by_public_key(key) {
-        Some(p) if Some(p.id) != except => Err(DomainError::field(
-            ErrorCode::InUse,
-            "public_key",
-            format!("peer '{}' already uses this public key", p.name),
-        )),
-        _ => Ok(()),
-    }
 }
 
 /// Takes one address per family of the mode: the requested one (claimed) or the lowest free.
@@ -130,32 +103,16 @@ pub(super) fn create(
         ));
     }
     let ns = network_ref(state, network_id)?;
-    if ns.peer_by_name(&spec.name).is_some() {
-        return Err(name_taken("peer", &spec.name));
-    }
-    check_requested_families(ns, spec.ipv4_address.is_some(), spec.ipv6_address.is_some())?;
     let public_key = spec.public_key.clone().or_else(|| {
         secrets
             .generated_keypair
             .as_ref()
             .map(|(public, _)| public.clone())
     });
-    if let Some(k) = &public_key {
-        check_key_free(ns, k, None)?;
-    }
-    check_allowed_ips(ns, &spec.additional_allowed_ips)?;
-    check_name_not_mapped(ns, &spec.name)?;
     let group_ids = match &spec.group_ids {
         Some(ids) => check_group_ids(ns, ids)?,
         None => ns.default_group().map(|g| vec![g.id]).unwrap_or_default(),
     };
-    let addresses = take_addresses(
-        network_mut(state, network_id)?,
-        spec.ipv4_address,
-        spec.ipv6_address,
-    )?;
-    let seq = state.next_seq();
-    let ns = network_mut(state, network_id)?;
     let mut peer = Peer {
         id,
         network_id,
@@ -174,6 +131,19 @@ pub(super) fn create(
         updated_at: at,
         version: 1,
     };
+    check_peer(ns, &peer, true)?;
+    check_requested_families(ns, spec.ipv4_address.is_some(), spec.ipv6_address.is_some())?;
+    let agent_token_hash = secrets.agent_token_hash.clone().filter(|_| peer.use_agent);
+    if let Some(h) = &agent_token_hash {
+        check_token_hash_free(state, h, Some(id))?;
+    }
+    let addresses = take_addresses(
+        network_mut(state, network_id)?,
+        spec.ipv4_address,
+        spec.ipv6_address,
+    )?;
+    let seq = state.next_seq();
+    let ns = network_mut(state, network_id)?;
     for a in addresses {
         match a {
             IpAddr::V4(a) => peer.ipv4_address = Some(a),
@@ -182,7 +152,7 @@ pub(super) fn create(
     }
     ns.index_peer(&peer);
     let peer_secrets = PeerSecrets {
-        agent_token_hash: secrets.agent_token_hash.clone().filter(|_| peer.use_agent),
+        agent_token_hash,
         private_key: secrets
             .generated_keypair
             .filter(|_| spec.public_key.is_none())
@@ -223,37 +193,45 @@ pub(super) fn update(
             "a peer cannot become or stop being a jump; create a new peer",
         ));
     }
-    if current.is_jump && patch.use_agent == Some(false) {
-        return Err(DomainError::field(
-            ErrorCode::InvalidValue,
-            "use_agent",
-            "jump peers always run the agent",
-        ));
-    }
-    if !current.is_jump && patch.ipv6_nat == Some(true) {
-        return Err(not_allowed("ipv6_nat", "only jump peers masquerade"));
-    }
+    // The peer as it would be, addresses aside: it goes through the checks a new peer does.
+    let mut next = current.clone();
     if let Some(name) = &patch.name {
-        if *name != current.name && ns.peer_by_name(name).is_some() {
-            return Err(name_taken("peer", name));
-        }
+        next.name = name.clone();
     }
-    if let Some(Some(k)) = &patch.public_key {
-        check_key_free(ns, k, Some(id))?;
+    if let Some(u) = patch.use_agent {
+        next.use_agent = u;
     }
+    if let Some(k) = &patch.public_key {
+        next.public_key = k.clone();
+    }
+    if let Some(e) = &patch.endpoint {
+        next.endpoint = e.clone();
+    }
+    if let Some(p) = patch.listen_port {
+        next.listen_port = p;
+    }
+    if let Some(a) = &patch.additional_allowed_ips {
+        next.additional_allowed_ips = a.clone();
+    }
+    if let Some(g) = patch.group_ids.as_deref() {
+        next.group_ids = check_group_ids(ns, g)?;
+    }
+    if let Some(n) = patch.ipv6_nat {
+        next.ipv6_nat = n;
+    }
+    check_peer(ns, &next, patch.additional_allowed_ips.is_some())?;
     check_requested_families(
         ns,
         patch.ipv4_address.is_some(),
         patch.ipv6_address.is_some(),
     )?;
-    let group_ids = patch
-        .group_ids
-        .as_deref()
-        .map(|g| check_group_ids(ns, g))
-        .transpose()?;
+    // A static peer has no agent: its agent token stops working. A server-generated
+    // private key no longer matches a replaced public key.
+    let revoke_token = current.use_agent && !next.use_agent;
+    let drop_private_key = next.public_key != current.public_key;
+    let old = current.clone();
 
     // Addresses: claim the requested ones first (all or nothing), then release the old ones.
-    let mut next = current.clone();
     let ns = network_mut(state, network_id)?;
     let mut claimed: Vec<IpAddr> = Vec::new();
     for family in IpFamily::ALL {
@@ -278,7 +256,7 @@ pub(super) fn update(
         }
         claimed.push(want);
     }
-    ns.unindex_peer(&next);
+    ns.unindex_peer(&old);
     for a in claimed {
         let family = IpFamily::of_addr(&a);
         if let (Some(old), Some(pool)) = (next.address(family), ns.pools.get_mut(family)) {
@@ -289,43 +267,17 @@ pub(super) fn update(
             IpAddr::V6(a) => next.ipv6_address = Some(a),
         }
     }
-    if let Some(name) = patch.name {
-        next.name = name;
-    }
     let mut revoked_token = None;
-    if let Some(u) = patch.use_agent {
-        next.use_agent = u;
-        if !u {
-            // A static peer has no agent: its agent token stops working.
-            revoked_token = ns
-                .secrets
-                .get_mut(&id)
-                .and_then(|s| s.agent_token_hash.take());
+    if revoke_token {
+        revoked_token = ns
+            .secrets
+            .get_mut(&id)
+            .and_then(|s| s.agent_token_hash.take());
+    }
+    if drop_private_key {
+        if let Some(s) = ns.secrets.get_mut(&id) {
+            s.private_key = None;
         }
-    }
-    if let Some(k) = patch.public_key {
-        if k != next.public_key {
-            // A server-generated private key no longer matches a replaced public key.
-            if let Some(s) = ns.secrets.get_mut(&id) {
-                s.private_key = None;
-            }
-        }
-        next.public_key = k;
-    }
-    if let Some(e) = patch.endpoint {
-        next.endpoint = e;
-    }
-    if let Some(p) = patch.listen_port {
-        next.listen_port = p;
-    }
-    if let Some(a) = patch.additional_allowed_ips {
-        next.additional_allowed_ips = a;
-    }
-    if let Some(g) = group_ids {
-        next.group_ids = g;
-    }
-    if let Some(n) = patch.ipv6_nat {
-        next.ipv6_nat = n;
     }
     next.touch(at);
     ns.index_peer(&next);
@@ -396,6 +348,7 @@ pub(super) fn rotate_token(
             "this peer does not use an agent, so it has no agent token",
         ));
     }
+    check_token_hash_free(state, &token_hash, Some(peer_id))?;
     let ns = network_mut(state, network_id)?;
     let secrets = ns.secrets.entry(peer_id).or_default();
     let old = secrets.agent_token_hash.replace(token_hash.clone());
@@ -436,11 +389,12 @@ pub(super) fn register_key(
     if peer.public_key.as_deref() == Some(public_key.as_str()) {
         return Ok(Response::Peer(peer.clone()));
     }
-    check_key_free(ns, &public_key, Some(peer_id))?;
-    let ns = network_mut(state, network_id)?;
-    let mut next = peer_ref(ns, peer_id)?.clone();
-    ns.unindex_peer(&next);
+    let old = peer.clone();
+    let mut next = peer.clone();
     next.public_key = Some(public_key);
+    check_peer(ns, &next, false)?;
+    let ns = network_mut(state, network_id)?;
+    ns.unindex_peer(&old);
     next.touch(at);
     ns.index_peer(&next);
     if let Some(p) = ns.peers.get_mut(peer_id) {

@@ -1,9 +1,12 @@
-//! Policies and their rules. Peer and group targets must exist in the network when set.
+//! Policies and their rules. A rule a command writes must target a peer or group of the
+//! network, or a CIDR of a family the network has; the policy as it would be goes through
+//! the same checks whichever command writes it.
 
 use raftwire_api::*;
 
-use super::{check_rule_targets, check_version, name_taken, network_mut, network_ref};
+use super::{check_version, network_mut, network_ref};
 use crate::command::{ApplyResult, Response};
+use crate::invariants::{check_new_rules, check_policy};
 use crate::state::{NetworkState, State};
 
 fn policy_ref(ns: &NetworkState, id: PolicyId) -> DomainResult<&Policy> {
@@ -12,27 +15,17 @@ fn policy_ref(ns: &NetworkState, id: PolicyId) -> DomainResult<&Policy> {
         .ok_or_else(|| DomainError::not_found("policy", id))
 }
 
-fn check_name_free(ns: &NetworkState, name: &str, except: Option<PolicyId>) -> DomainResult<()> {
-    if ns
-        .policies
-        .iter()
-        .any(|p| p.name == name && Some(p.id) != except)
-    {
-        return Err(name_taken("policy", name));
-    }
-    Ok(())
+/// Where the target of the `i`-th rule of a policy's rule list is in a request body.
+fn rule_target_field(i: usize) -> String {
+    format!("rules[{i}].target")
 }
 
-fn check_rule_ids_unique(rules: &[Rule]) -> DomainResult<()> {
-    let mut ids: Vec<RuleId> = rules.iter().map(|r| r.id).collect();
-    ids.sort();
-    if ids.windows(2).any(|w| w[0] == w[1]) {
-        return Err(DomainError::new(
-            ErrorCode::InUse,
-            "rule ids must be unique",
-        ));
+/// Replaces the stored policy by its checked next version.
+fn commit(state: &mut State, network_id: NetworkId, next: Policy) -> ApplyResult {
+    if let Some(p) = network_mut(state, network_id)?.policies.get_mut(next.id) {
+        *p = next.clone();
     }
-    Ok(())
+    Ok(Response::Policy(next))
 }
 
 pub(super) fn create(
@@ -45,15 +38,12 @@ pub(super) fn create(
     rules: Vec<Rule>,
 ) -> ApplyResult {
     let ns = network_ref(state, network_id)?;
-    check_name_free(ns, &name, None)?;
     if ns.policies.contains(id) {
         return Err(DomainError::new(
             ErrorCode::InUse,
             format!("policy id {id} is taken"),
         ));
     }
-    check_rule_targets(ns, &rules, "rules")?;
-    check_rule_ids_unique(&rules)?;
     let policy = Policy {
         id,
         network_id,
@@ -64,6 +54,8 @@ pub(super) fn create(
         updated_at: at,
         version: 1,
     };
+    check_policy(ns, &policy)?;
+    check_new_rules(ns, &policy.rules, rule_target_field)?;
     let seq = state.next_seq();
     network_mut(state, network_id)?
         .policies
@@ -93,28 +85,23 @@ pub(super) fn update(
                 "the default policy keeps its name",
             ));
         }
-        check_name_free(ns, n, Some(id))?;
     }
-    if let Some(r) = &rules {
-        check_rule_targets(ns, r, "rules")?;
-        check_rule_ids_unique(r)?;
-    }
-    let ns = network_mut(state, network_id)?;
-    let p = ns
-        .policies
-        .get_mut(id)
-        .ok_or_else(|| DomainError::not_found("policy", id))?;
+    let mut next = current.clone();
     if let Some(n) = name {
-        p.name = n;
+        next.name = n;
     }
     if let Some(d) = description {
-        p.description = d;
+        next.description = d;
     }
-    if let Some(r) = rules {
-        p.rules = r;
+    if let Some(r) = &rules {
+        next.rules = r.clone();
     }
-    p.touch(at);
-    Ok(Response::Policy(p.clone()))
+    check_policy(ns, &next)?;
+    if let Some(r) = &rules {
+        check_new_rules(ns, r, rule_target_field)?;
+    }
+    next.touch(at);
+    commit(state, network_id, next)
 }
 
 pub(super) fn delete(
@@ -148,25 +135,12 @@ pub(super) fn add_rule(
     rule: Rule,
 ) -> ApplyResult {
     let ns = network_ref(state, network_id)?;
-    let p = policy_ref(ns, policy_id)?;
-    check_rule_targets(ns, std::slice::from_ref(&rule), "rules").map_err(|e| DomainError {
-        field: Some("target".into()),
-        ..e
-    })?;
-    if p.rules.iter().any(|r| r.id == rule.id) {
-        return Err(DomainError::new(
-            ErrorCode::InUse,
-            format!("rule id {} is taken", rule.id),
-        ));
-    }
-    let ns = network_mut(state, network_id)?;
-    let p = ns
-        .policies
-        .get_mut(policy_id)
-        .ok_or_else(|| DomainError::not_found("policy", policy_id))?;
-    p.rules.push(rule);
-    p.touch(at);
-    Ok(Response::Policy(p.clone()))
+    let mut next = policy_ref(ns, policy_id)?.clone();
+    next.rules.push(rule);
+    check_policy(ns, &next)?;
+    check_new_rules(ns, &next.rules[next.rules.len() - 1..], |_| "target".into())?;
+    next.touch(at);
+    commit(state, network_id, next)
 }
 
 pub(super) fn remove_rule(

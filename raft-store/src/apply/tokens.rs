@@ -14,6 +14,7 @@ pub(super) fn create(state: &mut State, token: AdminToken) -> ApplyResult {
             "this admin token already exists",
         ));
     }
+    crate::invariants::check_token_hash_free(state, &token.token_hash, None)?;
     if state.admin_tokens().any(|t| t.name == token.name) {
         return Err(DomainError::field(
             ErrorCode::NameTaken,

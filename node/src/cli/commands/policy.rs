@@ -25,6 +25,7 @@ const RULE_COLUMNS: &[(&str, &str)] = &[
     ("TARGET TYPE", "target_type"),
     ("TARGET", "target"),
     ("IP VERSION", "ip_version"),
+    ("ACTIVE", "active"),
     ("DESCRIPTION", "description"),
     ("ID", "id"),
 ];

@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use raftwire_api::requests::{CreatePolicy, CreateRule, RuleSpec, UpdatePolicy};
 use raftwire_api::*;
-use raftwire_raft_store::Command;
+use raftwire_raft_store::{Command, NetworkState};
 
 use super::propose_done;
 use super::{find, if_match, items, new_id, now, Read, ReadQuery};
@@ -15,6 +15,20 @@ use crate::http::error::ApiResult;
 use crate::http::extract::JsonBody;
 use crate::http::openapi::{Common, Conflict, Missing, TooLarge};
 use crate::http::params::{Ids, IfMatch, NetworkPath, PolicyPath, RulePath};
+
+/// The policy as the API shows it in `ns`: each rule says whether it is active.
+fn view(ns: &NetworkState, policy: &Policy) -> PolicyView {
+    PolicyView::new(policy, ns.network.ip_stack_mode)
+}
+
+/// The policy after a write, its rules' `active` flags from the network's mode as this
+/// node's applied state has it.
+fn written(app: &App, nid: NetworkId, policy: Policy) -> ApiResult<PolicyView> {
+    let mode = app.with_state(|s| s.network(nid).map(|ns| ns.network.ip_stack_mode))?;
+    // The network may be gone already (deleted right after): its mode no longer matters.
+    let mode = mode.unwrap_or(IpStackMode::Dual);
+    Ok(PolicyView::new(&policy, mode))
+}
 
 /// Rules with fresh ids, in the order given.
 fn with_ids(specs: Vec<RuleSpec>) -> Vec<Rule> {
@@ -36,9 +50,11 @@ fn with_ids(specs: Vec<RuleSpec>) -> Vec<Rule> {
     ),
 )]
 pub async fn list(Ids(nid): NetworkPath, read: Read) -> ApiResult<Json<serde_json::Value>> {
-    read.network(nid, |ns| Ok(ns.policies.iter().cloned().collect()))
-        .await
-        .map(items::<Policy>)
+    read.network(nid, |ns| {
+        Ok(ns.policies.iter().map(|p| view(ns, p)).collect())
+    })
+    .await
+    .map(items::<PolicyView>)
 }
 
 #[utoipa::path(
@@ -49,7 +65,7 @@ pub async fn list(Ids(nid): NetworkPath, read: Read) -> ApiResult<Json<serde_jso
     params(NetworkPath),
     request_body = CreatePolicy,
     responses(
-        (status = 201, description = "The new policy", body = Policy),
+        (status = 201, description = "The new policy", body = PolicyView),
         Common, Missing, Conflict, TooLarge,
     ),
 )]
@@ -57,7 +73,7 @@ pub async fn create(
     State(app): State<App>,
     Ids(nid): NetworkPath,
     JsonBody(body): JsonBody<CreatePolicy>,
-) -> ApiResult<(StatusCode, Json<Policy>)> {
+) -> ApiResult<(StatusCode, Json<PolicyView>)> {
     let spec = body.validate()?;
     let cmd = Command::CreatePolicy {
         network_id: nid,
@@ -67,10 +83,8 @@ pub async fn create(
         description: spec.description,
         rules: with_ids(spec.rules),
     };
-    Ok((
-        StatusCode::CREATED,
-        Json(propose_for::<Policy>(&app, cmd).await?),
-    ))
+    let policy = propose_for::<Policy>(&app, cmd).await?;
+    Ok((StatusCode::CREATED, Json(written(&app, nid, policy)?)))
 }
 
 #[utoipa::path(
@@ -80,12 +94,12 @@ pub async fn create(
     operation_id = "get_policy",
     params(PolicyPath, ReadQuery),
     responses(
-        (status = 200, description = "The policy", body = Policy),
+        (status = 200, description = "The policy", body = PolicyView),
         Common, Missing,
     ),
 )]
-pub async fn get(Ids((nid, polid)): PolicyPath, read: Read) -> ApiResult<Json<Policy>> {
-    read.network(nid, |ns| find(ns, polid).cloned())
+pub async fn get(Ids((nid, polid)): PolicyPath, read: Read) -> ApiResult<Json<PolicyView>> {
+    read.network(nid, |ns| Ok(view(ns, find(ns, polid)?)))
         .await
         .map(Json)
 }
@@ -98,7 +112,7 @@ pub async fn get(Ids((nid, polid)): PolicyPath, read: Read) -> ApiResult<Json<Po
     params(PolicyPath, IfMatch),
     request_body = UpdatePolicy,
     responses(
-        (status = 200, description = "The policy as it now is", body = Policy),
+        (status = 200, description = "The policy as it now is", body = PolicyView),
         Common, Missing, Conflict, TooLarge,
     ),
 )]
@@ -107,7 +121,7 @@ pub async fn update(
     Ids((nid, polid)): PolicyPath,
     headers: HeaderMap,
     JsonBody(body): JsonBody<UpdatePolicy>,
-) -> ApiResult<Json<Policy>> {
+) -> ApiResult<Json<PolicyView>> {
     let patch = body.validate()?;
     let cmd = Command::UpdatePolicy {
         network_id: nid,
@@ -118,7 +132,8 @@ pub async fn update(
         description: patch.description,
         rules: patch.rules.map(with_ids),
     };
-    Ok(Json(propose_for::<Policy>(&app, cmd).await?))
+    let policy = propose_for::<Policy>(&app, cmd).await?;
+    Ok(Json(written(&app, nid, policy)?))
 }
 
 #[utoipa::path(
@@ -154,7 +169,7 @@ pub async fn delete(
     params(PolicyPath),
     request_body = CreateRule,
     responses(
-        (status = 201, description = "The rule is appended; the policy as it now is", body = Policy),
+        (status = 201, description = "The rule is appended; the policy as it now is", body = PolicyView),
         Common, Missing, Conflict, TooLarge,
     ),
 )]
@@ -162,7 +177,7 @@ pub async fn add_rule(
     State(app): State<App>,
     Ids((nid, polid)): PolicyPath,
     JsonBody(body): JsonBody<CreateRule>,
-) -> ApiResult<(StatusCode, Json<Policy>)> {
+) -> ApiResult<(StatusCode, Json<PolicyView>)> {
     let rule = body.validate()?.into_rule(RuleId(new_id()));
     let cmd = Command::AddRule {
         network_id: nid,
@@ -170,10 +185,8 @@ pub async fn add_rule(
         at: now(),
         rule,
     };
-    Ok((
-        StatusCode::CREATED,
-        Json(propose_for::<Policy>(&app, cmd).await?),
-    ))
+    let policy = propose_for::<Policy>(&app, cmd).await?;
+    Ok((StatusCode::CREATED, Json(written(&app, nid, policy)?)))
 }
 
 #[utoipa::path(
