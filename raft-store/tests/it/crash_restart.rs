@@ -392,7 +392,7 @@ async fn acknowledged_writes_survive_sigkill() {
     let mut child = Process::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "sigkill_child",
+            "crash_restart::sigkill_child",
             "--ignored",
             "--nocapture",
             "--test-threads=1",

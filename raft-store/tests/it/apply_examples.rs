@@ -1,9 +1,7 @@
 //! Example-based tests of `apply`: one per rule of the contract, and every domain error of
 //! SPEC §7 produced by at least one command (with the state left unchanged).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use raftwire_api::requests::*;
 use raftwire_api::*;
 use raftwire_raft_store::command::payload::GroupSpec;

@@ -2,12 +2,10 @@
 //! determinism (invariant 1), atomicity, P1, P3/P11, P10 and P12 at the state level, and every
 //! invariant of `raftwire_raft_store::invariants` over sequences of every kind of command.
 
-mod common;
-
 use std::collections::HashSet;
 use std::net::IpAddr;
 
-use common::*;
+use crate::common::*;
 use proptest::prelude::*;
 use raftwire_api::requests::*;
 use raftwire_api::*;

@@ -26,8 +26,7 @@ use raftwire_raft_store::codec::{
 use raftwire_raft_store::types::{Entry, LogId, StoredMembership};
 use raftwire_raft_store::{AdminToken, Command, NetworkDefaults, PeerSecretsInput, State};
 
-#[path = "upgrade/variants.rs"]
-mod variants;
+use crate::variants;
 
 const WRITE_ENV: &str = "RAFTWIRE_WRITE_FIXTURES";
 

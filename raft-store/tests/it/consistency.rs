@@ -1,9 +1,7 @@
 //! `State::check_consistency`, which a restore demands of a backup: a state built through
 //! `apply` passes, and each kind of broken invariant is refused with a message naming it.
 
-#[path = "upgrade/variants.rs"]
-#[allow(dead_code)]
-mod variants;
+use crate::variants;
 
 use raftwire_api::*;
 use raftwire_raft_store::codec::SCHEMA_VERSION;
