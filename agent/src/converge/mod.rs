@@ -12,6 +12,8 @@
 //! routes (on it), forwarding, firewall, DNS (which binds the overlay addresses) — and
 //! collects each failure as a [`ModuleError`]: one module failing never stops the others.
 
+pub mod dns;
+
 use std::path::PathBuf;
 
 use raftwire_api::agent::AgentConfig;
@@ -57,10 +59,11 @@ impl Settings {
 
 /// Every module, in the order they converge.
 pub fn all(settings: &Settings) -> Vec<Box<dyn Module>> {
-    let _ = settings;
     vec![
         // Each module adds itself here, in this order:
         // wireguard, addresses, forwarding, firewall, dns.
+        // (wireguard, addresses, forwarding, firewall)
+        Box::new(dns::Dns::new(settings)),
     ]
 }
 
