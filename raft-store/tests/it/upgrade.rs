@@ -8,7 +8,7 @@
 //! without `Idempotent`; the v2 ones by the v2 release (91c86f2).
 //!
 //! To (re)generate the current version's fixtures: `RAFTWIRE_WRITE_FIXTURES=1 cargo test -p
-//! raftwire-raft-store --test upgrade`. Never regenerate a released version's fixture: a
+//! raftwire-raft-store --test it upgrade::`. Never regenerate a released version's fixture: a
 //! fixture that no longer decodes means the encoding changed incompatibly.
 
 use std::collections::{BTreeMap, BTreeSet};
