@@ -12,6 +12,9 @@
 //! routes (on it), forwarding, firewall, DNS (which binds the overlay addresses) — and
 //! collects each failure as a [`ModuleError`]: one module failing never stops the others.
 
+pub mod firewall;
+pub mod forwarding;
+
 use std::path::PathBuf;
 
 use raftwire_api::agent::AgentConfig;
@@ -57,10 +60,12 @@ impl Settings {
 
 /// Every module, in the order they converge.
 pub fn all(settings: &Settings) -> Vec<Box<dyn Module>> {
-    let _ = settings;
     vec![
         // Each module adds itself here, in this order:
         // wireguard, addresses, forwarding, firewall, dns.
+        // forwarding and firewall: after the interface and its addresses exist, before DNS.
+        Box::new(forwarding::Forwarding::new(settings)),
+        Box::new(firewall::Firewall::new(settings)),
     ]
 }
 
