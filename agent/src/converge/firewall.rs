@@ -304,7 +304,7 @@ pub fn parse_save(text: &str, table: Table) -> Observed {
 
 /// The firewall module.
 pub struct Firewall {
-    interface: Option<String>,
+    settings: Settings,
     /// Restores run so far (tests and benchmarks check that a resync runs none).
     restores: u64,
     /// Per family and table: the last text restored and our chains as observed right after.
@@ -316,7 +316,7 @@ pub struct Firewall {
 impl Firewall {
     pub fn new(settings: &Settings) -> Self {
         Firewall {
-            interface: settings.interface.clone(),
+            settings: settings.clone(),
             restores: 0,
             applied: HashMap::new(),
         }
@@ -328,8 +328,8 @@ impl Firewall {
     }
 
     fn observe(family: Family, table: Table) -> Result<Observed, String> {
-        let text = host::run(family.save_tool(), &["-t", table.name()])
-            .map_err(|e| e.to_string())?;
+        let text =
+            host::run(family.save_tool(), &["-t", table.name()]).map_err(|e| e.to_string())?;
         Ok(parse_save(&text, table))
     }
 
@@ -431,7 +431,8 @@ impl Firewall {
         ) {
             errors.push(format!("{family} firewall: {e}"));
         }
-        if let Err(e) = self.converge_table(family, Table::Nat, nat.map(|r| r.restore.as_str()), iface)
+        if let Err(e) =
+            self.converge_table(family, Table::Nat, nat.map(|r| r.restore.as_str()), iface)
         {
             let hint = if family == Family::Ipv6 {
                 " (does the kernel support IPv6 NAT?)"
@@ -506,10 +507,7 @@ impl Module for Firewall {
     }
 
     fn converge(&mut self, desired: &AgentConfig) -> Result<(), String> {
-        let iface = self
-            .interface
-            .clone()
-            .unwrap_or_else(|| desired.interface.name.clone());
+        let iface = self.settings.interface_for(desired).to_string();
         let fw = desired.firewall.as_ref();
         let nat = desired.nat.as_ref();
         let mut errors = Vec::new();
@@ -563,7 +561,16 @@ mod tests {
     fn quoted_comments_are_one_word_and_escapes_are_kept_literal() {
         assert_eq!(
             words(r#"-A X -m comment --comment "a \"b\" c" -j DROP"#),
-            vec!["-A", "X", "-m", "comment", "--comment", r#"a "b" c"#, "-j", "DROP"]
+            vec![
+                "-A",
+                "X",
+                "-m",
+                "comment",
+                "--comment",
+                r#"a "b" c"#,
+                "-j",
+                "DROP"
+            ]
         );
         assert_eq!(words("  -j   ACCEPT "), vec!["-j", "ACCEPT"]);
         assert_eq!(words(r#"--comment """#), vec!["--comment", ""]);

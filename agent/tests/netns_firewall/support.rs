@@ -130,7 +130,10 @@ pub fn test_link() -> String {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
     let peer = format!("{name}p");
-    sh("ip", &["link", "add", &name, "type", "veth", "peer", "name", &peer]);
+    sh(
+        "ip",
+        &["link", "add", &name, "type", "veth", "peer", "name", &peer],
+    );
 
     name
 }
