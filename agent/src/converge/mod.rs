@@ -9,10 +9,12 @@
 //! (`--down-on-exit`).
 //!
 //! [`converge_all`] runs every module in order — WireGuard (the interface), addresses and
-//! routes (on it), forwarding, firewall, DNS (which binds the overlay addresses) — and
+//! routes (on it), firewall, forwarding, DNS (which binds the overlay addresses) — and
 //! collects each failure as a [`ModuleError`]: one module failing never stops the others.
 
 pub mod dns;
+pub mod firewall;
+pub mod forwarding;
 
 use std::path::PathBuf;
 
@@ -60,9 +62,12 @@ impl Settings {
 /// Every module, in the order they converge.
 pub fn all(settings: &Settings) -> Vec<Box<dyn Module>> {
     vec![
-        // Each module adds itself here, in this order:
-        // wireguard, addresses, forwarding, firewall, dns.
-        // (wireguard, addresses, forwarding, firewall)
+        // WireGuard first (the interface), then its addresses and routes.
+        // The firewall before forwarding: a new jump never forwards before its chains
+        // exist (and on removal, forwarding is restored before the chains go).
+        Box::new(firewall::Firewall::new(settings)),
+        Box::new(forwarding::Forwarding::new(settings)),
+        // DNS last: it binds the overlay addresses.
         Box::new(dns::Dns::new(settings)),
     ]
 }
