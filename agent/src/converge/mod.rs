@@ -12,6 +12,9 @@
 //! routes (on it), forwarding, firewall, DNS (which binds the overlay addresses) — and
 //! collects each failure as a [`ModuleError`]: one module failing never stops the others.
 
+pub mod addresses;
+pub mod wireguard;
+
 use std::path::PathBuf;
 
 use raftwire_api::agent::AgentConfig;
@@ -57,10 +60,11 @@ impl Settings {
 
 /// Every module, in the order they converge.
 pub fn all(settings: &Settings) -> Vec<Box<dyn Module>> {
-    let _ = settings;
     vec![
         // Each module adds itself here, in this order:
         // wireguard, addresses, forwarding, firewall, dns.
+        Box::new(wireguard::WireGuard::new(settings)),
+        Box::new(addresses::Addresses::new(settings)),
     ]
 }
 
