@@ -55,9 +55,11 @@ impl Module for WireGuard {
 
     fn converge(&mut self, desired: &AgentConfig) -> Result<(), String> {
         let name = self.settings.interface_for(desired).to_string();
-        if let Some(old) = self.current.take() {
+        if let Some(old) = self.current.as_deref() {
+            // The configuration moved to another interface: the old one is ours to take away
+            // (kept as current until that succeeds, so the next converge retries).
             if old != name {
-                delete_interface(&old)?;
+                delete_interface(old)?;
             }
         }
         self.current = Some(name.clone());
