@@ -91,6 +91,8 @@ impl Module for WireGuard {
         }
     }
 
+    /// Deletes the interface, also one served by a `wireguard-go` the agent adopted rather
+    /// than started: the interface named for the agent is the agent's.
     fn remove(&mut self) -> Result<(), String> {
         match self
             .current
@@ -348,8 +350,11 @@ fn peer_update(peer: &DesiredPeer, have: &PeerConfig) -> Option<PeerConfigBuilde
     changed.then_some(b)
 }
 
+/// EOPNOTSUPP on Linux: what netlink answers for a link kind the kernel does not know.
+const EOPNOTSUPP: i32 = 95;
+
 fn apply_error(name: &str, backend: Backend, e: &io::Error) -> String {
-    if backend == Backend::Kernel && e.raw_os_error() == Some(95) {
+    if backend == Backend::Kernel && e.raw_os_error() == Some(EOPNOTSUPP) {
         format!("configuring WireGuard interface {name}: the kernel has no WireGuard (EOPNOTSUPP); use --wg-backend auto or userspace")
     } else {
         format!("configuring WireGuard interface {name} ({backend}): {e}")
