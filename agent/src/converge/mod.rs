@@ -12,9 +12,11 @@
 //! routes (on it), firewall, forwarding, DNS (which binds the overlay addresses) — and
 //! collects each failure as a [`ModuleError`]: one module failing never stops the others.
 
+pub mod addresses;
 pub mod dns;
 pub mod firewall;
 pub mod forwarding;
+pub mod wireguard;
 
 use std::path::PathBuf;
 
@@ -63,6 +65,8 @@ impl Settings {
 pub fn all(settings: &Settings) -> Vec<Box<dyn Module>> {
     vec![
         // WireGuard first (the interface), then its addresses and routes.
+        Box::new(wireguard::WireGuard::new(settings)),
+        Box::new(addresses::Addresses::new(settings)),
         // The firewall before forwarding: a new jump never forwards before its chains
         // exist (and on removal, forwarding is restored before the chains go).
         Box::new(firewall::Firewall::new(settings)),
