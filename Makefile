@@ -12,6 +12,8 @@ run: deps
 	$(CARGO) run -p raftwire-node --bin raftwire-node
 
 test: deps
+	# The end-to-end tests run the workspace's binaries as processes: build them first.
+	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
 	./scripts/schemathesis.sh
 

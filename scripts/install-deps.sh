@@ -4,10 +4,14 @@
 #   clang libclang-dev        bindgen (librocksdb-sys) needs libclang
 #   curl                      scripts/schemathesis.sh talks to the node it starts
 #   python3-venv              scripts/schemathesis.sh keeps schemathesis in .venv-tools/
+#   iptables wireguard-tools wireguard-go bind9-dnsutils iputils-ping iproute2
+#                             the agent's and the end-to-end tests in network namespaces
+#                             (real iptables/ip6tables, userspace WireGuard, dig, ping)
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
 
-packages=(librocksdb-dev clang libclang-dev curl python3-venv)
+packages=(librocksdb-dev clang libclang-dev curl python3-venv
+  iptables wireguard-tools wireguard-go bind9-dnsutils iputils-ping iproute2)
 
 missing=()
 for p in "${packages[@]}"; do

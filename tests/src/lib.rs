@@ -1,6 +1,7 @@
 //! End-to-end test kit: real processes in network namespaces with real WireGuard
 //! (`wireguard-go`), real iptables and real DNS queries.
 //!
+//! - [`node`], [`agent`]: the real binaries as processes; [`api`]: the node's API over curl.
 //! - [`netns`]: namespaces, veth links, commands inside them; removed on drop.
 //! - [`procs`]: the workspace's binaries started as processes; killed and reaped on drop.
 //! - [`reexec`] and [`in_netns!`]: a test that runs inside a namespace of its own.
@@ -9,7 +10,10 @@
 //!
 //! Cluster and API tests of the node live in `node/tests/`, next to the library they drive.
 
+pub mod agent;
+pub mod api;
 pub mod netns;
+pub mod node;
 pub mod probe;
 pub mod procs;
 pub mod reexec;

@@ -146,3 +146,31 @@ pub fn link(a: &Netns, a_addrs: &[&str], b: &Netns, b_addrs: &[&str]) -> (String
     }
     (ea, eb)
 }
+
+/// Connects the namespace this process runs in with `b` (a veth pair), addresses as [`link`].
+pub fn link_here(here_addrs: &[&str], b: &Netns, b_addrs: &[&str]) -> (String, String) {
+    let (ea, eb) = (unique("a"), unique("b"));
+    sh(
+        "ip",
+        &[
+            "link", "add", &ea, "type", "veth", "peer", "name", &eb, "netns", &b.name,
+        ],
+    );
+    for addr in here_addrs {
+        if addr.contains(':') {
+            sh("ip", &["addr", "add", addr, "dev", &ea, "nodad"]);
+        } else {
+            sh("ip", &["addr", "add", addr, "dev", &ea]);
+        }
+    }
+    sh("ip", &["link", "set", &ea, "up"]);
+    for addr in b_addrs {
+        if addr.contains(':') {
+            b.exec("ip", &["addr", "add", addr, "dev", &eb, "nodad"]);
+        } else {
+            b.exec("ip", &["addr", "add", addr, "dev", &eb]);
+        }
+    }
+    b.exec("ip", &["link", "set", &eb, "up"]);
+    (ea, eb)
+}
