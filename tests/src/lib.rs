@@ -1,3 +1,3 @@
-//! End-to-end tests across crates (network namespaces with real WireGuard, agents and nodes)
-//! arrive with the agent issue. Cluster and API tests of the node live in `node/tests/`, next
-//! to the library they drive.
+//! End-to-end tests across crates: real nodes (in process) and the real `raftwire-agent`
+//! binary (a child process), in `tests/it/`. Cluster and API tests of the node alone live in
+//! `node/tests/`, next to the library they drive.
