@@ -195,6 +195,9 @@ impl Runner {
 /// The whole agent, until SIGTERM or SIGINT.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     connection::install_crypto_provider();
+    // A missing or empty token file is an operator error worth failing fast on, before
+    // anything is written.
+    args.read_token()?;
     let (pair, generated) = keys::load_or_generate(&args.state_dir)?;
     if generated {
         tracing::info!(
@@ -205,8 +208,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         tracing::info!("public key {}", pair.public());
     }
-    // A missing or empty token file is an operator error worth failing fast on.
-    args.read_token()?;
     let tls = args
         .ca_cert
         .as_deref()
