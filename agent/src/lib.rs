@@ -7,10 +7,40 @@
 //! - [`host`]: running the host's tools (`ip`, `iptables-restore`, …) with errors that say
 //!   what ran and what it answered.
 //!
+//! - [`runner`]: the loop — converge the persisted configuration at start, then every
+//!   configuration the node sends, and again every resync interval to repair drift.
+//! - [`connection`]: the agent WebSocket to one node at a time, failing over with
+//!   [`backoff`]; [`config`] the flags, [`keys`] the host's WireGuard key pair, [`state`]
+//!   the last applied configuration on disk.
+//!
 //! The agent never links the node: the protocol is `raftwire_api::protocol`, the
 //! configuration `raftwire_api::agent::AgentConfig`.
 
 #![forbid(unsafe_code)]
 
+pub mod backoff;
+pub mod config;
+pub mod connection;
 pub mod converge;
 pub mod host;
+pub mod keys;
+pub mod runner;
+pub mod state;
+
+/// Logs to standard output as text or JSON; the level from `RUST_LOG` (default `info`).
+/// No ANSI colours unless standard output is a terminal (journald, files, pipes).
+pub fn init_logging(format: config::LogFormat) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal());
+    let result = match format {
+        config::LogFormat::Text => builder.try_init(),
+        config::LogFormat::Json => builder.json().try_init(),
+    };
+    // Already set (a test harness): keep that one.
+    let _ = result;
+}

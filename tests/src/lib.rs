@@ -8,7 +8,9 @@
 //! - [`probe`]: ping with a deadline, `dig` with its RCODE, waiting for a condition.
 //! - [`root`]: skip loudly without root, unless `RAFTWIRE_REQUIRE_NETNS=1` (CI) forbids it.
 //!
-//! Cluster and API tests of the node live in `node/tests/`, next to the library they drive.
+//! The tests: `tests/e2e/` (everything as processes in namespaces) and `tests/it/` (nodes in
+//! process, the real agent binary as a child). Cluster and API tests of the node alone live
+//! in `node/tests/`, next to the library they drive.
 
 pub mod agent;
 pub mod api;
