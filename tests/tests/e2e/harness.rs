@@ -41,7 +41,10 @@ fn namespaces_link_with_both_families_and_are_removed_on_drop() {
     let left = namespaces();
     let pid = sleeper.pid().expect("spawned").to_string();
     let ps = sh("ps", &["-o", "stat=", "-p", &pid]);
-    assert!(ps.trim().is_empty() || ps.trim().starts_with('Z'), "the process inside survived: {ps}");
+    assert!(
+        ps.trim().is_empty() || ps.trim().starts_with('Z'),
+        "the process inside survived: {ps}"
+    );
     std::fs::remove_file(&sleeper.log).ok();
     assert!(!left.contains(&a_name) && !left.contains(&b_name), "{left}");
     assert!(left.contains(&ctl), "the test runs inside {ctl}: {left}");

@@ -2,4 +2,5 @@
 //! network namespace. They need root (`RAFTWIRE_REQUIRE_NETNS=1` in CI makes a skip a
 //! failure) and the workspace's binaries (`cargo test --workspace` builds them).
 
+mod agent;
 mod harness;
