@@ -246,11 +246,9 @@ pub(crate) fn plan(want: &Desired, have: &Observed) -> Plan {
 /// Every step is tried; the failures are reported together.
 fn apply(name: &str, plan: &Plan) -> Result<(), String> {
     let mut errors = Vec::new();
-    let mut ip = |args: Vec<String>| {
+    let ip = |args: Vec<String>| -> Option<String> {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        if let Err(e) = host::run("ip", &args) {
-            errors.push(e.to_string());
-        }
+        host::run("ip", &args).err().map(|e| e.to_string())
     };
     let fam = |n: &IpNet| {
         if matches!(n, IpNet::V6(_)) {
@@ -259,27 +257,31 @@ fn apply(name: &str, plan: &Plan) -> Result<(), String> {
             "-4"
         }
     };
-    for a in &plan.del_routes {
-        ip(vec![
-            fam(a).into(),
-            "route".into(),
-            "del".into(),
-            a.to_string(),
-            "dev".into(),
-            name.into(),
-            "proto".into(),
-            "static".into(),
-        ]);
-    }
+    // Routes in one `ip -batch` each way (a jump of a large network has thousands: one
+    // process per route took seconds); `-force` goes on past a failed line and reports it.
+    // `ip route` takes the family from the prefix itself.
+    let batch = |verb: &str, routes: &[IpNet]| -> Option<String> {
+        if routes.is_empty() {
+            return None;
+        }
+        let text: String = routes
+            .iter()
+            .map(|r| format!("route {verb} {r} dev {name} proto static\n"))
+            .collect();
+        host::run_with_input("ip", &["-force", "-batch", "-"], Some(&text))
+            .err()
+            .map(|e| e.to_string())
+    };
+    errors.extend(batch("del", &plan.del_routes));
     for a in &plan.del_addresses {
-        ip(vec![
+        errors.extend(ip(vec![
             fam(a).into(),
             "addr".into(),
             "del".into(),
             a.to_string(),
             "dev".into(),
             name.into(),
-        ]);
+        ]));
     }
     for a in &plan.add_addresses {
         let mut args = vec![
@@ -294,29 +296,18 @@ fn apply(name: &str, plan: &Plan) -> Result<(), String> {
             // Without it the address stays tentative (unusable) for duplicate detection.
             args.push("nodad".into());
         }
-        ip(args);
+        errors.extend(ip(args));
     }
     if plan.link_up {
-        ip(vec![
+        errors.extend(ip(vec![
             "link".into(),
             "set".into(),
             "dev".into(),
             name.into(),
             "up".into(),
-        ]);
+        ]));
     }
-    for a in &plan.add_routes {
-        ip(vec![
-            fam(a).into(),
-            "route".into(),
-            "replace".into(),
-            a.to_string(),
-            "dev".into(),
-            name.into(),
-            "proto".into(),
-            "static".into(),
-        ]);
-    }
+    errors.extend(batch("replace", &plan.add_routes));
     if errors.is_empty() {
         Ok(())
     } else {
