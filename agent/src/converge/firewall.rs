@@ -302,6 +302,28 @@ pub fn parse_save(text: &str, table: Table) -> Observed {
     observed
 }
 
+/// The rendered rule set with the DNS rules of `RAFTWIRE_INPUT` opened on the port this
+/// agent's DNS server listens on (`--dns-port`), which the node does not know.
+fn with_dns_port(restore: &str, port: u16) -> String {
+    if port == raftwire_api::firewall::DNS_PORT {
+        return restore.to_string();
+    }
+    let from = format!("--dport {} ", raftwire_api::firewall::DNS_PORT);
+    let to = format!("--dport {port} ");
+    restore
+        .lines()
+        .map(|l| {
+            if l.starts_with("-A RAFTWIRE_INPUT ") {
+                l.replace(&from, &to)
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + if restore.ends_with('\n') { "\n" } else { "" }
+}
+
 /// The firewall module.
 pub struct Firewall {
     settings: Settings,
@@ -423,12 +445,8 @@ impl Firewall {
         iface: &str,
     ) -> Vec<String> {
         let mut errors = Vec::new();
-        if let Err(e) = self.converge_table(
-            family,
-            Table::Filter,
-            filter.map(|r| r.restore.as_str()),
-            iface,
-        ) {
+        let filter = filter.map(|r| with_dns_port(&r.restore, self.settings.dns_port));
+        if let Err(e) = self.converge_table(family, Table::Filter, filter.as_deref(), iface) {
             errors.push(format!("{family} firewall: {e}"));
         }
         if let Err(e) =
@@ -574,6 +592,21 @@ mod tests {
         );
         assert_eq!(words("  -j   ACCEPT "), vec!["-j", "ACCEPT"]);
         assert_eq!(words(r#"--comment """#), vec!["--comment", ""]);
+    }
+
+    #[test]
+    fn the_dns_rules_follow_the_agents_dns_port_and_nothing_else_changes() {
+        let text = "*filter\n:RAFTWIRE_INPUT - [0:0]\n\
+            -A RAFTWIRE_INPUT -s 10.0.0.0/24 -p udp -m udp --dport 53 -j ACCEPT\n\
+            -A RAFTWIRE_JUMP -s 10.0.0.2/32 -d 10.0.0.3/32 -p tcp --dport 53 -j ACCEPT\nCOMMIT\n";
+        assert_eq!(with_dns_port(text, 53), text);
+        let moved = with_dns_port(text, 5353);
+        assert!(moved
+            .contains("-A RAFTWIRE_INPUT -s 10.0.0.0/24 -p udp -m udp --dport 5353 -j ACCEPT\n"));
+        assert!(
+            moved.contains("-A RAFTWIRE_JUMP -s 10.0.0.2/32 -d 10.0.0.3/32 -p tcp --dport 53 -j")
+        );
+        assert!(moved.ends_with("COMMIT\n"));
     }
 
     #[test]
