@@ -1,22 +1,24 @@
 //! Network namespaces, veth links and commands inside them — always removed again.
 //!
-//! Names are unique per process and call (`rwt<pid>-<n>…`), so tests run in parallel and a
+//! Names are unique per process and call (`rw<pid>x<n>…`), so tests run in parallel and a
 //! crashed run never collides with the next. A [`Netns`] deletes itself on drop, after
-//! killing every process still inside it, so no test leaves a namespace or a process behind,
-//! also when it panics.
+//! killing every process still inside it (and removing the UAPI sockets of the userspace
+//! WireGuard interfaces it held), so no test leaves a namespace, a process or a socket
+//! behind, also when it panics.
 
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-/// A short name unique to this process and call: `rwt<pid>x<n><tag>`, at most 15 bytes so it
-/// can also name interfaces (whose names share one machine-wide UAPI socket directory).
+/// A short name unique on this machine to this process and call: `rw<pid in hex>x<n><tag>`,
+/// at most 15 bytes so it can also name interfaces (whose names share one machine-wide UAPI
+/// socket directory). The whole process id, so no two processes ever share a name.
+#[track_caller]
 pub fn unique(tag: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let pid = std::process::id() % 100_000;
-    let mut name = format!("rw{pid}x{n}{tag}");
-    name.truncate(15);
+    let name = format!("rw{:x}x{n}{tag}", std::process::id());
+    assert!(name.len() <= 15, "{name} is too long to name an interface");
     name
 }
 
@@ -106,8 +108,31 @@ impl Netns {
     }
 }
 
+impl Netns {
+    /// The names of the links in the namespace (empty when it cannot be read).
+    fn links(&self) -> Vec<String> {
+        let Ok(out) = Command::new("ip")
+            .args(["-n", &self.name, "-j", "link", "show"])
+            .output()
+        else {
+            return Vec::new();
+        };
+        let links: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        links
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l["ifname"].as_str().map(str::to_string))
+            .collect()
+    }
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
+        // A userspace WireGuard interface's UAPI socket lives in the directory every
+        // namespace shares, and a killed `wireguard-go` leaves it behind: note the links now,
+        // before the processes serving them go.
+        let links = self.links();
         // Processes still inside keep the namespace alive: end them first.
         if let Ok(out) = Command::new("ip")
             .args(["netns", "pids", &self.name])
@@ -115,6 +140,11 @@ impl Drop for Netns {
         {
             for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
                 let _ = Command::new("kill").args(["-9", pid]).status();
+            }
+        }
+        for link in links {
+            for ext in ["sock", "name"] {
+                let _ = std::fs::remove_file(format!("/run/wireguard/{link}.{ext}"));
             }
         }
         let _ = Command::new("ip")

@@ -1,4 +1,5 @@
-//! What a person would check on a host: can it ping, what does DNS answer.
+//! What a person would check on a host (can it ping, what does DNS answer), and waiting for
+//! a condition with a deadline.
 
 use std::time::{Duration, Instant};
 
@@ -76,18 +77,54 @@ pub fn dig(ns: &Netns, server: &str, port: u16, name: &str, rtype: &str, tcp: bo
     Dig { rcode, answers }
 }
 
-/// Polls `f` every 100 ms until it returns `Some`, or panics with `what` after `limit`.
-#[track_caller]
-pub fn wait_until<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+/// How often the waiting helpers check again.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Polls `f` until it returns `Some`; `None` once `limit` has passed.
+pub fn poll<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Whether `cond` holds within `limit` — for waits that must not panic (cleanup in `Drop`)
+/// or whose caller says best what went wrong.
+pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    poll(limit, || cond().then_some(())).is_some()
+}
+
+/// Polls `f` until it returns `Some`, or panics with `what` after `limit`.
+#[track_caller]
+pub fn wait_until<T>(limit: Duration, what: &str, f: impl FnMut() -> Option<T>) -> T {
+    match poll(limit, f) {
+        Some(v) => v,
+        None => panic!("timed out after {limit:?}: {what}"),
+    }
+}
+
+/// [`wait_until`] for async tests: `f` may await (a request to a node running in the test's
+/// own runtime), and the runtime goes on running while it waits.
+pub async fn wait_until_async<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = f().await {
             return v;
         }
         assert!(
-            Instant::now() < deadline,
+            tokio::time::Instant::now() < deadline,
             "timed out after {limit:?}: {what}"
         );
-        std::thread::sleep(Duration::from_millis(100));
+        tokio::time::sleep(POLL).await;
     }
 }

@@ -2,7 +2,8 @@
 //! a failing test prints.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
 
 /// The path of a workspace binary (`raftwire-node`, `raftwire-agent`) built next to the test
 /// executable: `cargo test --workspace` builds every binary of the workspace first; for a
@@ -60,19 +61,17 @@ impl Proc {
         }
     }
 
+    /// How the process ended, if it has exited by itself (it is reaped then); `None` while it
+    /// runs, and after [`kill`](Proc::kill) or an exit already reported.
+    pub fn try_exit(&mut self) -> Option<ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        self.child = None;
+        Some(status)
+    }
+
     /// Waits for the process to exit by itself (after a `TERM`), up to `limit`.
-    pub fn wait_exit(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
-        let deadline = std::time::Instant::now() + limit;
-        while std::time::Instant::now() < deadline {
-            if let Some(c) = self.child.as_mut() {
-                if let Ok(Some(status)) = c.try_wait() {
-                    self.child = None;
-                    return Some(status);
-                }
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        None
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        crate::probe::poll(limit, || self.try_exit())
     }
 
     /// Kills the process now (SIGKILL) and reaps it.

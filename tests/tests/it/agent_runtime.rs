@@ -2,8 +2,10 @@
 //! its key, reports its status, follows configuration changes, fails over when its node
 //! stops, and converges from its persisted configuration when no node is reachable.
 //!
-//! The agent's module list is empty for now, so these run without root: they test the
-//! runtime (protocol, persistence, failover), not the host modules.
+//! They test the runtime (protocol, persistence, failover), not the host modules — but the
+//! agent runs all of its modules, so it configures WireGuard, addresses and routes: each test
+//! runs inside a network namespace of its own (nodes and agent on its loopback), and so needs
+//! root like the other namespace tests.
 //!
 //! Build the binary first: `cargo build -p raftwire-agent` (same target dir and profile);
 //! the tests fail with that hint when it is missing.
@@ -11,17 +13,16 @@
 use std::time::Duration;
 
 use raftwire_agent::runner::CONVERGED_FROM_PERSISTED;
+use raftwire_tests::in_netns;
+use raftwire_tests::probe::wait_until_async;
 use reqwest::Method;
 use serde_json::json;
 
 use crate::common::*;
 
-/// How long anything the agent does may take here (the machine is shared and slow).
-const LIMIT: Duration = Duration::from_secs(30);
-
 /// The peer's public key as the API shows it, once it is `expected`.
 async fn wait_public_key(c: &Cluster, id: u64, peer: &AgentPeer, expected: &str) {
-    wait_for(LIMIT, || async {
+    wait_until_async(LIMIT, "the agent's public key on its peer", || async {
         let (status, body) = c.request(id, Method::GET, &peer.path(), None).await;
         (status == 200 && body["public_key"] == expected).then_some(())
     })
@@ -30,29 +31,23 @@ async fn wait_public_key(c: &Cluster, id: u64, peer: &AgentPeer, expected: &str)
 
 /// Waits until the persisted config has `listen_port`; its version.
 async fn wait_persisted_port(files: &AgentFiles, agent: &mut Agent, port: u16) -> u64 {
-    let deadline = tokio::time::Instant::now() + LIMIT;
-    loop {
-        if let Some(applied) = files.persisted() {
-            if applied.config.interface.listen_port == Some(port) {
-                return applied.version;
-            }
-        }
+    let what = format!("listen_port {port} in the persisted config");
+    wait_until_async(LIMIT, &what, || {
         agent.assert_running();
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "listen_port {port} never reached config.json ({:?}):\n{}",
-            files.persisted().map(|a| a.config.interface),
-            agent.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        let applied = files.persisted();
+        async move {
+            let applied = applied?;
+            (applied.config.interface.listen_port == Some(port)).then_some(applied.version)
+        }
+    })
+    .await
 }
 
 /// Waits until node `id`'s hub has a status from the agent for `version`, without errors.
 async fn wait_status(c: &Cluster, id: u64, peer: &AgentPeer, version: u64) {
     let hub = c.node(id).handle.app.hub.clone();
     let pid = peer.peer_id();
-    wait_for(LIMIT, || async {
+    wait_until_async(LIMIT, "the agent's status for the version", || async {
         let s = hub.status(pid)?;
         (s.applied_version == version).then_some(())?;
         assert!(s.ok && s.errors.is_empty(), "{s:?}");
@@ -74,13 +69,18 @@ async fn set_listen_port(c: &Cluster, id: u64, peer: &AgentPeer, port: u16) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_registers_its_key_reports_its_status_and_follows_config_changes() {
+    let Some(_ns) =
+        in_netns!(an_agent_registers_its_key_reports_its_status_and_follows_config_changes)
+    else {
+        return;
+    };
     let c = Cluster::single().await;
     let peer = agent_peer(&c, 1).await;
     let files = AgentFiles::new(&peer.token);
     let mut agent = files.start(&c.urls(), &[]);
 
     // The first config arrives and is persisted; the key the agent generated is the peer's.
-    let first = wait_for(LIMIT, || async { files.persisted() }).await;
+    let first = wait_until_async(LIMIT, "a persisted config", || async { files.persisted() }).await;
     assert_eq!(first.config.peer_id.to_string(), peer.pid);
     let public = files.public_key().expect("private.key in the state dir");
     wait_public_key(&c, 1, &peer, &public).await;
@@ -116,11 +116,16 @@ async fn an_agent_registers_its_key_reports_its_status_and_follows_config_change
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_fails_over_when_its_node_stops_and_still_gets_the_next_change() {
+    let Some(_ns) =
+        in_netns!(an_agent_fails_over_when_its_node_stops_and_still_gets_the_next_change)
+    else {
+        return;
+    };
     let mut c = Cluster::three().await;
     let peer = agent_peer(&c, 1).await;
     let files = AgentFiles::new(&peer.token);
     let mut agent = files.start(&c.urls(), &[]);
-    let first = wait_for(LIMIT, || async { files.persisted() }).await;
+    let first = wait_until_async(LIMIT, "a persisted config", || async { files.persisted() }).await;
     let public = files.public_key().unwrap();
     wait_public_key(&c, 1, &peer, &public).await;
 
@@ -130,7 +135,7 @@ async fn an_agent_fails_over_when_its_node_stops_and_still_gets_the_next_change(
             .map(|n| n.id)
             .collect::<Vec<_>>()
     };
-    let before = wait_for(LIMIT, || async {
+    let before = wait_until_async(LIMIT, "the agent connected to one node", || async {
         let ids = connected_to(&c);
         (ids.len() == 1).then(|| ids[0])
     })
@@ -138,7 +143,7 @@ async fn an_agent_fails_over_when_its_node_stops_and_still_gets_the_next_change(
     wait_status(&c, before, &peer, first.version).await;
 
     c.stop(before).await;
-    let after = wait_for(LIMIT, || async {
+    let after = wait_until_async(LIMIT, "the agent connected to another node", || async {
         let ids = connected_to(&c);
         (ids.len() == 1).then(|| ids[0])
     })
@@ -162,12 +167,17 @@ async fn an_agent_fails_over_when_its_node_stops_and_still_gets_the_next_change(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_started_while_no_node_is_reachable_converges_to_its_persisted_config() {
+    let Some(_ns) =
+        in_netns!(an_agent_started_while_no_node_is_reachable_converges_to_its_persisted_config)
+    else {
+        return;
+    };
     let c = Cluster::single().await;
     let urls = c.urls();
     let peer = agent_peer(&c, 1).await;
     let files = AgentFiles::new(&peer.token);
     let mut agent = files.start(&urls, &[]);
-    let held = wait_for(LIMIT, || async { files.persisted() }).await;
+    let held = wait_until_async(LIMIT, "a persisted config", || async { files.persisted() }).await;
     assert!(agent.terminate().await.success(), "{}", agent.log());
     // The whole control plane goes away.
     c.shutdown().await;
@@ -187,6 +197,9 @@ async fn an_agent_started_while_no_node_is_reachable_converges_to_its_persisted_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_given_the_clusters_ca_connects_over_wss() {
+    let Some(_ns) = in_netns!(an_agent_given_the_clusters_ca_connects_over_wss) else {
+        return;
+    };
     let mut c = Cluster::new();
     let cert =
         rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
@@ -204,7 +217,8 @@ async fn an_agent_given_the_clusters_ca_connects_over_wss() {
     let peer = agent_peer(&c, 1).await;
     let files = AgentFiles::new(&peer.token);
     let _agent = files.start(&urls, &["--ca-cert", cert_pem.to_str().unwrap()]);
-    let applied = wait_for(LIMIT, || async { files.persisted() }).await;
+    let applied =
+        wait_until_async(LIMIT, "a persisted config", || async { files.persisted() }).await;
     wait_public_key(&c, 1, &peer, &files.public_key().unwrap()).await;
     wait_status(&c, 1, &peer, applied.version).await;
     c.shutdown().await;

@@ -1,8 +1,19 @@
-//! End-to-end tests across crates, one binary (each binary links RocksDB and openraft).
-//! `common` is the harness: in-process nodes and the `raftwire-agent` child process.
+//! The cross-crate tests, one binary (each binary is a link of its own, with RocksDB and
+//! openraft in it):
 //!
-//! The agent tests run the real binary: build it first with `cargo build -p raftwire-agent`.
+//! - `harness`: the kit in `src/` itself: namespaces link, packets pass, nothing is left.
+//! - `agent`: the agent on a jump host against a real node, nodes and agents as processes,
+//!   each host in a network namespace of its own. They need root (skipped loudly otherwise;
+//!   `RAFTWIRE_REQUIRE_NETNS=1`, set by CI, makes a skip a failure).
+//! - `agent_runtime`: the real agent binary against nodes running in process (`common`), on
+//!   loopback; no root needed.
+//!
+//! Both run the workspace's binaries: build them first
+//! (`cargo build -p raftwire-node -p raftwire-agent`); a missing one fails with that hint.
+//! One area: `cargo test -p raftwire-tests --test it agent_runtime::`.
 
 mod common;
 
+mod agent;
 mod agent_runtime;
+mod harness;

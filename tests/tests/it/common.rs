@@ -1,28 +1,23 @@
-//! Harness: real nodes on loopback ports (RocksDB in temp dirs, HTTP between them), and the
-//! real `raftwire-agent` binary as a child process that is killed and reaped on drop.
-#![allow(dead_code)]
+//! Nodes in process for the agent runtime tests: real nodes on loopback ports (RocksDB in
+//! temp dirs, HTTP between them), and the real `raftwire-agent` binary as a child process
+//! (the kit's [`Proc`], killed and reaped on drop).
+//!
+//! The node's own tests keep a fuller cluster of this kind next to the node (this crate
+//! depends on the node, so the node's tests cannot use it); this one holds only what the
+//! agent runtime tests need.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
 use raftwire_node::{start, NodeArgs, NodeConfig, NodeHandle, RaftTiming};
+use raftwire_tests::probe::wait_until_async;
+use raftwire_tests::procs::{binary, Proc};
 use serde_json::{json, Value};
-
-/// Fast elections, so a cluster that lost its leader recovers within a second.
-pub fn test_timing() -> RaftTiming {
-    RaftTiming {
-        heartbeat_ms: 50,
-        election_min_ms: 300,
-        election_max_ms: 600,
-        snapshot_every: 20,
-    }
-}
 
 pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub nodes: Vec<Option<TestNode>>,
-    pub ports: Vec<u16>,
     pub http: reqwest::Client,
     /// Node 1's bootstrap admin token, replicated to every node.
     pub token: String,
@@ -41,18 +36,17 @@ impl Cluster {
         Cluster {
             dir: tempfile::tempdir().unwrap(),
             nodes: Vec::new(),
-            ports: Vec::new(),
             http: raftwire_node::tls::http_client(None, Duration::from_secs(5)).unwrap(),
             token: String::new(),
             tls: None,
         }
     }
 
-    fn config(&self, id: u64, port: u16, join: Option<String>) -> NodeConfig {
+    fn config(&self, id: u64, join: Option<String>) -> NodeConfig {
         let mut cfg = NodeArgs {
             id,
             data_dir: self.dir.path().join(format!("node{id}")),
-            listen: format!("127.0.0.1:{port}").parse().unwrap(),
+            listen: "127.0.0.1:0".parse().unwrap(),
             advertise: None,
             admin_token_file: None,
             cluster_secret_file: Some(self.dir.path().join("cluster-secret")),
@@ -63,27 +57,29 @@ impl Cluster {
             tls_ca: None,
         }
         .resolve();
-        cfg.raft = test_timing();
+        // Fast elections, so a cluster that lost its leader recovers within a second.
+        cfg.raft = RaftTiming {
+            heartbeat_ms: 50,
+            election_min_ms: 300,
+            election_max_ms: 600,
+            snapshot_every: 20,
+        };
         cfg
     }
 
     /// Starts node `id` (1 bootstraps; the others join node 1) on a free port.
-    pub async fn start(&mut self, id: u64) -> &TestNode {
+    pub async fn start(&mut self, id: u64) {
         let idx = (id - 1) as usize;
-        while self.ports.len() <= idx {
-            self.ports.push(0);
-            self.nodes.push(None);
+        if self.nodes.len() <= idx {
+            self.nodes.resize_with(idx + 1, || None);
         }
         let join = (id != 1).then(|| self.node(1).url.clone());
-        let cfg = self.config(id, self.ports[idx], join);
-        let handle = start(cfg).await.unwrap();
-        self.ports[idx] = handle.local_addr.port();
+        let handle = start(self.config(id, join)).await.unwrap();
         if id == 1 {
             self.token = handle.admin_token.clone();
         }
         let url = handle.app.advertise.clone();
         self.nodes[idx] = Some(TestNode { id, url, handle });
-        self.nodes[idx].as_ref().unwrap()
     }
 
     /// A single-node cluster with a leader.
@@ -133,7 +129,7 @@ impl Cluster {
 
     /// The leader, once every running node agrees on one that runs.
     pub async fn leader(&self) -> u64 {
-        wait_for(Duration::from_secs(15), || async {
+        wait_until_async(LIMIT, "every running node agrees on a leader", || async {
             let mut leaders = Vec::new();
             for n in self.running() {
                 leaders.push(n.handle.app.raft.metrics().borrow().current_leader?);
@@ -147,7 +143,7 @@ impl Cluster {
 
     /// Waits until node `id` is a voter and serves the admin token.
     pub async fn wait_voter(&self, id: u64) {
-        wait_for(Duration::from_secs(20), || async {
+        wait_until_async(LIMIT, "the node is a voter", || async {
             let l = self.leader().await;
             let m = self
                 .node(l)
@@ -161,13 +157,11 @@ impl Cluster {
             m.membership().voter_ids().any(|v| v == id).then_some(())
         })
         .await;
-        wait_for(Duration::from_secs(20), || async {
-            (self
+        wait_until_async(LIMIT, "the node accepts the admin token", || async {
+            let (status, _) = self
                 .request(id, reqwest::Method::GET, "/cluster", None)
-                .await
-                .0
-                == 200)
-                .then_some(())
+                .await;
+            (status == 200).then_some(())
         })
         .await
     }
@@ -205,7 +199,7 @@ impl Cluster {
         body: Value,
         expect: u16,
     ) -> Value {
-        wait_for(Duration::from_secs(15), || async {
+        wait_until_async(LIMIT, "a leader to take the write", || async {
             let (status, answer) = self
                 .request(id, method.clone(), path, Some(body.clone()))
                 .await;
@@ -219,24 +213,8 @@ impl Cluster {
     }
 }
 
-/// Polls `f` every 50 ms until it returns `Some`, or panics after `limit`.
-pub async fn wait_for<T, F, Fut>(limit: Duration, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "condition not met within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+/// How long anything a node or the agent does may take here (the machine is shared and slow).
+pub const LIMIT: Duration = Duration::from_secs(30);
 
 /// A network with one regular peer whose host runs the agent.
 pub struct AgentPeer {
@@ -286,42 +264,21 @@ pub async fn agent_peer(c: &Cluster, id: u64) -> AgentPeer {
     }
 }
 
-/// The `raftwire-agent` binary next to this test executable (`target/<profile>/`).
-pub fn agent_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/it-<hash> → target/<profile>/raftwire-agent
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("raftwire-agent"))
-        .unwrap();
-    assert!(
-        bin.is_file(),
-        "{} is missing: build it first with `cargo build -p raftwire-agent` (same target dir \
-         and profile as these tests)",
-        bin.display()
-    );
-    bin
-}
-
-/// A running `raftwire-agent` process with its own state dir, token file and log file.
-/// Dropping it kills and reaps the process.
-pub struct Agent {
-    pub child: Option<Child>,
-    pub dir: PathBuf,
-    pub log: PathBuf,
-}
-
 /// Where an agent keeps its files: `<root>/state`, `<root>/token`, `<root>/agent-<n>.log`.
 pub struct AgentFiles {
     pub root: tempfile::TempDir,
+    /// How many agents were started on these files (each gets a log of its own).
+    starts: std::cell::Cell<usize>,
 }
 
 impl AgentFiles {
     pub fn new(token: &str) -> AgentFiles {
         let root = tempfile::tempdir().unwrap();
         std::fs::write(root.path().join("token"), format!("{token}\n")).unwrap();
-        AgentFiles { root }
+        AgentFiles {
+            root,
+            starts: Default::default(),
+        }
     }
 
     pub fn state_dir(&self) -> PathBuf {
@@ -348,17 +305,9 @@ impl AgentFiles {
 
     /// Starts the agent against `servers`, with `extra` flags; its output goes to a new log.
     pub fn start(&self, servers: &[String], extra: &[&str]) -> Agent {
-        let n = std::fs::read_dir(self.root.path())
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".log"))
-            })
-            .count();
-        let log = self.root.path().join(format!("agent-{n}.log"));
-        let out = std::fs::File::create(&log).unwrap();
-        let err = out.try_clone().unwrap();
-        let mut cmd = Command::new(agent_binary());
+        let n = self.starts.replace(self.starts.get() + 1);
+        let mut cmd = Command::new(binary("raftwire-agent"));
+        // Only the flags below: none of the environment's agent settings.
         for (k, _) in std::env::vars() {
             if k.starts_with("RAFTWIRE_AGENT_") {
                 cmd.env_remove(k);
@@ -372,75 +321,56 @@ impl AgentFiles {
             .arg("--state-dir")
             .arg(self.state_dir())
             .args(["--hostname", "host-a", "--resync-interval", "1s"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err);
-        let child = cmd.spawn().unwrap();
+            .args(extra);
+        let log = self.root.path().join(format!("agent-{n}.log"));
         Agent {
-            child: Some(child),
-            dir: self.root.path().to_path_buf(),
-            log,
+            proc: Proc::spawn("raftwire-agent", cmd, log),
         }
     }
 }
 
+/// A running `raftwire-agent`; its log is printed when a test fails while it runs.
+pub struct Agent {
+    pub proc: Proc,
+}
+
 impl Agent {
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.proc.output()
     }
 
     /// Panics (with the log) if the agent exited.
     #[track_caller]
     pub fn assert_running(&mut self) {
-        if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+        if let Some(status) = self.proc.try_exit() {
             panic!("the agent exited ({status}):\n{}", self.log());
         }
     }
 
-    /// Waits until the log contains `text`.
+    /// Waits until the log contains `text`; panics if the agent exits first.
     pub async fn wait_log(&mut self, text: &str, limit: Duration) {
-        let deadline = tokio::time::Instant::now() + limit;
-        while !self.log().contains(text) {
+        let what = format!("the agent logs {text:?}");
+        wait_until_async(limit, &what, || {
             self.assert_running();
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the agent did not log {text:?} within {limit:?}:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            let logged = self.log().contains(text);
+            async move { logged.then_some(()) }
+        })
+        .await
     }
 
     /// Sends SIGTERM and waits for the exit; its status.
-    pub async fn terminate(&mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().unwrap();
-        let pid = child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(sent.success());
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status;
-            }
-            if tokio::time::Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the agent did not stop on SIGTERM:\n{}", self.log());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    pub async fn terminate(&mut self) -> ExitStatus {
+        self.proc.signal("TERM");
+        // The nodes in this runtime keep running on its other workers meanwhile.
+        let status = tokio::task::block_in_place(|| self.proc.wait_exit(Duration::from_secs(10)));
+        status.unwrap_or_else(|| panic!("the agent did not stop on SIGTERM:\n{}", self.log()))
     }
 }
 
 impl Drop for Agent {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
         if std::thread::panicking() {
-            eprintln!("agent log {}:\n{}", self.log.display(), self.log());
+            eprintln!("agent log {}:\n{}", self.proc.log.display(), self.log());
         }
     }
 }
