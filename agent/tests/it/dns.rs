@@ -10,11 +10,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use raftwire_agent::converge::dns::Dns;
-use raftwire_agent::converge::{Module, Settings, WgBackend};
+use raftwire_agent::converge::{Module, Settings};
 use raftwire_api::agent::{agent_config, AgentConfig, DnsConfig};
 use raftwire_api::dns::{lookup, network_records, Answer, DnsRecord, RecordSource, RecordType};
 use raftwire_api::testkit::Builder;
 use raftwire_api::IpStackMode;
+
+use crate::support;
 
 const V4: &str = "127.0.0.1";
 const V6: &str = "::1";
@@ -61,11 +63,8 @@ impl Harness {
     fn settings(&self, port: u16) -> Settings {
         Settings {
             interface: None,
-            wg_backend: WgBackend::Auto,
-            private_key: String::new(),
-            state_dir: self._state.path().to_path_buf(),
             dns_port: port,
-            runtime: self.runtime.handle().clone(),
+            ..support::settings("", self._state.path(), &self.runtime)
         }
     }
 
@@ -77,20 +76,10 @@ impl Harness {
 
 /// A jump's configuration (no firewall, no peers) serving `dns`.
 fn config(dns: Option<DnsConfig>) -> AgentConfig {
-    let mut cfg: AgentConfig = serde_json::from_value(serde_json::json!({
-        "peer_id": "00000000-0000-0000-0000-000000000001",
-        "network_id": "00000000-0000-0000-0000-000000000002",
-        "interface": {"name": "rw0", "addresses": ["10.0.0.1/32"], "listen_port": null},
-        "peers": [],
-        "wg_quick": "",
-        "firewall": null,
-        "forwarding": {"ipv4": false, "ipv6": false},
-        "dns": null,
-        "nat": null
-    }))
-    .unwrap();
-    cfg.dns = dns;
-    cfg
+    AgentConfig {
+        dns,
+        ..support::config("rw0", &["10.0.0.1/32"], None, &[])
+    }
 }
 
 fn record(name: &str, zone: &str, value: &str) -> DnsRecord {

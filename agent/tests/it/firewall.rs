@@ -5,7 +5,6 @@ use raftwire_agent::converge::firewall::Firewall;
 use raftwire_agent::converge::forwarding::Forwarding;
 use raftwire_agent::converge::Module;
 
-use crate::netns_test;
 use crate::support::*;
 
 /// Both modules, as the agent runs them on a jump.

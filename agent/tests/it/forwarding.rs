@@ -3,7 +3,6 @@
 use raftwire_agent::converge::forwarding::Forwarding;
 use raftwire_agent::converge::Module;
 
-use crate::netns_test;
 use crate::support::*;
 
 netns_test! {

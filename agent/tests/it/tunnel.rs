@@ -15,8 +15,13 @@ const PHASE: &str = "RAFTWIRE_TEST_PHASE";
 const CONFIG: &str = "RAFTWIRE_TEST_CONFIG";
 const KEY: &str = "RAFTWIRE_TEST_KEY";
 
+/// The test's function name (a child re-runs it by its full path, computed from this module's).
 const TEST: &str =
-    "tunnel::two_agents_ping_through_the_tunnel_and_a_change_of_another_peer_keeps_the_session";
+    "two_agents_ping_through_the_tunnel_and_a_change_of_another_peer_keeps_the_session";
+
+fn test_name() -> String {
+    test_path(module_path!(), TEST)
+}
 
 /// One agent step inside a namespace.
 fn child() {
@@ -45,27 +50,20 @@ struct Side {
 
 impl Side {
     fn step(&self, phase: &str, cfg: Option<&AgentConfig>) {
+        let cfg = cfg.map(|c| serde_json::to_string(c).unwrap());
         let mut env = vec![
-            (IFACES, self.iface.clone()),
-            (PHASE, phase.to_string()),
-            (KEY, self.private.clone()),
+            (IFACES, self.iface.as_str()),
+            (PHASE, phase),
+            (KEY, self.private.as_str()),
         ];
-        if let Some(cfg) = cfg {
-            env.push((CONFIG, serde_json::to_string(cfg).unwrap()));
+        if let Some(cfg) = &cfg {
+            env.push((CONFIG, cfg));
         }
-        run_child(&self.ns.name, TEST, &env);
+        run_inside(&self.ns.name, &test_name(), &env);
     }
 
     fn ok(&self, program: &str, args: &[&str]) -> String {
-        let out = self.ns.run(program, args);
-        assert!(
-            out.status.success(),
-            "{program} {args:?} in {}: {}{}",
-            self.ns.name,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.ns.exec(program, args)
     }
 
     /// This side's `wg show dump` line of the peer with `public`.
@@ -80,29 +78,26 @@ impl Side {
 
 #[test]
 fn two_agents_ping_through_the_tunnel_and_a_change_of_another_peer_keeps_the_session() {
-    if std::env::var_os(IN_NETNS).is_some() {
+    if current().is_some() {
         return child();
     }
-    if !can_run(TEST) {
+    if !netns_available(&test_name()) {
         return;
     }
     let (key_a, pub_a) = keypair();
     let (key_b, pub_b) = keypair();
+    // Each namespace takes its `wireguard-go` and its UAPI socket along when it goes.
     let a = Side {
-        ns: Netns::new(),
-        iface: unique("rwt"),
+        ns: Netns::new("a"),
+        iface: unique("i"),
         private: key_a,
     };
     let b = Side {
-        ns: Netns::new(),
-        iface: unique("rwt"),
+        ns: Netns::new("b"),
+        iface: unique("i"),
         private: key_b,
     };
-    // Declared after the namespaces, so dropped first: wireguard-go dies before they go.
-    let _guard = WgGuard {
-        ifaces: vec![a.iface.clone(), b.iface.clone()],
-    };
-    let (va, vb) = (unique("rwv"), unique("rwv"));
+    let (va, vb) = (unique("v"), unique("v"));
     sh(
         "ip",
         &[
@@ -182,11 +177,12 @@ fn two_agents_ping_through_the_tunnel_and_a_change_of_another_peer_keeps_the_ses
 
     for side in [&a, &b] {
         side.step("remove", None);
-        assert!(!side
-            .ns
-            .run("ip", &["link", "show", "dev", &side.iface])
-            .status
-            .success());
+        assert!(
+            !side
+                .ns
+                .try_exec("ip", &["link", "show", "dev", &side.iface])
+                .0
+        );
         assert!(!std::path::Path::new(&format!("/run/wireguard/{}.sock", side.iface)).exists());
         assert!(
             eventually(Duration::from_secs(3), || wireguard_go_pids(&side.iface)
