@@ -20,3 +20,4 @@ pub mod probe;
 pub mod procs;
 pub mod reexec;
 pub mod root;
+pub mod topology;
