@@ -23,3 +23,4 @@ pub mod probe;
 pub mod procs;
 pub mod reexec;
 pub mod root;
+pub mod topology;

@@ -99,10 +99,17 @@ impl Netns {
             ("ip", vec!["-6", "route"]),
             ("iptables-save", vec![]),
             ("ip6tables-save", vec![]),
-            ("wg", vec!["show"]),
         ] {
             let (_, text) = self.try_exec(p, &a);
             out.push_str(&format!("--- {p} {}\n{text}", a.join(" ")));
+        }
+        // `wg show` alone lists every userspace interface of the machine (their sockets
+        // share one directory): only this namespace's links.
+        for link in self.links() {
+            let (ok, text) = self.try_exec("wg", &["show", &link]);
+            if ok {
+                out.push_str(&format!("--- wg show {link}\n{text}"));
+            }
         }
         out
     }

@@ -5,8 +5,11 @@
 //! - `agent`: the agent on a jump host against a real node, nodes and agents as processes,
 //!   each host in a network namespace of its own. They need root (skipped loudly otherwise;
 //!   `RAFTWIRE_REQUIRE_NETNS=1`, set by CI, makes a skip a failure).
-//! - `agent_runtime`: the real agent binary against nodes running in process (`common`), on
-//!   loopback; no root needed.
+//! - `agent_runtime`: the real agent binary against nodes running in process (`common`), each
+//!   agent in a namespace of its own.
+//! - `packets`: real packets through a jump between agent peers (and a static peer brought up
+//!   from its downloaded config), for IPv4-only, IPv6-only and dual-stack networks, with
+//!   policy rules that block exactly their family.
 //!
 //! Both run the workspace's binaries: build them first
 //! (`cargo build -p raftwire-node -p raftwire-agent`); a missing one fails with that hint.
@@ -17,3 +20,4 @@ mod common;
 mod agent;
 mod agent_runtime;
 mod harness;
+mod packets;
