@@ -3,15 +3,29 @@
 //!
 //! Each connection registers under its peer id (a newer connection replaces an older one).
 //! After every advance of the applied index the hub re-renders the configuration of each
-//! connected agent from one consistent state and sends it only if it differs from what that
-//! agent last got from this node. `version` is the Raft log index of the rendering state.
+//! connected agent from one consistent state.
+//!
+//! Versions mean the same on every node, and sending is decided by content:
+//!
+//! - `version` of a config is its network's *revision*: the log index of the last entry
+//!   that changed anything in the network, set while applying that entry and kept in the
+//!   replicated state (and its snapshots). Two nodes rendering the same network state
+//!   label it alike, whichever entries each applied since, and a node restored from a
+//!   snapshot has the same value. (The applied index would differ between nodes and grow
+//!   with every unrelated write.)
+//! - Whether to send at all compares fingerprints (SHA-256 of the config's JSON, the same
+//!   on every node for the same config): the hub sends a config unless the agent holds
+//!   exactly it — the fingerprint its hello names, then the last one sent on the
+//!   connection. An agent that fails over to another node while holding the current config
+//!   is sent nothing; one holding an older config gets exactly the current one.
+//! - A node lagging behind what the agent holds (its rendered version is below the
+//!   agent's) sends nothing at connect and waits until it catches up.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use raftwire_api::agent::{agent_config, AgentConfig};
+use raftwire_api::protocol::config_fingerprint;
 use raftwire_api::PeerId;
 use raftwire_raft_store::State;
 use serde::Serialize;
@@ -37,21 +51,16 @@ struct Conn {
     agent_version: u64,
     /// Hash of the token the connection authenticated with (revocation closes it).
     token_hash: String,
-    /// Fingerprint of the configuration sent on this connection, if any.
-    last: Option<u64>,
-}
-
-/// The last configuration this node sent a peer's agent: its fingerprint and version.
-#[derive(Clone, Copy)]
-struct Sent {
-    fingerprint: u64,
-    version: u64,
+    /// Fingerprint of the configuration the agent holds: the one its hello named, then the
+    /// last one sent on this connection.
+    held: Option<String>,
+    /// Whether a config was sent on this connection.
+    sent_any: bool,
 }
 
 #[derive(Default)]
 struct Inner {
     conns: HashMap<PeerId, Conn>,
-    sent: HashMap<PeerId, Sent>,
     status: HashMap<PeerId, AgentStatus>,
     next_id: u64,
 }
@@ -70,12 +79,6 @@ pub struct Hub {
     metrics: Metrics,
 }
 
-fn fingerprint(cfg: &AgentConfig) -> u64 {
-    let mut h = DefaultHasher::new();
-    serde_json::to_string(cfg).unwrap_or_default().hash(&mut h);
-    h.finish()
-}
-
 impl Hub {
     pub fn new(metrics: Metrics) -> Hub {
         Hub {
@@ -88,12 +91,13 @@ impl Hub {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a connection for `peer` whose agent has `agent_version`, replacing (and
-    /// closing) an older connection.
+    /// Registers a connection for `peer` whose agent holds the config of `agent_version`
+    /// with fingerprint `agent_hash`, replacing (and closing) an older connection.
     pub fn register(
         &self,
         peer: PeerId,
         agent_version: u64,
+        agent_hash: Option<String>,
         token_hash: String,
     ) -> (u64, mpsc::UnboundedReceiver<Outbound>) {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -105,7 +109,8 @@ impl Hub {
             tx,
             agent_version,
             token_hash,
-            last: None,
+            held: agent_hash,
+            sent_any: false,
         };
         if let Some(old) = inner.conns.insert(peer, conn) {
             let _ = old.tx.send(Outbound::Replaced);
@@ -141,36 +146,21 @@ impl Hub {
         self.lock().status.get(&peer).cloned()
     }
 
-    /// Sends `peer`'s connected agent `cfg`, rendered from the state at log index `version`,
-    /// unless that connection already got it, or the agent said (in its hello) that it has
-    /// exactly the version this node last sent it with the same content (configs are
-    /// rendered deterministically, so version V means the same config on every node).
-    /// Never sends a config older than the agent's own version: a lagging node waits.
+    /// Sends `peer`'s connected agent `cfg`, labelled `version` (its network's revision),
+    /// unless the agent holds exactly it (same fingerprint). Never sends, at connect, a
+    /// config older than the agent's own version: a lagging node waits until it caught up.
     pub fn offer(&self, peer: PeerId, cfg: AgentConfig, version: u64) {
-        let fp = fingerprint(&cfg);
+        let fp = config_fingerprint(&cfg);
         let mut inner = self.lock();
-        let unchanged = inner
-            .sent
-            .get(&peer)
-            .filter(|s| s.fingerprint == fp)
-            .copied();
         let Some(conn) = inner.conns.get_mut(&peer) else {
             return;
         };
-        if conn.last == Some(fp) {
+        if conn.held.as_deref() == Some(fp.as_str()) {
             return;
         }
-        if conn.last.is_none() {
-            if unchanged.is_some_and(|s| s.version == conn.agent_version) {
-                conn.last = Some(fp);
-                return;
-            }
-            if version < conn.agent_version {
-                return;
-            }
+        if !conn.sent_any && version < conn.agent_version {
+            return;
         }
-        // An unchanged configuration keeps the version it was first rendered at.
-        let version = unchanged.map(|s| s.version).unwrap_or(version);
         let msg = ServerMessage::Config {
             version,
             config: Box::new(cfg),
@@ -179,14 +169,8 @@ impl Hub {
             return;
         };
         if conn.tx.send(Outbound::Send(text)).is_ok() {
-            conn.last = Some(fp);
-            inner.sent.insert(
-                peer,
-                Sent {
-                    fingerprint: fp,
-                    version,
-                },
-            );
+            conn.held = Some(fp);
+            conn.sent_any = true;
         }
     }
 
@@ -214,11 +198,13 @@ impl Hub {
     }
 }
 
-/// The configuration of `peer`'s agent in `state`, if the peer exists.
-pub fn render(state: &State, peer: PeerId) -> Option<AgentConfig> {
+/// The configuration of `peer`'s agent in `state` with its version (the network's
+/// revision), if the peer exists.
+pub fn render(state: &State, peer: PeerId) -> Option<(AgentConfig, u64)> {
     let ns = state.network_of_peer(peer)?;
     let view = ns.view();
-    agent_config(&view, &view.index(), peer)
+    let cfg = agent_config(&view, &view.index(), peer)?;
+    Some((cfg, state.revision(ns.network.id)))
 }
 
 /// Renders and offers the configuration of every connected agent from one consistent
@@ -230,7 +216,6 @@ pub fn push_all(app: &App) {
         return;
     }
     let rendered = app.sm.read(|d| {
-        let version = d.last_applied.map(|l| l.index).unwrap_or(0);
         app.hub.close_revoked(&d.state);
         let mut by_network: HashMap<raftwire_api::NetworkId, Vec<PeerId>> = HashMap::new();
         for p in peers {
@@ -243,19 +228,20 @@ pub fn push_all(app: &App) {
             let Some(ns) = d.state.network(nid) else {
                 continue;
             };
+            let version = d.state.revision(nid);
             let view = ns.view();
             let idx = view.index();
             for p in peers {
                 if let Some(cfg) = agent_config(&view, &idx, p) {
-                    out.push((p, cfg));
+                    out.push((p, cfg, version));
                 }
             }
         }
-        (version, out)
+        out
     });
     // Offer outside the state lock: sending never holds up the state machine.
-    if let Ok((version, configs)) = rendered {
-        for (p, cfg) in configs {
+    if let Ok(configs) = rendered {
+        for (p, cfg, version) in configs {
             app.hub.offer(p, cfg, version);
         }
     }

@@ -10,6 +10,7 @@
 pub mod apply;
 pub mod codec;
 pub mod command;
+pub mod revision;
 pub mod state;
 pub mod store;
 pub mod table;
@@ -17,8 +18,10 @@ pub mod types;
 
 pub use apply::apply;
 pub use command::{ApplyResult, Command, NetworkDefaults, PeerSecretsInput, Response};
+pub use revision::apply_entry;
 pub use state::{
-    AdminToken, NetworkState, PeerSecrets, Remembered, State, StateData, IDEMPOTENCY_KEYS_KEPT,
+    AdminToken, NetworkState, PeerSecrets, Remembered, State, StateData, StateMeta,
+    IDEMPOTENCY_KEYS_KEPT,
 };
 pub use store::{LogStore, StateMachineData, StateMachineStore};
 pub use types::TypeConfig;

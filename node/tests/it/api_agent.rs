@@ -20,7 +20,12 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 const PUSH: Duration = Duration::from_secs(5);
 
 async fn connect(c: &Cluster, token: &str) -> Ws {
-    let url = c.node(1).url.replace("http://", "ws://") + "/api/v1/agent/ws";
+    connect_to(c, 1, token).await
+}
+
+/// Opens the agent socket on node `node`.
+async fn connect_to(c: &Cluster, node: u64, token: &str) -> Ws {
+    let url = c.node(node).url.replace("http://", "ws://") + "/api/v1/agent/ws";
     let mut req = url.as_str().into_client_request().unwrap();
     req.headers_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
@@ -35,6 +40,24 @@ async fn connect(c: &Cluster, token: &str) -> Ws {
 async fn hello(ws: &mut Ws, key: &str, applied_version: u64) {
     let msg = json!({"type": "hello", "public_key": key, "hostname": "h", "applied_version": applied_version});
     ws.send(Message::Text(msg.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// The fingerprint an agent holding the config of `msg` names in its hello.
+fn fingerprint(msg: &Value) -> String {
+    let cfg: raftwire_api::agent::AgentConfig =
+        serde_json::from_value(msg["config"].clone()).expect("an agent config");
+    raftwire_api::protocol::config_fingerprint(&cfg)
+}
+
+/// Hello from an agent that holds the config of `msg` (its version and fingerprint).
+async fn hello_holding(ws: &mut Ws, key: &str, msg: &Value) {
+    let hello = json!({
+        "type": "hello", "public_key": key, "hostname": "h",
+        "applied_version": version(msg), "config_hash": fingerprint(msg),
+    });
+    ws.send(Message::Text(hello.to_string().into()))
         .await
         .unwrap();
 }
@@ -290,7 +313,7 @@ async fn a_change_that_does_not_alter_the_agents_config_is_not_pushed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reconnecting_with_the_last_version_gets_no_config_and_an_older_version_gets_it() {
+async fn reconnecting_with_the_current_config_gets_nothing_and_an_older_one_gets_the_current() {
     let c = Cluster::single().await;
     let n = jump_network(&c).await;
     let mut ws = connect(&c, &n.token).await;
@@ -300,7 +323,7 @@ async fn reconnecting_with_the_last_version_gets_no_config_and_an_older_version_
     drop(ws);
 
     let mut ws = connect(&c, &n.token).await;
-    hello(&mut ws, &wg_key(7), version(&first)).await;
+    hello_holding(&mut ws, &wg_key(7), &first).await;
     mark_upstreams(&c, &n.nid, "192.0.2.54").await;
     let marked = config(&mut ws).await;
     assert!(
@@ -311,7 +334,7 @@ async fn reconnecting_with_the_last_version_gets_no_config_and_an_older_version_
     drop(ws);
 
     let mut ws = connect(&c, &n.token).await;
-    hello(&mut ws, &wg_key(7), version(&marked) - 1).await;
+    hello_holding(&mut ws, &wg_key(7), &first).await;
     let again = config_at_connect(&mut ws).await;
     assert_eq!(again["config"], marked["config"]);
     assert_eq!(version(&again), version(&marked));
@@ -544,5 +567,124 @@ async fn exactly_one_config_is_sent_at_connect() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     let c = std::sync::Arc::into_inner(c).unwrap();
+    c.shutdown().await;
+}
+
+// ------------------------------------------------------------------ versions across nodes
+
+async fn three_nodes() -> Cluster {
+    let mut c = Cluster::new();
+    c.start(1).await;
+    c.leader().await;
+    c.start(2).await;
+    c.start(3).await;
+    c.wait_voter(2).await;
+    c.wait_voter(3).await;
+    c
+}
+
+/// `GET /agent/config` through node `node`.
+async fn http_config(c: &Cluster, node: u64, token: &str) -> Value {
+    let a = c
+        .send(
+            node,
+            Method::GET,
+            "/api/v1/agent/config",
+            Some(&format!("Bearer {token}")),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a}");
+    a.json()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_node_labels_the_same_config_with_the_same_version() {
+    let mut c = Cluster::single().await;
+    let n = jump_network(&c).await;
+    let mut ws = connect(&c, &n.token).await;
+    hello(&mut ws, &wg_key(7), 0).await;
+    config_at_connect(&mut ws).await;
+    // More entries than a snapshot holds (the test nodes snapshot every 20), so the nodes
+    // added next start from a snapshot, not from the entries that set the revision.
+    for i in 0..25u8 {
+        c.create(
+            &format!("/networks/{}/peers", n.nid),
+            json!({"name": format!("p{i}"), "public_key": wg_key(20 + i)}),
+        )
+        .await;
+    }
+    c.start(2).await;
+    c.start(3).await;
+    c.wait_voter(2).await;
+    c.wait_voter(3).await;
+    // Unrelated writes move the applied index, not the network's version.
+    c.create("/tokens", json!({"name": "ci"})).await;
+    c.create(
+        "/networks",
+        json!({"name": "other", "ipv4_cidr": "10.9.0.0/24"}),
+    )
+    .await;
+
+    let on_1 = http_config(&c, 1, &n.token).await;
+    for node in [2, 3] {
+        let other = http_config(&c, node, &n.token).await;
+        assert_eq!(other["config"], on_1["config"], "node {node}");
+        assert_eq!(version(&other), version(&on_1), "node {node}");
+    }
+    let (_, cluster) = c.get(1, "/cluster").await;
+    assert!(
+        version(&on_1) < cluster["last_applied"].as_u64().unwrap(),
+        "the version is the network's last change, not the applied index: {on_1} {cluster}"
+    );
+    // What the agent was pushed is labelled alike.
+    let pushed = loop {
+        let m = config(&mut ws).await;
+        if m["config"] == on_1["config"] {
+            break m;
+        }
+    };
+    assert_eq!(version(&pushed), version(&on_1));
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_agent_failing_over_gets_nothing_if_current_and_exactly_the_current_config_if_not() {
+    let c = three_nodes().await;
+    let n = jump_network(&c).await;
+    let mut ws = connect_to(&c, 1, &n.token).await;
+    hello(&mut ws, &wg_key(7), 0).await;
+    let first = config_at_connect(&mut ws).await;
+    ws.close(None).await.ok();
+    drop(ws);
+
+    // Node 2 renders the same config: it sends nothing before the marker change.
+    let mut ws = connect_to(&c, 2, &n.token).await;
+    hello_holding(&mut ws, &wg_key(7), &first).await;
+    nothing_sent_before(
+        &mut ws,
+        "failover holding the current config",
+        || mark_upstreams(&c, &n.nid, "192.0.2.60"),
+        |m| has_upstream(m, "192.0.2.60"),
+    )
+    .await;
+    ws.close(None).await.ok();
+    drop(ws);
+
+    // Holding the first (older) config, the agent gets exactly the current one from node 3.
+    let mut ws = connect_to(&c, 3, &n.token).await;
+    hello_holding(&mut ws, &wg_key(7), &first).await;
+    let got = config_at_connect(&mut ws).await;
+    let current = http_config(&c, 3, &n.token).await;
+    assert_eq!(got, current);
+    assert!(has_upstream(&got, "192.0.2.60"), "{got}");
+    nothing_sent_before(
+        &mut ws,
+        "after the current config",
+        || mark_upstreams(&c, &n.nid, "192.0.2.61"),
+        |m| has_upstream(m, "192.0.2.61"),
+    )
+    .await;
     c.shutdown().await;
 }

@@ -60,9 +60,9 @@ pub async fn config(
     AgentPeer(peer): AgentPeer,
 ) -> ApiResult<Json<ServerMessage>> {
     let message = read(&app, Consistency::Linearizable, |s| {
-        let cfg = render(s, peer).ok_or_else(|| ApiError::not_found("peer", peer))?;
+        let (cfg, version) = render(s, peer).ok_or_else(|| ApiError::not_found("peer", peer))?;
         Ok(ServerMessage::Config {
-            version: app.applied_index(),
+            version,
             config: Box::new(cfg),
         })
     })
@@ -120,6 +120,7 @@ async fn serve(app: App, peer: PeerId, token_hash: String, mut socket: WebSocket
     let Some(AgentMessage::Hello {
         public_key,
         applied_version,
+        config_hash,
         ..
     }) = hello
     else {
@@ -148,7 +149,9 @@ async fn serve(app: App, peer: PeerId, token_hash: String, mut socket: WebSocket
         let _ = socket.send(Message::Close(None)).await;
         return;
     }
-    let (conn, mut outbound) = app.hub.register(peer, applied_version, token_hash);
+    let (conn, mut outbound) = app
+        .hub
+        .register(peer, applied_version, config_hash, token_hash);
     crate::hub::push_all(&app);
 
     let mut ping = tokio::time::interval(PING_EVERY);
