@@ -30,6 +30,9 @@ pub const PING_EVERY: Duration = Duration::from_secs(10);
 /// a node that does (a partitioned node must not pin its agents to stale state).
 pub const LEADERLESS_LIMIT: Duration = Duration::from_secs(15);
 
+/// Read buffer of an agent socket (it grows for a larger message).
+const READ_BUFFER: usize = 4 * 1024;
+
 /// The peer of the calling agent: no or an unknown token is 401, an admin token 403.
 pub struct AgentPeer(pub PeerId);
 
@@ -100,7 +103,12 @@ pub async fn ws(
             format!("a WebSocket upgrade is required: {}", r.body_text()),
         )
     })?;
-    Ok(upgrade.on_upgrade(move |socket| serve(app, peer, token_hash, socket)))
+    // Agents send small messages: a small read buffer keeps 10,000 idle connections at a few
+    // KiB each (the default is 128 KiB per connection, and again for writing).
+    Ok(upgrade
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| serve(app, peer, token_hash, socket)))
 }
 
 /// Sends one frame; `false` when the agent is gone or does not read for `SILENCE_LIMIT`.
@@ -149,10 +157,18 @@ async fn serve(app: App, peer: PeerId, token_hash: String, mut socket: WebSocket
         let _ = socket.send(Message::Close(None)).await;
         return;
     }
-    let (conn, mut outbound) = app
-        .hub
-        .register(peer, applied_version, config_hash, token_hash);
-    crate::hub::push_all(&app);
+    let Some(network) = app
+        .with_state(|s| s.network_of_peer(peer).map(|ns| ns.network.id))
+        .ok()
+        .flatten()
+    else {
+        let _ = socket.send(Message::Close(None)).await;
+        return;
+    };
+    // The hub's push task renders this agent's config (and only this one) next.
+    let (conn, mut outbound) =
+        app.hub
+            .register(peer, network, applied_version, config_hash, token_hash);
 
     let mut ping = tokio::time::interval(PING_EVERY);
     let mut last_heard = tokio::time::Instant::now();
