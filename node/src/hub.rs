@@ -27,13 +27,16 @@
 //! cached); it renders outside the lock, so `apply` never waits for rendering. It renders
 //! only the agents of networks that changed, plus new connections (each only its own
 //! agent), each network's view and index built once per round, jumps first: a new regular
-//! peer changes only the jumps' configs, and theirs are the largest. Each config is
-//! serialised once: that JSON gives both the fingerprint and the frame sent.
+//! peer changes only the jumps' configs, and theirs are the largest (the jumps of a network
+//! render side by side). A rendered config is compared with the last one rendered for the
+//! connection as a structure, so an unchanged config is never serialised; a changed one is
+//! serialised once, and only a hello's fingerprint is ever hashed.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use raftwire_api::agent::{agent_config, AgentConfig};
+use raftwire_api::view::{NetworkView, ViewIndex};
 use raftwire_api::{NetworkId, PeerId};
 use raftwire_raft_store::{NetworkState, State};
 use serde::Serialize;
@@ -62,9 +65,12 @@ struct Conn {
     agent_version: u64,
     /// Hash of the token the connection authenticated with (revocation closes it).
     token_hash: String,
-    /// Fingerprint of the configuration the agent holds: the one its hello named, then the
-    /// last one sent on this connection.
+    /// Fingerprint of the configuration the agent said (in its hello) it holds, until a
+    /// config was rendered for it.
     held: Option<String>,
+    /// The last config rendered for this connection (sent, or found equal to `held`):
+    /// comparing structures is much cheaper than serialising and hashing a jump's config.
+    last: Option<Arc<AgentConfig>>,
     /// Whether a config was sent on this connection.
     sent_any: bool,
 }
@@ -109,28 +115,30 @@ pub struct Hub {
     metrics: Metrics,
 }
 
-/// A config serialised once: its fingerprint and its JSON.
-pub struct Rendered {
-    pub fingerprint: String,
-    pub json: String,
+/// The config's own JSON inside a `config` message (`…"config":{…}}`): the bytes its
+/// fingerprint is taken of (`protocol::config_fingerprint`), without serialising twice.
+fn message_config(text: &str) -> &str {
+    text.split_once(",\"config\":")
+        .and_then(|(_, rest)| rest.strip_suffix('}'))
+        .unwrap_or_default()
 }
 
-impl Rendered {
-    pub fn new(cfg: &AgentConfig) -> Option<Rendered> {
-        let json = serde_json::to_string(cfg).ok()?;
-        // The same digest as `protocol::config_fingerprint`, without serialising twice.
-        let fingerprint = hex::encode(Sha256::digest(json.as_bytes()));
-        Some(Rendered { fingerprint, json })
+/// The `config` message for `cfg` at `version`: what serde writes for
+/// [`ServerMessage::Config`], without moving the config into one.
+fn message(version: u64, cfg: &AgentConfig) -> Option<String> {
+    #[derive(Serialize)]
+    #[serde(tag = "type", rename_all = "lowercase")]
+    enum Message<'a> {
+        Config {
+            version: u64,
+            config: &'a AgentConfig,
+        },
     }
-
-    /// The `config` message: what serde writes for [`ServerMessage::Config`], with the
-    /// config's JSON spliced in.
-    pub fn message(&self, version: u64) -> String {
-        format!(
-            "{{\"type\":\"config\",\"version\":{version},\"config\":{}}}",
-            self.json
-        )
-    }
+    serde_json::to_string(&Message::Config {
+        version,
+        config: cfg,
+    })
+    .ok()
 }
 
 impl Hub {
@@ -168,6 +176,7 @@ impl Hub {
             agent_version,
             token_hash,
             held: agent_hash,
+            last: None,
             sent_any: false,
         };
         if let Some(old) = inner.remove(peer) {
@@ -211,23 +220,50 @@ impl Hub {
         self.lock().status.get(&peer).cloned()
     }
 
-    /// Sends `peer`'s connected agent the config `r`, labelled `version` (its network's
-    /// revision), unless the agent holds exactly it (same fingerprint). Never sends, at
-    /// connect, a config older than the agent's own version: a lagging node waits until it
-    /// caught up.
-    fn offer(&self, peer: PeerId, r: &Rendered, version: u64) {
-        let mut inner = self.lock();
-        let Some(conn) = inner.conns.get_mut(&peer) else {
+    /// Sends `peer`'s connected agent `cfg`, labelled `version` (its network's revision),
+    /// unless the agent holds exactly it. Never sends, at connect, a config older than the
+    /// agent's own version: a lagging node waits until it caught up. Comparing and
+    /// serialising run outside the hub's lock.
+    fn offer(&self, peer: PeerId, cfg: AgentConfig, version: u64) {
+        let (id, last, held, fresh, agent_version) = {
+            let inner = self.lock();
+            let Some(c) = inner.conns.get(&peer) else {
+                return;
+            };
+            (
+                c.id,
+                c.last.clone(),
+                c.held.clone(),
+                !c.sent_any,
+                c.agent_version,
+            )
+        };
+        if last.as_deref() == Some(&cfg) {
+            return;
+        }
+        if fresh && version < agent_version {
+            return;
+        }
+        let Some(text) = message(version, &cfg) else {
+            tracing::warn!("agent hub: the config of {peer} does not serialise");
             return;
         };
-        if conn.held.as_deref() == Some(r.fingerprint.as_str()) {
+        let cfg = Arc::new(cfg);
+        // Only an agent's hello names a fingerprint: hash once, on the first rendering.
+        let holds = last.is_none()
+            && held.is_some_and(|h| {
+                let json = message_config(&text);
+                hex::encode(Sha256::digest(json.as_bytes())) == h
+            });
+        let mut inner = self.lock();
+        let Some(conn) = inner.conns.get_mut(&peer).filter(|c| c.id == id) else {
             return;
-        }
-        if !conn.sent_any && version < conn.agent_version {
-            return;
-        }
-        if conn.tx.send(Outbound::Send(r.message(version))).is_ok() {
-            conn.held = Some(r.fingerprint.clone());
+        };
+        conn.held = None;
+        if holds {
+            conn.last = Some(cfg);
+        } else if conn.tx.send(Outbound::Send(text)).is_ok() {
+            conn.last = Some(cfg);
             conn.sent_any = true;
         }
     }
@@ -291,20 +327,18 @@ pub fn render(state: &State, peer: PeerId) -> Option<(AgentConfig, u64)> {
 }
 
 /// A network as the push task last rendered it: a private copy, so rendering runs outside
-/// the state lock.
+/// the state lock, with the agents still to render from it.
 struct Cached {
     revision: u64,
     ns: Arc<NetworkState>,
+    /// Agents whose config at `revision` is not rendered yet: the older debt (carried
+    /// over from an interrupted round) and the new (`fresh`), in that order.
+    carried: HashSet<PeerId>,
+    fresh: HashSet<PeerId>,
 }
 
-/// What one round renders in one network.
-struct Job {
-    network: NetworkId,
-    revision: u64,
-    ns: Arc<NetworkState>,
-    /// Every connected agent of the network (it changed), or only the new connections.
-    peers: Vec<PeerId>,
-}
+/// How many agents a round renders between two looks at the applied index.
+const CHUNK: usize = 64;
 
 /// The push task's memory between rounds.
 #[derive(Default)]
@@ -314,10 +348,14 @@ struct Pusher {
 
 impl Pusher {
     /// One round: find what changed, copy it under the lock, render and offer outside it.
-    fn round(&mut self, app: &App) {
-        let (mut fresh, networks) = app.hub.round_input();
+    /// `interrupted` says a newer entry was applied: the round then stops between two
+    /// chunks and leaves the rest for the next round, which renders from the newer state
+    /// (the jumps of a changed network first, then the oldest debt), so a burst of writes
+    /// never queues the jumps behind thousands of regular configs.
+    fn round(&mut self, app: &App, interrupted: &dyn Fn() -> bool) {
+        let (fresh, networks) = app.hub.round_input();
         self.cache.retain(|nid, _| networks.contains(nid));
-        let mut changed: Vec<(NetworkId, Option<Cached>)> = Vec::new();
+        let mut changed: Vec<(NetworkId, Option<(u64, Arc<NetworkState>)>)> = Vec::new();
         let read = app.sm.read(|d| {
             for nid in &networks {
                 let revision = d.state.revision(*nid);
@@ -327,8 +365,7 @@ impl Pusher {
                 };
                 let stale = self.cache.get(nid).is_none_or(|c| c.revision != revision);
                 if stale {
-                    let ns = Arc::new(ns.clone());
-                    changed.push((*nid, Some(Cached { revision, ns })));
+                    changed.push((*nid, Some((revision, Arc::new(ns.clone())))));
                 }
             }
         });
@@ -336,63 +373,111 @@ impl Pusher {
             tracing::warn!("agent hub: state machine unavailable: {e}");
             return;
         }
-        let mut jobs = Vec::new();
-        for (nid, cached) in changed {
+        for (nid, copy) in changed {
             app.hub
-                .close_revoked(nid, cached.as_ref().map(|c| c.ns.as_ref()));
-            fresh.remove(&nid);
-            match cached {
-                None => {
-                    self.cache.remove(&nid);
-                }
-                Some(c) => {
-                    jobs.push(Job {
-                        network: nid,
-                        revision: c.revision,
-                        ns: c.ns.clone(),
-                        peers: app.hub.peers_of(nid),
-                    });
-                    self.cache.insert(nid, c);
-                }
+                .close_revoked(nid, copy.as_ref().map(|(_, ns)| ns.as_ref()));
+            let Some((revision, ns)) = copy else {
+                self.cache.remove(&nid);
+                continue;
+            };
+            // Every connected agent of a changed network is due, the unfinished ones first.
+            let mut carried = HashSet::new();
+            if let Some(old) = self.cache.remove(&nid) {
+                carried.extend(old.carried);
+                carried.extend(old.fresh);
             }
+            let fresh = app
+                .hub
+                .peers_of(nid)
+                .into_iter()
+                .filter(|p| !carried.contains(p))
+                .collect();
+            self.cache.insert(
+                nid,
+                Cached {
+                    revision,
+                    ns,
+                    carried,
+                    fresh,
+                },
+            );
         }
         for (nid, peers) in fresh {
-            if let Some(c) = self.cache.get(&nid) {
-                jobs.push(Job {
-                    network: nid,
-                    revision: c.revision,
-                    ns: c.ns.clone(),
-                    peers,
-                });
+            if let Some(c) = self.cache.get_mut(&nid) {
+                c.fresh
+                    .extend(peers.into_iter().filter(|p| !c.carried.contains(p)));
             }
         }
-        for job in jobs {
-            render_job(&app.hub, job);
+        self.render(&app.hub, interrupted);
+    }
+
+    /// Renders what is due in every network: one view and index per network, jumps first,
+    /// then the older debt, then the rest, in chunks.
+    fn render(&mut self, hub: &Hub, interrupted: &dyn Fn() -> bool) {
+        let mut rendered = 0usize;
+        for c in self.cache.values_mut() {
+            if c.carried.is_empty() && c.fresh.is_empty() {
+                continue;
+            }
+            let ns = c.ns.clone();
+            let view = ns.view();
+            let idx = view.index();
+            let rank = |p: &PeerId, older: bool| match idx.peer(*p) {
+                Some(peer) if peer.is_jump => Some((0u8, *p)),
+                Some(_) => Some((if older { 1 } else { 2 }, *p)),
+                None => None,
+            };
+            let mut due: Vec<(u8, PeerId)> = c
+                .carried
+                .iter()
+                .filter_map(|p| rank(p, true))
+                .chain(c.fresh.iter().filter_map(|p| rank(p, false)))
+                .collect();
+            due.sort_unstable();
+            // The jumps' configs are the large ones, and the most urgent: render them side
+            // by side.
+            let jumps: Vec<PeerId> = due
+                .iter()
+                .take_while(|(rank, _)| *rank == 0)
+                .map(|(_, p)| *p)
+                .collect();
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let per_thread = jumps.len().div_ceil(threads).max(1);
+            std::thread::scope(|s| {
+                for part in jumps.chunks(per_thread) {
+                    let (view, idx, revision) = (&view, &idx, c.revision);
+                    s.spawn(move || {
+                        for peer in part {
+                            render_one(hub, view, idx, *peer, revision);
+                        }
+                    });
+                }
+            });
+            let mut done = jumps.len();
+            rendered += jumps.len();
+            for (_, peer) in &due[done..] {
+                if rendered % CHUNK == 0 && interrupted() {
+                    break;
+                }
+                done += 1;
+                rendered += 1;
+                render_one(hub, &view, &idx, *peer, c.revision);
+            }
+            // What is left becomes the older debt; peers gone from the view are dropped.
+            let left: HashSet<PeerId> = due[done..].iter().map(|(_, p)| *p).collect();
+            c.carried = left;
+            c.fresh.clear();
+            if done < due.len() {
+                return;
+            }
         }
     }
 }
 
-/// Renders and offers the configs of one job's agents: one view and index, jumps first.
-fn render_job(hub: &Hub, job: Job) {
-    let view = job.ns.view();
-    let idx = view.index();
-    let mut peers: Vec<(bool, PeerId)> = job
-        .peers
-        .into_iter()
-        .filter_map(|p| idx.peer(p).map(|peer| (!peer.is_jump, p)))
-        .collect();
-    peers.sort_unstable();
-    for (_, peer) in peers {
-        let Some(cfg) = agent_config(&view, &idx, peer) else {
-            continue;
-        };
-        let Some(r) = Rendered::new(&cfg) else {
-            tracing::warn!("agent hub: the config of {peer} does not serialise");
-            continue;
-        };
-        hub.offer(peer, &r, job.revision);
+fn render_one(hub: &Hub, view: &NetworkView, idx: &ViewIndex, peer: PeerId, revision: u64) {
+    if let Some(cfg) = agent_config(view, idx, peer) {
+        hub.offer(peer, cfg, revision);
     }
-    tracing::trace!("agent hub: rendered network {}", job.network);
 }
 
 /// Pushes changed configurations after every applied change and to every new connection,
@@ -402,24 +487,37 @@ pub async fn run(app: App) {
     let mut applied = app.applied.clone();
     let wake = app.hub.wake.clone();
     let mut pusher = Some(Pusher::default());
+    // An interrupted round leaves work: the next one starts at once.
+    let mut more = false;
     loop {
-        tokio::select! {
-            changed = applied.changed() => if changed.is_err() { return },
-            _ = wake.notified() => {}
+        if !more {
+            tokio::select! {
+                changed = applied.changed() => if changed.is_err() { return },
+                _ = wake.notified() => {}
+            }
         }
         applied.borrow_and_update();
+        let seen = applied.clone();
         let Some(mut p) = pusher.take() else { return };
         let round_app = app.clone();
         match tokio::task::spawn_blocking(move || {
-            p.round(&round_app);
-            p
+            p.round(&round_app, &|| seen.has_changed().unwrap_or(true));
+            let more = p
+                .cache
+                .values()
+                .any(|c| !c.carried.is_empty() || !c.fresh.is_empty());
+            (p, more)
         })
         .await
         {
-            Ok(p) => pusher = Some(p),
+            Ok((p, left)) => {
+                pusher = Some(p);
+                more = left;
+            }
             Err(e) => {
                 tracing::error!("agent hub: a push round failed: {e}");
                 pusher = Some(Pusher::default());
+                more = false;
             }
         }
     }
