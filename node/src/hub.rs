@@ -81,7 +81,6 @@ struct Inner {
     by_network: HashMap<NetworkId, HashSet<PeerId>>,
     /// Registered since the last round: rendered in the next one.
     fresh: HashSet<PeerId>,
-    status: HashMap<PeerId, AgentStatus>,
     next_id: u64,
 }
 
@@ -97,14 +96,6 @@ impl Inner {
         self.fresh.remove(&peer);
         Some(c)
     }
-}
-
-/// The last status an agent reported.
-#[derive(Debug, Clone, Serialize)]
-pub struct AgentStatus {
-    pub applied_version: u64,
-    pub ok: bool,
-    pub errors: Vec<raftwire_api::protocol::ModuleError>,
 }
 
 #[derive(Clone)]
@@ -210,14 +201,6 @@ impl Hub {
 
     pub fn connected(&self) -> usize {
         self.lock().conns.len()
-    }
-
-    pub fn record_status(&self, peer: PeerId, status: AgentStatus) {
-        self.lock().status.insert(peer, status);
-    }
-
-    pub fn status(&self, peer: PeerId) -> Option<AgentStatus> {
-        self.lock().status.get(&peer).cloned()
     }
 
     /// Sends `peer`'s connected agent `cfg`, labelled `version` (its network's revision),
@@ -337,6 +320,9 @@ struct Cached {
     fresh: HashSet<PeerId>,
 }
 
+/// A network copied under the state lock: its revision and contents.
+type NetworkCopy = (u64, Arc<NetworkState>);
+
 /// How many agents a round renders between two looks at the applied index.
 const CHUNK: usize = 64;
 
@@ -355,7 +341,7 @@ impl Pusher {
     fn round(&mut self, app: &App, interrupted: &dyn Fn() -> bool) {
         let (fresh, networks) = app.hub.round_input();
         self.cache.retain(|nid, _| networks.contains(nid));
-        let mut changed: Vec<(NetworkId, Option<(u64, Arc<NetworkState>)>)> = Vec::new();
+        let mut changed: Vec<(NetworkId, Option<NetworkCopy>)> = Vec::new();
         let read = app.sm.read(|d| {
             for nid in &networks {
                 let revision = d.state.revision(*nid);
@@ -456,7 +442,7 @@ impl Pusher {
             let mut done = jumps.len();
             rendered += jumps.len();
             for (_, peer) in &due[done..] {
-                if rendered % CHUNK == 0 && interrupted() {
+                if rendered.is_multiple_of(CHUNK) && interrupted() {
                     break;
                 }
                 done += 1;

@@ -135,6 +135,7 @@ impl From<SnapshotPayloadV2> for SnapshotPayload {
                 .iter()
                 .map(|ns| (ns.network.id, index))
                 .collect(),
+            agents: Default::default(),
         };
         SnapshotPayload {
             last_applied: v2.last_applied,

@@ -17,10 +17,13 @@ pub mod table;
 pub mod types;
 
 pub use apply::apply;
-pub use command::{ApplyResult, Command, NetworkDefaults, PeerSecretsInput, Response};
+pub use command::{
+    AgentError, AgentReport, AgentStatus, ApplyResult, Command, NetworkDefaults, PeerSecretsInput,
+    Response,
+};
 pub use revision::apply_entry;
 pub use state::{
-    AdminToken, NetworkState, PeerSecrets, Remembered, State, StateData, StateMeta,
+    AdminToken, AgentRecord, NetworkState, PeerSecrets, Remembered, State, StateData, StateMeta,
     IDEMPOTENCY_KEYS_KEPT,
 };
 pub use store::{LogStore, StateMachineData, StateMachineStore};

@@ -1,6 +1,6 @@
 //! Applying a log entry's command at its log index: [`apply`](crate::apply) plus the
 //! bookkeeping that depends on the index — each network's revision, the index of the last
-//! entry that changed it.
+//! entry that changed it — and dropping the agent status of deleted peers.
 //!
 //! The revision is set here, deterministically from the command and the state before it,
 //! so every node that applied the same log (or loaded a snapshot of it) holds the same
@@ -58,7 +58,8 @@ pub fn touched(state: &State, command: &Command) -> Touched {
             Some(ns) => Touched::Networks(vec![ns.network.id]),
             None => Touched::Nothing,
         },
-        CreateAdminToken { .. } | DeleteAdminToken { .. } => Touched::Nothing,
+        // Agent status changes no configuration.
+        CreateAdminToken { .. } | DeleteAdminToken { .. } | RecordAgents { .. } => Touched::Nothing,
         RestoreState { .. } => Touched::All,
         Idempotent { key, command } => match state.remembered(key) {
             // A retry answers the remembered result and changes nothing.
@@ -72,11 +73,20 @@ pub fn touched(state: &State, command: &Command) -> Touched {
 /// gets revision `index` (a deleted network loses its revision). On `Err`, nothing changed.
 pub fn apply_entry(state: &mut State, command: Command, index: u64) -> ApplyResult {
     let touched = touched(state, &command);
+    let peers_before = state.idx.peer_network.len();
     // A backup replaces the data, not the cluster's own bookkeeping.
     let meta = matches!(touched, Touched::All).then(|| state.meta.clone());
     let result = crate::apply(state, command)?;
     if let Some(meta) = meta {
         state.meta = meta;
+    }
+    let deleted = state.idx.peer_network.len() < peers_before;
+    if matches!(touched, Touched::All) || (deleted && !matches!(touched, Touched::Nothing)) {
+        // Peers were deleted (or replaced): their agents' status goes with them.
+        state
+            .meta
+            .agents
+            .retain(|p, _| state.idx.peer_network.contains_key(p));
     }
     let meta = &mut state.meta;
     match touched {
@@ -194,5 +204,54 @@ mod tests {
         .unwrap();
         assert_eq!(s.meta().revisions.len(), 1);
         assert_eq!(s.revision(a), 11);
+    }
+
+    fn report(session: u64, new_session: bool, connected: bool, node_id: u64) -> Command {
+        Command::RecordAgents {
+            reports: vec![crate::command::AgentReport {
+                peer_id: PeerId::from_u128(100),
+                session,
+                new_session,
+                status: crate::command::AgentStatus {
+                    connected,
+                    node_id,
+                    since: Timestamp(5),
+                    applied_version: 3,
+                    errors: Vec::new(),
+                },
+            }],
+        }
+    }
+
+    #[test]
+    fn agent_status_follows_the_newest_session_and_leaves_with_its_peer() {
+        let agent = PeerId::from_u128(100);
+        let mut s = State::new();
+        apply_entry(&mut s, network(1, "10.1.0.0/24"), 1).unwrap();
+        apply_entry(&mut s, peer(1, 100), 2).unwrap();
+        apply_entry(&mut s, report(7, true, true, 1), 3).unwrap();
+        // The agent moved to node 2; node 1 reports the end of its older session late.
+        apply_entry(&mut s, report(8, true, true, 2), 4).unwrap();
+        apply_entry(&mut s, report(7, false, false, 1), 5).unwrap();
+        let st = s.agent(agent).unwrap();
+        assert!(st.connected && st.node_id == 2, "{st:?}");
+        assert_eq!(
+            s.revision(NetworkId::from_u128(1)),
+            2,
+            "status changes no config"
+        );
+        apply_entry(&mut s, report(8, false, false, 2), 6).unwrap();
+        assert!(!s.agent(agent).unwrap().connected);
+
+        let delete = Command::DeletePeer {
+            network_id: NetworkId::from_u128(1),
+            id: agent,
+            if_match: None,
+        };
+        apply_entry(&mut s, delete, 7).unwrap();
+        assert!(s.agent(agent).is_none());
+        // A report for a peer that is gone is ignored.
+        apply_entry(&mut s, report(9, true, true, 1), 8).unwrap();
+        assert!(s.meta().agents.is_empty());
     }
 }

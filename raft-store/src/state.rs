@@ -432,6 +432,15 @@ pub struct StateMeta {
     /// [`crate::apply_entry`]). It is the `version` of every agent configuration rendered
     /// from that network, so every node labels the same network state alike.
     pub revisions: BTreeMap<NetworkId, u64>,
+    /// Per agent peer: its connection status, as last reported (`RecordAgents`).
+    pub agents: BTreeMap<PeerId, AgentRecord>,
+}
+
+/// The stored status of one agent and the connection it is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRecord {
+    pub session: u64,
+    pub status: crate::command::AgentStatus,
 }
 
 /// The state with its derived indexes.
@@ -515,6 +524,11 @@ impl State {
         let mut s = State::from(data);
         s.meta = meta;
         s
+    }
+
+    /// The connection status of `peer`'s agent, if it ever reported one.
+    pub fn agent(&self, peer: PeerId) -> Option<&crate::command::AgentStatus> {
+        self.meta.agents.get(&peer).map(|r| &r.status)
     }
 
     /// The log index of the last entry that changed network `id` (0: none since this

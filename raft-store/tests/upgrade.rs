@@ -453,6 +453,24 @@ fn build_state_v3() -> State {
         }),
     };
     raftwire_raft_store::apply_entry(&mut state, write, 200).expect("idempotent write");
+    let agent = Command::RecordAgents {
+        reports: vec![raftwire_raft_store::AgentReport {
+            peer_id: alice(),
+            session: 77,
+            new_session: true,
+            status: raftwire_raft_store::AgentStatus {
+                connected: true,
+                node_id: 3,
+                since: at(20),
+                applied_version: 111,
+                errors: vec![raftwire_raft_store::AgentError {
+                    module: "dns".into(),
+                    message: "bind: address in use".into(),
+                }],
+            },
+        }],
+    };
+    raftwire_raft_store::apply_entry(&mut state, agent, 201).expect("agent status");
     state
 }
 
@@ -466,7 +484,11 @@ fn snapshot_v3_fixture_decodes_to_the_same_state() {
     let bytes = fixture_bytes("snapshot-v3.bin", &current);
     let payload = decode_snapshot(&bytes).expect("the v3 snapshot decodes");
     assert_eq!(payload.last_applied, applied);
-    assert_eq!(payload.state, state, "data and revisions survive");
+    assert_eq!(
+        payload.state, state,
+        "data, revisions and agent status survive"
+    );
+    assert_eq!(payload.state.agent(alice()).map(|a| a.node_id), Some(3));
     if SCHEMA_VERSION == 3 {
         // While v3 is the current version, what it writes must not drift.
         assert_eq!(bytes, current, "the v3 snapshot encoding changed");
@@ -722,6 +744,11 @@ fn check_replayed_state(version: u16, state: &State) {
     assert_eq!(
         state.remembered("create-bob").is_some(),
         version >= 2,
+        "v{version}"
+    );
+    assert_eq!(
+        state.agent(alice()).map(|a| (a.connected, a.node_id)),
+        (version >= 3).then_some((true, 2)),
         "v{version}"
     );
 }

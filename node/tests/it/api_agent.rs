@@ -688,3 +688,269 @@ async fn an_agent_failing_over_gets_nothing_if_current_and_exactly_the_current_c
     .await;
     c.shutdown().await;
 }
+
+// ------------------------------------------------------------------ status on every node
+
+async fn status(ws: &mut Ws, applied_version: u64, errors: Value) {
+    let msg = json!({"type": "status", "applied_version": applied_version, "ok": errors == json!([]), "errors": errors});
+    ws.send(Message::Text(msg.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// The peer's `agent` field as node `node` shows it, once `pred` holds.
+async fn agent_on(
+    c: &Cluster,
+    node: u64,
+    nid: &str,
+    pid: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    wait_for(Duration::from_secs(10), || async {
+        let (status, peer) = c.get(node, &format!("/networks/{nid}/peers/{pid}")).await;
+        assert_eq!(status, 200, "{peer}");
+        pred(&peer["agent"]).then(|| peer["agent"].clone())
+    })
+    .await
+}
+
+fn last_applied(v: &Value) -> u64 {
+    v["last_applied"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_agents_status_is_visible_from_any_node() {
+    let c = three_nodes().await;
+    let n = jump_network(&c).await;
+    let laptop = c
+        .create(
+            &format!("/networks/{}/peers", n.nid),
+            json!({"name": "laptop", "public_key": wg_key(8)}),
+        )
+        .await;
+    let (_, list) = c.get(2, &format!("/networks/{}/peers", n.nid)).await;
+    assert!(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["agent"].is_null()),
+        "never connected, or static: {list}"
+    );
+
+    let mut ws = connect_to(&c, 1, &n.token).await;
+    hello(&mut ws, &wg_key(7), 0).await;
+    let cfg = config_at_connect(&mut ws).await;
+    let agent = agent_on(&c, 2, &n.nid, &n.jump, |a| a["connected"] == true).await;
+    assert_eq!(agent["node_id"], 1, "{agent}");
+    assert!(agent["since"].is_string(), "{agent}");
+    assert_eq!(agent["errors"], json!([]), "{agent}");
+
+    status(
+        &mut ws,
+        version(&cfg),
+        json!([{"module": "firewall", "message": "iptables-restore failed"}]),
+    )
+    .await;
+    let agent = agent_on(&c, 3, &n.nid, &n.jump, |a| {
+        a["applied_version"] == version(&cfg)
+    })
+    .await;
+    assert_eq!(
+        agent["errors"],
+        json!([{"module": "firewall", "message": "iptables-restore failed"}])
+    );
+    let (_, static_peer) = c
+        .get(3, &format!("/networks/{}/peers/{}", n.nid, id_of(&laptop)))
+        .await;
+    assert_eq!(static_peer["agent"], Value::Null);
+
+    ws.close(None).await.ok();
+    drop(ws);
+    let agent = agent_on(&c, 2, &n.nid, &n.jump, |a| a["connected"] == false).await;
+    assert_eq!(agent["node_id"], 1);
+    assert_eq!(
+        agent["applied_version"],
+        version(&cfg),
+        "kept after the disconnect"
+    );
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_status_messages_are_written_once() {
+    let c = Cluster::single().await;
+    let n = jump_network(&c).await;
+    let mut ws = connect(&c, &n.token).await;
+    hello(&mut ws, &wg_key(7), 0).await;
+    let cfg = config_at_connect(&mut ws).await;
+    let v = version(&cfg);
+    status(&mut ws, v, json!([])).await;
+    agent_on(&c, 1, &n.nid, &n.jump, |a| a["applied_version"] == v).await;
+    // The node's own one background write (its bootstrap admin token) is done first.
+    wait_for(Duration::from_secs(10), || async {
+        let pending = &c.node(1).handle.app.admin_pending;
+        (!pending.load(std::sync::atomic::Ordering::Acquire)).then_some(())
+    })
+    .await;
+    let (_, before) = c.get(1, "/cluster").await;
+
+    for _ in 0..100 {
+        status(&mut ws, v, json!([])).await;
+    }
+    // The connection handles its messages in order: once this change is visible, the 100
+    // identical ones before it were handled.
+    status(&mut ws, v, json!([{"module": "dns", "message": "marker"}])).await;
+    agent_on(&c, 1, &n.nid, &n.jump, |a| {
+        a["errors"][0]["message"] == "marker"
+    })
+    .await;
+    let (_, after) = c.get(1, "/cluster").await;
+    assert!(
+        last_applied(&after) - last_applied(&before) <= 1,
+        "100 identical statuses wrote entries: {before} -> {after}"
+    );
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restarted_node_marks_the_agents_it_lost_disconnected() {
+    let mut c = three_nodes().await;
+    let n = jump_network(&c).await;
+    let mut ws = connect_to(&c, 3, &n.token).await;
+    hello(&mut ws, &wg_key(7), 0).await;
+    config_at_connect(&mut ws).await;
+    agent_on(&c, 1, &n.nid, &n.jump, |a| {
+        a["connected"] == true && a["node_id"] == 3
+    })
+    .await;
+
+    c.stop(3).await;
+    drop(ws);
+    let (_, peer) = c
+        .get(1, &format!("/networks/{}/peers/{}", n.nid, n.jump))
+        .await;
+    assert_eq!(
+        peer["agent"]["connected"], true,
+        "a stopped node writes nothing: the state still shows the agent on it"
+    );
+    c.start(3).await;
+    let agent = agent_on(&c, 1, &n.nid, &n.jump, |a| a["connected"] == false).await;
+    assert_eq!(agent["node_id"], 3);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_without_a_leader_for_the_limit_sends_its_agents_away() {
+    let mut c = Cluster::new();
+    c.timing.leaderless_limit_ms = 2000;
+    c.start(1).await;
+    c.leader().await;
+    c.start(2).await;
+    c.start(3).await;
+    c.wait_voter(2).await;
+    c.wait_voter(3).await;
+    let leader = c.leader().await;
+    let lonely = [1, 2, 3].into_iter().find(|i| *i != leader).unwrap();
+    let n = jump_network(&c).await;
+    let mut ws = connect_to(&c, lonely, &n.token).await;
+    hello(&mut ws, &wg_key(7), 0).await;
+    config_at_connect(&mut ws).await;
+
+    for id in [1, 2, 3].into_iter().filter(|i| *i != lonely) {
+        c.stop(id).await;
+    }
+    let cut = tokio::time::Instant::now();
+    // No leader after the election timeout (at most 0.6 s here), then 2 s more.
+    match next(&mut ws, Duration::from_secs(15)).await {
+        Next::Closed => {}
+        other => panic!("the agent should be sent away, got {other:?}"),
+    }
+    assert!(
+        cut.elapsed() >= Duration::from_secs(2),
+        "sent away after {:?}, before the limit",
+        cut.elapsed()
+    );
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_the_agent_status_of_a_peer() {
+    let c = Cluster::single().await;
+    let doc = c
+        .send(1, Method::GET, "/api/v1/openapi.json", None, &[], None)
+        .await
+        .json();
+    let schemas = &doc["components"]["schemas"];
+    // The peer's own fields, and the agent's status next to them.
+    let view = schemas["PeerView"].to_string();
+    assert!(
+        view.contains("#/components/schemas/Peer\"") && view.contains("\"agent\""),
+        "{view}"
+    );
+    let status = &schemas["AgentView"]["properties"];
+    for field in ["connected", "node_id", "since", "applied_version", "errors"] {
+        assert!(!status[field].is_null(), "AgentView.{field}: {status}");
+    }
+    let get = &doc["paths"]["/api/v1/networks/{nid}/peers/{pid}"]["get"]["responses"]["200"];
+    assert!(get.to_string().contains("PeerView"), "{get}");
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_through_another_jump_is_not_pushed_to_this_jump() {
+    let c = Cluster::single().await;
+    let n = jump_network(&c).await;
+    let other = c
+        .create(
+            &format!("/networks/{}/peers", n.nid),
+            json!({"name": "jump-b", "is_jump": true, "public_key": wg_key(30), "endpoint": "b.example.com"}),
+        )
+        .await;
+    let laptop = c
+        .create(
+            &format!("/networks/{}/peers", n.nid),
+            json!({"name": "laptop", "public_key": wg_key(31)}),
+        )
+        .await;
+    let group = c
+        .create(
+            &format!("/networks/{}/groups", n.nid),
+            json!({"name": "lan"}),
+        )
+        .await;
+    let gid = id_of(&group);
+    let (status, body) = c
+        .put(
+            1,
+            &format!("/networks/{}/groups/{gid}/peers/{}", n.nid, id_of(&laptop)),
+        )
+        .await;
+    assert!(status == 204 || status == 200, "{body}");
+    let mut ws = connect(&c, &n.token).await;
+    hello(&mut ws, &wg_key(7), 0).await;
+    config_at_connect(&mut ws).await;
+
+    // A route through jump B for the laptop's group: B's and the laptop's configs change.
+    let route = c
+        .create(
+            &format!("/networks/{}/routes", n.nid),
+            json!({"name": "office", "destination_cidr": "192.168.60.0/24", "jump_peer_id": id_of(&other)}),
+        )
+        .await;
+    let (status, body) = c
+        .put(
+            1,
+            &format!("/networks/{}/groups/{gid}/routes/{}", n.nid, id_of(&route)),
+        )
+        .await;
+    assert!(status == 204 || status == 200, "{body}");
+    nothing_sent_before(
+        &mut ws,
+        "another jump's route",
+        || mark_upstreams(&c, &n.nid, "192.0.2.70"),
+        |m| has_upstream(m, "192.0.2.70"),
+    )
+    .await;
+    c.shutdown().await;
+}

@@ -15,20 +15,18 @@ use raftwire_api::{DomainError, ErrorCode, PeerId};
 use raftwire_raft_store::Command;
 
 use super::{now, read};
+use crate::agent_status::Session;
 use crate::app::App;
 use crate::consensus::{propose, read_barrier, Consistency};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::Caller;
 use crate::http::openapi::{Common, Missing};
-use crate::hub::{render, AgentMessage, AgentStatus, Outbound, ServerMessage};
+use crate::hub::{render, AgentMessage, Outbound, ServerMessage};
 
 /// Either side closes a connection silent for this long.
 pub const SILENCE_LIMIT: Duration = Duration::from_secs(30);
 /// How often the node pings.
 pub const PING_EVERY: Duration = Duration::from_secs(10);
-/// A node that knows no leader for this long sends its agents away, so they fail over to
-/// a node that does (a partitioned node must not pin its agents to stale state).
-pub const LEADERLESS_LIMIT: Duration = Duration::from_secs(15);
 
 /// Read buffer of an agent socket (it grows for a larger message).
 const READ_BUFFER: usize = 4 * 1024;
@@ -170,7 +168,14 @@ async fn serve(app: App, peer: PeerId, token_hash: String, mut socket: WebSocket
         app.hub
             .register(peer, network, applied_version, config_hash, token_hash);
 
+    let mut session = Session::connect(&app, peer, applied_version);
+
     let mut ping = tokio::time::interval(PING_EVERY);
+    // A node that knows no leader for `leaderless_limit` sends its agents away, so they
+    // fail over to a node that does (a partitioned node must not pin its agents to stale
+    // state). Looked at four times per limit.
+    let mut leader_check =
+        tokio::time::interval((app.leaderless_limit / 4).max(Duration::from_millis(50)));
     let mut last_heard = tokio::time::Instant::now();
     let mut leaderless_since: Option<tokio::time::Instant> = None;
     loop {
@@ -188,29 +193,34 @@ async fn serve(app: App, peer: PeerId, token_hash: String, mut socket: WebSocket
                 last_heard = tokio::time::Instant::now();
                 match msg {
                     Some(Ok(Message::Text(t))) => {
-                        if let Ok(AgentMessage::Status { applied_version, ok, errors }) = serde_json::from_str(&t) {
-                            app.hub.record_status(peer, AgentStatus { applied_version, ok, errors });
+                        if let Ok(AgentMessage::Status { applied_version, errors, .. }) = serde_json::from_str(&t) {
+                            // Written to the replicated state only when it changed.
+                            session.status(&app, applied_version, &errors);
                         }
                     }
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                     Some(Ok(_)) => {}
                 }
             }
-            _ = ping.tick() => {
-                if last_heard.elapsed() > SILENCE_LIMIT { break; }
+            _ = leader_check.tick() => {
                 let leader = app.raft.metrics().borrow().current_leader;
                 match (leader, leaderless_since) {
                     (Some(_), _) => leaderless_since = None,
                     (None, None) => leaderless_since = Some(tokio::time::Instant::now()),
-                    (None, Some(t)) if t.elapsed() > LEADERLESS_LIMIT => {
+                    (None, Some(t)) if t.elapsed() > app.leaderless_limit => {
+                        tracing::info!("agent {peer}: no leader for {:?}: sending it away", app.leaderless_limit);
                         let _ = send(&mut socket, Message::Close(None)).await;
                         break;
                     }
                     (None, Some(_)) => {}
                 }
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() > SILENCE_LIMIT { break; }
                 if !send(&mut socket, Message::Ping(Vec::new().into())).await { break; }
             }
         }
     }
     app.hub.unregister(peer, conn);
+    session.disconnect(&app);
 }
