@@ -35,6 +35,10 @@ pub struct AppInner {
     pub admin_pending: std::sync::atomic::AtomicBool,
     pub metrics: Metrics,
     pub hub: Hub,
+    /// Queue of agents' status changes to the replicated state.
+    pub agent_status: crate::agent_status::StatusWriter,
+    /// How long this node may know no leader before it sends its agents away.
+    pub leaderless_limit: std::time::Duration,
     /// Bounds the quorum rounds that unknown bearer tokens cause.
     pub token_catch_up: crate::http::token_catch_up::TokenCatchUp,
 }

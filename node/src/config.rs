@@ -74,6 +74,9 @@ pub struct RaftTiming {
     pub election_max_ms: u64,
     /// Take a snapshot after this many log entries since the last one.
     pub snapshot_every: u64,
+    /// A node that has known no leader for this long sends its agents away, so they fail
+    /// over to a node that has one.
+    pub leaderless_limit_ms: u64,
 }
 
 impl Default for RaftTiming {
@@ -83,6 +86,7 @@ impl Default for RaftTiming {
             election_min_ms: 1000,
             election_max_ms: 2000,
             snapshot_every: 10_000,
+            leaderless_limit_ms: 15_000,
         }
     }
 }

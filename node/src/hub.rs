@@ -1,21 +1,47 @@
 //! The agent hub: the agents connected to *this* node, and the push of their configuration
-//! whenever an applied change alters it (SPEC §8, DESIGN "How a write flows" step 5).
+//! whenever an applied change alters it.
 //!
 //! Each connection registers under its peer id (a newer connection replaces an older one).
-//! After every advance of the applied index the hub re-renders the configuration of each
-//! connected agent from one consistent state and sends it only if it differs from what that
-//! agent last got from this node. `version` is the Raft log index of the rendering state.
+//!
+//! Versions mean the same on every node, and sending is decided by content:
+//!
+//! - `version` of a config is its network's *revision*: the log index of the last entry
+//!   that changed anything in the network, set while applying that entry and kept in the
+//!   replicated state (and its snapshots). Two nodes rendering the same network state
+//!   label it alike, whichever entries each applied since, and a node restored from a
+//!   snapshot has the same value. (The applied index would differ between nodes and grow
+//!   with every unrelated write.)
+//! - Whether to send at all compares fingerprints (SHA-256 of the config's JSON, the same
+//!   on every node for the same config): the hub sends a config unless the agent holds
+//!   exactly it — the fingerprint its hello names, then the last one sent on the
+//!   connection. An agent that fails over to another node while holding the current config
+//!   is sent nothing; one holding an older config gets exactly the current one.
+//! - A node lagging behind what the agent holds (its rendered version is below the
+//!   agent's) sends nothing at connect and waits until it catches up.
+//!
+//! Scale (10,000 agents on one node): one push task does all rendering, in rounds. A round
+//! starts after the applied index advanced or a connection registered, and covers
+//! everything that happened since the last one (bursts coalesce). Under the state lock it
+//! only compares each connected network's revision with the one it last rendered and
+//! clones the networks that changed (or that a new connection needs and the task has not
+//! cached); it renders outside the lock, so `apply` never waits for rendering. It renders
+//! only the agents of networks that changed, plus new connections (each only its own
+//! agent), each network's view and index built once per round, jumps first: a new regular
+//! peer changes only the jumps' configs, and theirs are the largest (the jumps of a network
+//! render side by side). A rendered config is compared with the last one rendered for the
+//! connection as a structure, so an unchanged config is never serialised; a changed one is
+//! serialised once, and only a hello's fingerprint is ever hashed.
 
-use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use raftwire_api::agent::{agent_config, AgentConfig};
-use raftwire_api::PeerId;
-use raftwire_raft_store::State;
+use raftwire_api::view::{NetworkView, ViewIndex};
+use raftwire_api::{NetworkId, PeerId};
+use raftwire_raft_store::{NetworkState, State};
 use serde::Serialize;
-use tokio::sync::mpsc;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, Notify};
 
 use crate::app::App;
 use crate::metrics::Metrics;
@@ -25,61 +51,92 @@ pub use raftwire_api::protocol::{AgentMessage, ServerMessage};
 /// What the connection task is told to do.
 #[derive(Debug)]
 pub enum Outbound {
+    /// A text frame.
     Send(String),
-    /// A newer connection for the same peer replaced this one.
+    /// A newer connection for the same peer replaced this one, or its token was revoked.
     Replaced,
 }
 
 struct Conn {
     id: u64,
+    network: NetworkId,
     tx: mpsc::UnboundedSender<Outbound>,
     /// The version the agent said it has (its hello).
     agent_version: u64,
     /// Hash of the token the connection authenticated with (revocation closes it).
     token_hash: String,
-    /// Fingerprint of the configuration sent on this connection, if any.
-    last: Option<u64>,
-}
-
-/// The last configuration this node sent a peer's agent: its fingerprint and version.
-#[derive(Clone, Copy)]
-struct Sent {
-    fingerprint: u64,
-    version: u64,
+    /// Fingerprint of the configuration the agent said (in its hello) it holds, until a
+    /// config was rendered for it.
+    held: Option<String>,
+    /// The last config rendered for this connection (sent, or found equal to `held`):
+    /// comparing structures is much cheaper than serialising and hashing a jump's config.
+    last: Option<Arc<AgentConfig>>,
+    /// Whether a config was sent on this connection.
+    sent_any: bool,
 }
 
 #[derive(Default)]
 struct Inner {
     conns: HashMap<PeerId, Conn>,
-    sent: HashMap<PeerId, Sent>,
-    status: HashMap<PeerId, AgentStatus>,
+    by_network: HashMap<NetworkId, HashSet<PeerId>>,
+    /// Registered since the last round: rendered in the next one.
+    fresh: HashSet<PeerId>,
     next_id: u64,
 }
 
-/// The last status an agent reported.
-#[derive(Debug, Clone, Serialize)]
-pub struct AgentStatus {
-    pub applied_version: u64,
-    pub ok: bool,
-    pub errors: Vec<raftwire_api::protocol::ModuleError>,
+impl Inner {
+    fn remove(&mut self, peer: PeerId) -> Option<Conn> {
+        let c = self.conns.remove(&peer)?;
+        if let Some(set) = self.by_network.get_mut(&c.network) {
+            set.remove(&peer);
+            if set.is_empty() {
+                self.by_network.remove(&c.network);
+            }
+        }
+        self.fresh.remove(&peer);
+        Some(c)
+    }
 }
 
 #[derive(Clone)]
 pub struct Hub {
     inner: Arc<Mutex<Inner>>,
+    /// Wakes the push task for new connections.
+    wake: Arc<Notify>,
     metrics: Metrics,
 }
 
-fn fingerprint(cfg: &AgentConfig) -> u64 {
-    let mut h = DefaultHasher::new();
-    serde_json::to_string(cfg).unwrap_or_default().hash(&mut h);
-    h.finish()
+/// The config's own JSON inside a `config` message (`…"config":{…}}`): the bytes its
+/// fingerprint is taken of (`protocol::config_fingerprint`), without serialising twice.
+fn message_config(text: &str) -> &str {
+    text.split_once(",\"config\":")
+        .and_then(|(_, rest)| rest.strip_suffix('}'))
+        .unwrap_or_default()
+}
+
+/// The `config` message for `cfg` at `version`: what serde writes for
+/// [`ServerMessage::Config`], without moving the config into one.
+fn message(version: u64, cfg: &AgentConfig) -> Option<String> {
+    #[derive(Serialize)]
+    #[serde(tag = "type", rename_all = "lowercase")]
+    enum Message<'a> {
+        Config {
+            version: u64,
+            config: &'a AgentConfig,
+        },
+    }
+    serde_json::to_string(&Message::Config {
+        version,
+        config: cfg,
+    })
+    .ok()
 }
 
 impl Hub {
     pub fn new(metrics: Metrics) -> Hub {
         Hub {
             inner: Arc::default(),
+            wake: Arc::default(),
             metrics,
         }
     }
@@ -88,12 +145,15 @@ impl Hub {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a connection for `peer` whose agent has `agent_version`, replacing (and
-    /// closing) an older connection.
+    /// Registers a connection for `peer` of `network` whose agent holds the config of
+    /// `agent_version` with fingerprint `agent_hash`, replacing (and closing) an older
+    /// connection. The push task renders its config next.
     pub fn register(
         &self,
         peer: PeerId,
+        network: NetworkId,
         agent_version: u64,
+        agent_hash: Option<String>,
         token_hash: String,
     ) -> (u64, mpsc::UnboundedReceiver<Outbound>) {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -102,15 +162,23 @@ impl Hub {
         let id = inner.next_id;
         let conn = Conn {
             id,
+            network,
             tx,
             agent_version,
             token_hash,
+            held: agent_hash,
             last: None,
+            sent_any: false,
         };
-        if let Some(old) = inner.conns.insert(peer, conn) {
+        if let Some(old) = inner.remove(peer) {
             let _ = old.tx.send(Outbound::Replaced);
         }
+        inner.conns.insert(peer, conn);
+        inner.by_network.entry(network).or_default().insert(peer);
+        inner.fresh.insert(peer);
         self.metrics.connected_agents.set(inner.conns.len() as i64);
+        drop(inner);
+        self.wake.notify_one();
         (id, rx)
     }
 
@@ -118,7 +186,7 @@ impl Hub {
     pub fn unregister(&self, peer: PeerId, id: u64) {
         let mut inner = self.lock();
         if inner.conns.get(&peer).is_some_and(|c| c.id == id) {
-            inner.conns.remove(&peer);
+            inner.remove(peer);
         }
         self.metrics.connected_agents.set(inner.conns.len() as i64);
     }
@@ -126,6 +194,8 @@ impl Hub {
     pub fn close_all(&self) {
         let mut inner = self.lock();
         inner.conns.clear();
+        inner.by_network.clear();
+        inner.fresh.clear();
         self.metrics.connected_agents.set(0);
     }
 
@@ -133,142 +203,308 @@ impl Hub {
         self.lock().conns.len()
     }
 
-    pub fn record_status(&self, peer: PeerId, status: AgentStatus) {
-        self.lock().status.insert(peer, status);
-    }
-
-    pub fn status(&self, peer: PeerId) -> Option<AgentStatus> {
-        self.lock().status.get(&peer).cloned()
-    }
-
-    /// Sends `peer`'s connected agent `cfg`, rendered from the state at log index `version`,
-    /// unless that connection already got it, or the agent said (in its hello) that it has
-    /// exactly the version this node last sent it with the same content (configs are
-    /// rendered deterministically, so version V means the same config on every node).
-    /// Never sends a config older than the agent's own version: a lagging node waits.
-    pub fn offer(&self, peer: PeerId, cfg: AgentConfig, version: u64) {
-        let fp = fingerprint(&cfg);
-        let mut inner = self.lock();
-        let unchanged = inner
-            .sent
-            .get(&peer)
-            .filter(|s| s.fingerprint == fp)
-            .copied();
-        let Some(conn) = inner.conns.get_mut(&peer) else {
-            return;
-        };
-        if conn.last == Some(fp) {
-            return;
-        }
-        if conn.last.is_none() {
-            if unchanged.is_some_and(|s| s.version == conn.agent_version) {
-                conn.last = Some(fp);
+    /// Sends `peer`'s connected agent `cfg`, labelled `version` (its network's revision),
+    /// unless the agent holds exactly it. Never sends, at connect, a config older than the
+    /// agent's own version: a lagging node waits until it caught up. Comparing and
+    /// serialising run outside the hub's lock.
+    fn offer(&self, peer: PeerId, cfg: AgentConfig, version: u64) {
+        let (id, last, held, fresh, agent_version) = {
+            let inner = self.lock();
+            let Some(c) = inner.conns.get(&peer) else {
                 return;
-            }
-            if version < conn.agent_version {
-                return;
-            }
-        }
-        // An unchanged configuration keeps the version it was first rendered at.
-        let version = unchanged.map(|s| s.version).unwrap_or(version);
-        let msg = ServerMessage::Config {
-            version,
-            config: Box::new(cfg),
+            };
+            (
+                c.id,
+                c.last.clone(),
+                c.held.clone(),
+                !c.sent_any,
+                c.agent_version,
+            )
         };
-        let Ok(text) = serde_json::to_string(&msg) else {
+        if last.as_deref() == Some(&cfg) {
+            return;
+        }
+        if fresh && version < agent_version {
+            return;
+        }
+        let Some(text) = message(version, &cfg) else {
+            tracing::warn!("agent hub: the config of {peer} does not serialise");
             return;
         };
-        if conn.tx.send(Outbound::Send(text)).is_ok() {
-            conn.last = Some(fp);
-            inner.sent.insert(
-                peer,
-                Sent {
-                    fingerprint: fp,
-                    version,
-                },
-            );
+        let cfg = Arc::new(cfg);
+        // Only an agent's hello names a fingerprint: hash once, on the first rendering.
+        let holds = last.is_none()
+            && held.is_some_and(|h| {
+                let json = message_config(&text);
+                hex::encode(Sha256::digest(json.as_bytes())) == h
+            });
+        let mut inner = self.lock();
+        let Some(conn) = inner.conns.get_mut(&peer).filter(|c| c.id == id) else {
+            return;
+        };
+        conn.held = None;
+        if holds {
+            conn.last = Some(cfg);
+        } else if conn.tx.send(Outbound::Send(text)).is_ok() {
+            conn.last = Some(cfg);
+            conn.sent_any = true;
         }
     }
 
-    /// Closes the connections whose peer is gone or whose token no longer authenticates it.
-    fn close_revoked(&self, state: &State) {
+    /// Closes the connections of `network` whose peer is gone or whose token no longer
+    /// authenticates it (`ns` is `None`: the network is gone).
+    fn close_revoked(&self, network: NetworkId, ns: Option<&NetworkState>) {
         let mut inner = self.lock();
-        let revoked: Vec<PeerId> = inner
-            .conns
+        let Some(peers) = inner.by_network.get(&network) else {
+            return;
+        };
+        let revoked: Vec<PeerId> = peers
             .iter()
-            .filter(|(peer, c)| {
-                state.peer_by_agent_token_hash(&c.token_hash).map(|p| p.id) != Some(**peer)
+            .filter(|peer| {
+                let token = ns
+                    .and_then(|ns| ns.secrets.get(peer))
+                    .and_then(|s| s.agent_token_hash.as_deref());
+                let conn = inner.conns.get(peer).map(|c| c.token_hash.as_str());
+                token.is_none() || token != conn
             })
-            .map(|(peer, _)| *peer)
+            .copied()
             .collect();
         for peer in revoked {
-            if let Some(c) = inner.conns.remove(&peer) {
+            if let Some(c) = inner.remove(peer) {
                 let _ = c.tx.send(Outbound::Replaced);
             }
         }
         self.metrics.connected_agents.set(inner.conns.len() as i64);
     }
 
-    fn connected_peers(&self) -> Vec<PeerId> {
-        self.lock().conns.keys().copied().collect()
+    /// Takes the connections registered since the last round, and the networks of all
+    /// connected agents.
+    fn round_input(&self) -> (HashMap<NetworkId, Vec<PeerId>>, Vec<NetworkId>) {
+        let mut inner = self.lock();
+        let mut fresh: HashMap<NetworkId, Vec<PeerId>> = HashMap::new();
+        for peer in std::mem::take(&mut inner.fresh) {
+            if let Some(c) = inner.conns.get(&peer) {
+                fresh.entry(c.network).or_default().push(peer);
+            }
+        }
+        (fresh, inner.by_network.keys().copied().collect())
+    }
+
+    /// The connected agents of `network`.
+    fn peers_of(&self, network: NetworkId) -> Vec<PeerId> {
+        self.lock()
+            .by_network
+            .get(&network)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
     }
 }
 
-/// The configuration of `peer`'s agent in `state`, if the peer exists.
-pub fn render(state: &State, peer: PeerId) -> Option<AgentConfig> {
+/// The configuration of `peer`'s agent in `state` with its version (the network's
+/// revision), if the peer exists.
+pub fn render(state: &State, peer: PeerId) -> Option<(AgentConfig, u64)> {
     let ns = state.network_of_peer(peer)?;
     let view = ns.view();
-    agent_config(&view, &view.index(), peer)
+    let cfg = agent_config(&view, &view.index(), peer)?;
+    Some((cfg, state.revision(ns.network.id)))
 }
 
-/// Renders and offers the configuration of every connected agent from one consistent
-/// state, labelled with the log index that state was applied to; each network's view is
-/// built once.
-pub fn push_all(app: &App) {
-    let peers = app.hub.connected_peers();
-    if peers.is_empty() {
-        return;
-    }
-    let rendered = app.sm.read(|d| {
-        let version = d.last_applied.map(|l| l.index).unwrap_or(0);
-        app.hub.close_revoked(&d.state);
-        let mut by_network: HashMap<raftwire_api::NetworkId, Vec<PeerId>> = HashMap::new();
-        for p in peers {
-            if let Some(ns) = d.state.network_of_peer(p) {
-                by_network.entry(ns.network.id).or_default().push(p);
-            }
-        }
-        let mut out = Vec::new();
-        for (nid, peers) in by_network {
-            let Some(ns) = d.state.network(nid) else {
-                continue;
-            };
-            let view = ns.view();
-            let idx = view.index();
-            for p in peers {
-                if let Some(cfg) = agent_config(&view, &idx, p) {
-                    out.push((p, cfg));
+/// A network as the push task last rendered it: a private copy, so rendering runs outside
+/// the state lock, with the agents still to render from it.
+struct Cached {
+    revision: u64,
+    ns: Arc<NetworkState>,
+    /// Agents whose config at `revision` is not rendered yet: the older debt (carried
+    /// over from an interrupted round) and the new (`fresh`), in that order.
+    carried: HashSet<PeerId>,
+    fresh: HashSet<PeerId>,
+}
+
+/// A network copied under the state lock: its revision and contents.
+type NetworkCopy = (u64, Arc<NetworkState>);
+
+/// How many agents a round renders between two looks at the applied index.
+const CHUNK: usize = 64;
+
+/// The push task's memory between rounds.
+#[derive(Default)]
+struct Pusher {
+    cache: HashMap<NetworkId, Cached>,
+}
+
+impl Pusher {
+    /// One round: find what changed, copy it under the lock, render and offer outside it.
+    /// `interrupted` says a newer entry was applied: the round then stops between two
+    /// chunks and leaves the rest for the next round, which renders from the newer state
+    /// (the jumps of a changed network first, then the oldest debt), so a burst of writes
+    /// never queues the jumps behind thousands of regular configs.
+    fn round(&mut self, app: &App, interrupted: &dyn Fn() -> bool) {
+        let (fresh, networks) = app.hub.round_input();
+        self.cache.retain(|nid, _| networks.contains(nid));
+        let mut changed: Vec<(NetworkId, Option<NetworkCopy>)> = Vec::new();
+        let read = app.sm.read(|d| {
+            for nid in &networks {
+                let revision = d.state.revision(*nid);
+                let Some(ns) = d.state.network(*nid) else {
+                    changed.push((*nid, None));
+                    continue;
+                };
+                let stale = self.cache.get(nid).is_none_or(|c| c.revision != revision);
+                if stale {
+                    changed.push((*nid, Some((revision, Arc::new(ns.clone())))));
                 }
             }
+        });
+        if let Err(e) = read {
+            tracing::warn!("agent hub: state machine unavailable: {e}");
+            return;
         }
-        (version, out)
-    });
-    // Offer outside the state lock: sending never holds up the state machine.
-    if let Ok((version, configs)) = rendered {
-        for (p, cfg) in configs {
-            app.hub.offer(p, cfg, version);
+        for (nid, copy) in changed {
+            app.hub
+                .close_revoked(nid, copy.as_ref().map(|(_, ns)| ns.as_ref()));
+            let Some((revision, ns)) = copy else {
+                self.cache.remove(&nid);
+                continue;
+            };
+            // Every connected agent of a changed network is due, the unfinished ones first.
+            let mut carried = HashSet::new();
+            if let Some(old) = self.cache.remove(&nid) {
+                carried.extend(old.carried);
+                carried.extend(old.fresh);
+            }
+            let fresh = app
+                .hub
+                .peers_of(nid)
+                .into_iter()
+                .filter(|p| !carried.contains(p))
+                .collect();
+            self.cache.insert(
+                nid,
+                Cached {
+                    revision,
+                    ns,
+                    carried,
+                    fresh,
+                },
+            );
+        }
+        for (nid, peers) in fresh {
+            if let Some(c) = self.cache.get_mut(&nid) {
+                c.fresh
+                    .extend(peers.into_iter().filter(|p| !c.carried.contains(p)));
+            }
+        }
+        self.render(&app.hub, interrupted);
+    }
+
+    /// Renders what is due in every network: one view and index per network, jumps first,
+    /// then the older debt, then the rest, in chunks.
+    fn render(&mut self, hub: &Hub, interrupted: &dyn Fn() -> bool) {
+        let mut rendered = 0usize;
+        for c in self.cache.values_mut() {
+            if c.carried.is_empty() && c.fresh.is_empty() {
+                continue;
+            }
+            let ns = c.ns.clone();
+            let view = ns.view();
+            let idx = view.index();
+            let rank = |p: &PeerId, older: bool| match idx.peer(*p) {
+                Some(peer) if peer.is_jump => Some((0u8, *p)),
+                Some(_) => Some((if older { 1 } else { 2 }, *p)),
+                None => None,
+            };
+            let mut due: Vec<(u8, PeerId)> = c
+                .carried
+                .iter()
+                .filter_map(|p| rank(p, true))
+                .chain(c.fresh.iter().filter_map(|p| rank(p, false)))
+                .collect();
+            due.sort_unstable();
+            // The jumps' configs are the large ones, and the most urgent: render them side
+            // by side.
+            let jumps: Vec<PeerId> = due
+                .iter()
+                .take_while(|(rank, _)| *rank == 0)
+                .map(|(_, p)| *p)
+                .collect();
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let per_thread = jumps.len().div_ceil(threads).max(1);
+            std::thread::scope(|s| {
+                for part in jumps.chunks(per_thread) {
+                    let (view, idx, revision) = (&view, &idx, c.revision);
+                    s.spawn(move || {
+                        for peer in part {
+                            render_one(hub, view, idx, *peer, revision);
+                        }
+                    });
+                }
+            });
+            let mut done = jumps.len();
+            rendered += jumps.len();
+            for (_, peer) in &due[done..] {
+                if rendered.is_multiple_of(CHUNK) && interrupted() {
+                    break;
+                }
+                done += 1;
+                rendered += 1;
+                render_one(hub, &view, &idx, *peer, c.revision);
+            }
+            // What is left becomes the older debt; peers gone from the view are dropped.
+            let left: HashSet<PeerId> = due[done..].iter().map(|(_, p)| *p).collect();
+            c.carried = left;
+            c.fresh.clear();
+            if done < due.len() {
+                return;
+            }
         }
     }
 }
 
-/// Pushes changed configurations after every applied change, until the node stops.
+fn render_one(hub: &Hub, view: &NetworkView, idx: &ViewIndex, peer: PeerId, revision: u64) {
+    if let Some(cfg) = agent_config(view, idx, peer) {
+        hub.offer(peer, cfg, revision);
+    }
+}
+
+/// Pushes changed configurations after every applied change and to every new connection,
+/// until the node stops. Rendering is CPU work: it runs on the blocking pool, one round at
+/// a time, so it never stalls the runtime's workers.
 pub async fn run(app: App) {
     let mut applied = app.applied.clone();
+    let wake = app.hub.wake.clone();
+    let mut pusher = Some(Pusher::default());
+    // An interrupted round leaves work: the next one starts at once.
+    let mut more = false;
     loop {
-        if applied.changed().await.is_err() {
-            return;
+        if !more {
+            tokio::select! {
+                changed = applied.changed() => if changed.is_err() { return },
+                _ = wake.notified() => {}
+            }
         }
         applied.borrow_and_update();
-        push_all(&app);
+        let seen = applied.clone();
+        let Some(mut p) = pusher.take() else { return };
+        let round_app = app.clone();
+        match tokio::task::spawn_blocking(move || {
+            p.round(&round_app, &|| seen.has_changed().unwrap_or(true));
+            let more = p
+                .cache
+                .values()
+                .any(|c| !c.carried.is_empty() || !c.fresh.is_empty());
+            (p, more)
+        })
+        .await
+        {
+            Ok((p, left)) => {
+                pusher = Some(p);
+                more = left;
+            }
+            Err(e) => {
+                tracing::error!("agent hub: a push round failed: {e}");
+                pusher = Some(Pusher::default());
+                more = false;
+            }
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! linearizable reads), the agent hub, metrics.
 #![forbid(unsafe_code)]
 
+pub mod agent_status;
 pub mod app;
 pub mod cluster;
 pub mod config;

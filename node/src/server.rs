@@ -119,6 +119,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
     .context("starting Raft")?;
 
     let metrics = Metrics::new();
+    let (agent_status, status_queue) = crate::agent_status::StatusWriter::new();
     let app = App::new(AppInner {
         id: cfg.id,
         advertise: cfg.advertise.clone(),
@@ -131,6 +132,8 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         local_admin_hash: hash_token(&admin_token),
         admin_pending: std::sync::atomic::AtomicBool::new(!registered_marker(&cfg).exists()),
         hub: Hub::new(metrics.clone()),
+        agent_status,
+        leaderless_limit: Duration::from_millis(cfg.raft.leaderless_limit_ms),
         metrics,
         token_catch_up: Default::default(),
     });
@@ -149,7 +152,11 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         }
     };
 
-    let mut tasks = vec![tokio::spawn(crate::hub::run(app.clone()))];
+    let mut tasks = vec![
+        tokio::spawn(crate::hub::run(app.clone())),
+        tokio::spawn(crate::agent_status::run(app.clone(), status_queue)),
+        tokio::spawn(crate::agent_status::mark_stale_disconnected(app.clone())),
+    ];
     let bootstrap = cfg.bootstrap || (cfg.join.is_none() && fresh && cfg.id == 1);
     if bootstrap {
         let members = BTreeMap::from([(cfg.id, Node::new(cfg.advertise.clone()))]);

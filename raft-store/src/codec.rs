@@ -22,7 +22,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::state::{State, StateData};
+use crate::state::{State, StateData, StateMeta};
 use crate::types::{Entry, LogId, StoredMembership};
 
 /// The schema version this build writes (and the newest it reads).
@@ -30,7 +30,9 @@ use crate::types::{Entry, LogId, StoredMembership};
 /// - 1: the first release.
 /// - 2: `StateData` gained `idempotency` (in snapshots and in `RestoreState` backups);
 ///   `Command` gained `Idempotent` (appended, so the other v1 variants decode unchanged).
-pub const SCHEMA_VERSION: u16 = 2;
+/// - 3: snapshots carry the [`StateMeta`] (per-network revisions) after the state; backups
+///   in `RestoreState` entries are unchanged, so v2 entries decode as they are.
+pub const SCHEMA_VERSION: u16 = 3;
 
 /// The first bytes of every snapshot.
 pub const SNAPSHOT_MAGIC: &[u8; 6] = b"RWSNAP";
@@ -85,11 +87,62 @@ impl CodecError {
 /// `last_applied` and `last_membership` are the snapshot's openraft metadata; the snapshot
 /// id is not part of the bytes, so the same log prefix gives byte-identical snapshots on
 /// every node.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotPayload {
     pub last_applied: Option<LogId>,
     pub last_membership: StoredMembership,
     pub state: State,
+}
+
+/// A snapshot as schema version 3 writes it: the data, then the cluster's bookkeeping.
+#[derive(Deserialize)]
+struct SnapshotPayloadV3 {
+    last_applied: Option<LogId>,
+    last_membership: StoredMembership,
+    state: StateData,
+    meta: StateMeta,
+}
+
+impl From<SnapshotPayloadV3> for SnapshotPayload {
+    fn from(v3: SnapshotPayloadV3) -> SnapshotPayload {
+        SnapshotPayload {
+            last_applied: v3.last_applied,
+            last_membership: v3.last_membership,
+            state: State::with_meta(v3.state, v3.meta),
+        }
+    }
+}
+
+/// A snapshot as schema version 2 wrote it (no bookkeeping).
+#[derive(Deserialize)]
+struct SnapshotPayloadV2 {
+    last_applied: Option<LogId>,
+    last_membership: StoredMembership,
+    state: StateData,
+}
+
+impl From<SnapshotPayloadV2> for SnapshotPayload {
+    /// Version 2 kept no revisions. Every network gets the snapshot's own index: the same
+    /// on every node that converts this snapshot, never below the index that really last
+    /// changed the network (so versions an agent holds stay ordered), and replaced by the
+    /// next change of the network.
+    fn from(v2: SnapshotPayloadV2) -> SnapshotPayload {
+        let index = v2.last_applied.map_or(0, |l| l.index);
+        let meta = StateMeta {
+            revisions: v2
+                .state
+                .networks
+                .iter()
+                .map(|ns| (ns.network.id, index))
+                .collect(),
+            agents: Default::default(),
+        };
+        SnapshotPayload {
+            last_applied: v2.last_applied,
+            last_membership: v2.last_membership,
+            state: State::with_meta(v2.state, meta),
+        }
+    }
 }
 
 /// The state as schema version 1 wrote it (before `idempotency`), in snapshots and in the
@@ -122,21 +175,22 @@ struct SnapshotPayloadV1 {
 
 impl From<SnapshotPayloadV1> for SnapshotPayload {
     fn from(v1: SnapshotPayloadV1) -> SnapshotPayload {
-        SnapshotPayload {
+        SnapshotPayload::from(SnapshotPayloadV2 {
             last_applied: v1.last_applied,
             last_membership: v1.last_membership,
-            state: State::from(StateData::from(v1.state)),
-        }
+            state: StateData::from(v1.state),
+        })
     }
 }
 
 /// The serialised form of [`SnapshotPayload`], borrowing (so encoding does not clone the
-/// state). The field order and types must match `SnapshotPayload`.
+/// state). The field order and types must match `SnapshotPayloadV3`.
 #[derive(Serialize)]
 struct SnapshotPayloadRef<'a> {
     last_applied: &'a Option<LogId>,
     last_membership: &'a StoredMembership,
     state: &'a StateData,
+    meta: &'a StateMeta,
 }
 
 fn config() -> bincode::config::Configuration {
@@ -218,8 +272,8 @@ pub(crate) fn decode_versioned<T: DeserializeOwned>(
 ) -> Result<T, CodecError> {
     let (version, body) = split_version(what, bytes)?;
     match version {
-        // Records (vote, committed, purged) have the same layout in both versions.
-        1 | 2 => bincode_decode(what, version, body),
+        // Records (vote, committed, purged) have the same layout in every version.
+        1..=3 => bincode_decode(what, version, body),
         v => Err(unsupported(what, v)),
     }
 }
@@ -237,7 +291,8 @@ pub fn decode_entry(bytes: &[u8]) -> Result<Entry, CodecError> {
         // Version 1 commands lack `Idempotent` (appended in 2, so indexes agree) and their
         // `RestoreState` backup has the version 1 state layout.
         1 => bincode_decode::<crate::command::v1::EntryV1>(what, version, body).map(Entry::from),
-        2 => bincode_decode(what, version, body),
+        // Version 3 appended variants only and kept the backup layout.
+        2 | 3 => bincode_decode(what, version, body),
         v => Err(unsupported(what, v)),
     }
 }
@@ -256,6 +311,7 @@ pub fn encode_snapshot(
         last_applied,
         last_membership,
         state: state.data(),
+        meta: state.meta(),
     };
     bincode_encode(what, &payload, &mut out)?;
     Ok(out)
@@ -277,13 +333,15 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<SnapshotPayload, CodecError> {
     let (version, body) = split_version(what, rest)?;
     match version {
         1 => bincode_decode::<SnapshotPayloadV1>(what, version, body).map(SnapshotPayload::from),
-        2 => bincode_decode(what, version, body),
+        2 => bincode_decode::<SnapshotPayloadV2>(what, version, body).map(SnapshotPayload::from),
+        3 => bincode_decode::<SnapshotPayloadV3>(what, version, body).map(SnapshotPayload::from),
         v => Err(unsupported(what, v)),
     }
 }
 
-/// The canonical bytes of a state (bincode, no header): equal states give equal bytes. For
-/// comparing the state machines of different nodes or runs.
+/// The canonical bytes of a state's data (bincode, no header, without the [`StateMeta`]):
+/// equal states give equal bytes. For comparing the state machines of different nodes or
+/// runs.
 pub fn encode_state(state: &State) -> Result<Vec<u8>, CodecError> {
     let mut out = Vec::new();
     bincode_encode("state", state.data(), &mut out)?;

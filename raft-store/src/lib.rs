@@ -11,15 +11,21 @@ pub mod apply;
 pub mod codec;
 pub mod command;
 pub mod invariants;
+pub mod revision;
 pub mod state;
 pub mod store;
 pub mod table;
 pub mod types;
 
 pub use apply::apply;
-pub use command::{ApplyResult, Command, NetworkDefaults, PeerSecretsInput, Response};
+pub use command::{
+    AgentError, AgentReport, AgentStatus, ApplyResult, Command, NetworkDefaults, PeerSecretsInput,
+    Response,
+};
+pub use revision::apply_entry;
 pub use state::{
-    AdminToken, NetworkState, PeerSecrets, Remembered, State, StateData, IDEMPOTENCY_KEYS_KEPT,
+    AdminToken, AgentRecord, NetworkState, PeerSecrets, Remembered, State, StateData, StateMeta,
+    IDEMPOTENCY_KEYS_KEPT,
 };
 pub use store::{LogStore, StateMachineData, StateMachineStore};
 pub use types::TypeConfig;

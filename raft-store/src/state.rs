@@ -380,12 +380,36 @@ pub struct Remembered {
 /// How many idempotency keys the state remembers; the oldest are forgotten first.
 pub const IDEMPOTENCY_KEYS_KEPT: usize = 10_000;
 
+/// What the cluster keeps next to the domain data (schema version 3): replicated and in
+/// snapshots like the data, but not part of a backup (a restored backup keeps the cluster's
+/// own), because it describes this cluster's log and connections rather than the networks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateMeta {
+    /// Per network: the log index of the last entry that changed anything in it (set by
+    /// [`crate::apply_entry`]). It is the `version` of every agent configuration rendered
+    /// from that network, so every node labels the same network state alike.
+    pub revisions: BTreeMap<NetworkId, u64>,
+    /// Per agent peer: its connection status, as last reported (`RecordAgents`).
+    pub agents: BTreeMap<PeerId, AgentRecord>,
+}
+
+/// The stored status of one agent and the connection it is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRecord {
+    pub session: u64,
+    pub status: crate::command::AgentStatus,
+}
+
 /// The state with its derived indexes.
+///
+/// Its serde form is [`StateData`] alone (what a backup holds); snapshots add the
+/// [`StateMeta`] next to it (see [`crate::codec`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "StateData", into = "StateData")]
 pub struct State {
     pub(crate) data: StateData,
     pub(crate) idx: GlobalIndex,
+    pub(crate) meta: StateMeta,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -420,7 +444,11 @@ impl From<StateData> for State {
         for (key, r) in &data.idempotency {
             idx.idempotency_order.insert(r.seq, key.clone());
         }
-        State { data, idx }
+        State {
+            data,
+            idx,
+            meta: StateMeta::default(),
+        }
     }
 }
 
@@ -441,6 +469,29 @@ impl State {
 
     pub fn into_data(self) -> StateData {
         self.data
+    }
+
+    /// The cluster's bookkeeping next to the data.
+    pub fn meta(&self) -> &StateMeta {
+        &self.meta
+    }
+
+    /// The state from its data and bookkeeping (a decoded snapshot).
+    pub fn with_meta(data: StateData, meta: StateMeta) -> State {
+        let mut s = State::from(data);
+        s.meta = meta;
+        s
+    }
+
+    /// The connection status of `peer`'s agent, if it ever reported one.
+    pub fn agent(&self, peer: PeerId) -> Option<&crate::command::AgentStatus> {
+        self.meta.agents.get(&peer).map(|r| &r.status)
+    }
+
+    /// The log index of the last entry that changed network `id` (0: none since this
+    /// state was built without a log, e.g. by `apply` alone).
+    pub fn revision(&self, id: NetworkId) -> u64 {
+        self.meta.revisions.get(&id).copied().unwrap_or(0)
     }
 
     /// Networks in creation order.

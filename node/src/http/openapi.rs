@@ -184,7 +184,7 @@ macro_rules! lists {
 
 lists!(
     NetworkList of raftwire_api::Network,
-    PeerList of raftwire_api::Peer,
+    PeerList of peers::PeerView,
     GroupList of groups::GroupView,
     PolicyList of raftwire_api::PolicyView,
     RouteList of raftwire_api::Route,

@@ -20,7 +20,12 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 const PUSH: Duration = Duration::from_secs(5);
 
 async fn connect(c: &Cluster, token: &str) -> Ws {
-    let url = c.node(1).url.replace("http://", "ws://") + "/api/v1/agent/ws";
+    connect_to(c, 1, token).await
+}
+
+/// Opens the agent socket on node `node`.
+async fn connect_to(c: &Cluster, node: u64, token: &str) -> Ws {
+    let url = c.node(node).url.replace("http://", "ws://") + "/api/v1/agent/ws";
     let mut req = url.as_str().into_client_request().unwrap();
     req.headers_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
@@ -35,6 +40,24 @@ async fn connect(c: &Cluster, token: &str) -> Ws {
 async fn hello(ws: &mut Ws, key: &str, applied_version: u64) {
     let msg = json!({"type": "hello", "public_key": key, "hostname": "h", "applied_version": applied_version});
     ws.send(Message::Text(msg.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// The fingerprint an agent holding the config of `msg` names in its hello.
+fn fingerprint(msg: &Value) -> String {
+    let cfg: raftwire_api::agent::AgentConfig =
+        serde_json::from_value(msg["config"].clone()).expect("an agent config");
+    raftwire_api::protocol::config_fingerprint(&cfg)
+}
+
+/// Hello from an agent that holds the config of `msg` (its version and fingerprint).
+async fn hello_holding(ws: &mut Ws, key: &str, msg: &Value) {
+    let hello = json!({
+        "type": "hello", "public_key": key, "hostname": "h",
+        "applied_version": version(msg), "config_hash": fingerprint(msg),
+    });
+    ws.send(Message::Text(hello.to_string().into()))
         .await
         .unwrap();
 }
@@ -290,7 +313,7 @@ async fn a_change_that_does_not_alter_the_agents_config_is_not_pushed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reconnecting_with_the_last_version_gets_no_config_and_an_older_version_gets_it() {
+async fn reconnecting_with_the_current_config_gets_nothing_and_an_older_one_gets_the_current() {
     let c = Cluster::single().await;
     let n = jump_network(&c).await;
     let mut ws = connect(&c, &n.token).await;
@@ -300,7 +323,7 @@ async fn reconnecting_with_the_last_version_gets_no_config_and_an_older_version_
     drop(ws);
 
     let mut ws = connect(&c, &n.token).await;
-    hello(&mut ws, &wg_key(7), version(&first)).await;
+    hello_holding(&mut ws, &wg_key(7), &first).await;
     mark_upstreams(&c, &n.nid, "192.0.2.54").await;
     let marked = config(&mut ws).await;
     assert!(
@@ -311,7 +334,7 @@ async fn reconnecting_with_the_last_version_gets_no_config_and_an_older_version_
     drop(ws);
 
     let mut ws = connect(&c, &n.token).await;
-    hello(&mut ws, &wg_key(7), version(&marked) - 1).await;
+    hello_holding(&mut ws, &wg_key(7), &first).await;
     let again = config_at_connect(&mut ws).await;
     assert_eq!(again["config"], marked["config"]);
     assert_eq!(version(&again), version(&marked));
@@ -544,5 +567,390 @@ async fn exactly_one_config_is_sent_at_connect() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     let c = std::sync::Arc::into_inner(c).unwrap();
+    c.shutdown().await;
+}
+
+// ------------------------------------------------------------------ versions across nodes
+
+async fn three_nodes() -> Cluster {
+    let mut c = Cluster::new();
+    c.start(1).await;
+    c.leader().await;
+    c.start(2).await;
+    c.start(3).await;
+    c.wait_voter(2).await;
+    c.wait_voter(3).await;
+    c
+}
+
+/// `GET /agent/config` through node `node`.
+async fn http_config(c: &Cluster, node: u64, token: &str) -> Value {
+    let a = c
+        .send(
+            node,
+            Method::GET,
+            "/api/v1/agent/config",
+            Some(&format!("Bearer {token}")),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a}");
+    a.json()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_node_labels_the_same_config_with_the_same_version() {
+    let mut c = Cluster::single().await;
+    let n = jump_network(&c).await;
+    let mut ws = connect(&c, &n.token).await;
+    hello(&mut ws, &wg_key(7), 0).await;
+    config_at_connect(&mut ws).await;
+    // More entries than a snapshot holds (the test nodes snapshot every 20), so the nodes
+    // added next start from a snapshot, not from the entries that set the revision.
+    for i in 0..25u8 {
+        c.create(
+            &format!("/networks/{}/peers", n.nid),
+            json!({"name": format!("p{i}"), "public_key": wg_key(20 + i)}),
+        )
+        .await;
+    }
+    c.start(2).await;
+    c.start(3).await;
+    c.wait_voter(2).await;
+    c.wait_voter(3).await;
+    // Unrelated writes move the applied index, not the network's version.
+    c.create("/tokens", json!({"name": "ci"})).await;
+    c.create(
+        "/networks",
+        json!({"name": "other", "ipv4_cidr": "10.9.0.0/24"}),
+    )
+    .await;
+
+    let on_1 = http_config(&c, 1, &n.token).await;
+    for node in [2, 3] {
+        let other = http_config(&c, node, &n.token).await;
+        assert_eq!(other["config"], on_1["config"], "node {node}");
+        assert_eq!(version(&other), version(&on_1), "node {node}");
+    }
+    let (_, cluster) = c.get(1, "/cluster").await;
+    assert!(
+        version(&on_1) < cluster["last_applied"].as_u64().unwrap(),
+        "the version is the network's last change, not the applied index: {on_1} {cluster}"
+    );
+    // What the agent was pushed is labelled alike.
+    let pushed = loop {
+        let m = config(&mut ws).await;
+        if m["config"] == on_1["config"] {
+            break m;
+        }
+    };
+    assert_eq!(version(&pushed), version(&on_1));
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_agent_failing_over_gets_nothing_if_current_and_exactly_the_current_config_if_not() {
+    let c = three_nodes().await;
+    let n = jump_network(&c).await;
+    let mut ws = connect_to(&c, 1, &n.token).await;
+    hello(&mut ws, &wg_key(7), 0).await;
+    let first = config_at_connect(&mut ws).await;
+    ws.close(None).await.ok();
+    drop(ws);
+
+    // Node 2 renders the same config: it sends nothing before the marker change.
+    let mut ws = connect_to(&c, 2, &n.token).await;
+    hello_holding(&mut ws, &wg_key(7), &first).await;
+    nothing_sent_before(
+        &mut ws,
+        "failover holding the current config",
+        || mark_upstreams(&c, &n.nid, "192.0.2.60"),
+        |m| has_upstream(m, "192.0.2.60"),
+    )
+    .await;
+    ws.close(None).await.ok();
+    drop(ws);
+
+    // Holding the first (older) config, the agent gets exactly the current one from node 3.
+    let mut ws = connect_to(&c, 3, &n.token).await;
+    hello_holding(&mut ws, &wg_key(7), &first).await;
+    let got = config_at_connect(&mut ws).await;
+    let current = http_config(&c, 3, &n.token).await;
+    assert_eq!(got, current);
+    assert!(has_upstream(&got, "192.0.2.60"), "{got}");
+    nothing_sent_before(
+        &mut ws,
+        "after the current config",
+        || mark_upstreams(&c, &n.nid, "192.0.2.61"),
+        |m| has_upstream(m, "192.0.2.61"),
+    )
+    .await;
+    c.shutdown().await;
+}
+
+// ------------------------------------------------------------------ status on every node
+
+async fn status(ws: &mut Ws, applied_version: u64, errors: Value) {
+    let msg = json!({"type": "status", "applied_version": applied_version, "ok": errors == json!([]), "errors": errors});
+    ws.send(Message::Text(msg.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// The peer's `agent` field as node `node` shows it, once `pred` holds.
+async fn agent_on(
+    c: &Cluster,
+    node: u64,
+    nid: &str,
+    pid: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    wait_for(Duration::from_secs(10), || async {
+        let (status, peer) = c.get(node, &format!("/networks/{nid}/peers/{pid}")).await;
+        assert_eq!(status, 200, "{peer}");
+        pred(&peer["agent"]).then(|| peer["agent"].clone())
+    })
+    .await
+}
+
+fn last_applied(v: &Value) -> u64 {
+    v["last_applied"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_agents_status_is_visible_from_any_node() {
+    let c = three_nodes().await;
+    let n = jump_network(&c).await;
+    let laptop = c
+        .create(
+            &format!("/networks/{}/peers", n.nid),
+            json!({"name": "laptop", "public_key": wg_key(8)}),
+        )
+        .await;
+    let (_, list) = c.get(2, &format!("/networks/{}/peers", n.nid)).await;
+    assert!(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["agent"].is_null()),
+        "never connected, or static: {list}"
+    );
+
+    let mut ws = connect_to(&c, 1, &n.token).await;
+    hello(&mut ws, &wg_key(7), 0).await;
+    let cfg = config_at_connect(&mut ws).await;
+    let agent = agent_on(&c, 2, &n.nid, &n.jump, |a| a["connected"] == true).await;
+    assert_eq!(agent["node_id"], 1, "{agent}");
+    assert!(agent["since"].is_string(), "{agent}");
+    assert_eq!(agent["errors"], json!([]), "{agent}");
+
+    status(
+        &mut ws,
+        version(&cfg),
+        json!([{"module": "firewall", "message": "iptables-restore failed"}]),
+    )
+    .await;
+    let agent = agent_on(&c, 3, &n.nid, &n.jump, |a| {
+        a["applied_version"] == version(&cfg)
+    })
+    .await;
+    assert_eq!(
+        agent["errors"],
+        json!([{"module": "firewall", "message": "iptables-restore failed"}])
+    );
+    let (_, static_peer) = c
+        .get(3, &format!("/networks/{}/peers/{}", n.nid, id_of(&laptop)))
+        .await;
+    assert_eq!(static_peer["agent"], Value::Null);
+
+    ws.close(None).await.ok();
+    drop(ws);
+    let agent = agent_on(&c, 2, &n.nid, &n.jump, |a| a["connected"] == false).await;
+    assert_eq!(agent["node_id"], 1);
+    assert_eq!(
+        agent["applied_version"],
+        version(&cfg),
+        "kept after the disconnect"
+    );
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_status_messages_are_written_once() {
+    let c = Cluster::single().await;
+    let n = jump_network(&c).await;
+    let mut ws = connect(&c, &n.token).await;
+    hello(&mut ws, &wg_key(7), 0).await;
+    let cfg = config_at_connect(&mut ws).await;
+    let v = version(&cfg);
+    status(&mut ws, v, json!([])).await;
+    agent_on(&c, 1, &n.nid, &n.jump, |a| a["applied_version"] == v).await;
+    // The node's own one background write (its bootstrap admin token) is done first.
+    wait_for(Duration::from_secs(10), || async {
+        let pending = &c.node(1).handle.app.admin_pending;
+        (!pending.load(std::sync::atomic::Ordering::Acquire)).then_some(())
+    })
+    .await;
+    let (_, before) = c.get(1, "/cluster").await;
+
+    for _ in 0..100 {
+        status(&mut ws, v, json!([])).await;
+    }
+    // The connection handles its messages in order: once this change is visible, the 100
+    // identical ones before it were handled.
+    status(&mut ws, v, json!([{"module": "dns", "message": "marker"}])).await;
+    agent_on(&c, 1, &n.nid, &n.jump, |a| {
+        a["errors"][0]["message"] == "marker"
+    })
+    .await;
+    let (_, after) = c.get(1, "/cluster").await;
+    assert!(
+        last_applied(&after) - last_applied(&before) <= 1,
+        "100 identical statuses wrote entries: {before} -> {after}"
+    );
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restarted_node_marks_the_agents_it_lost_disconnected() {
+    let mut c = three_nodes().await;
+    let n = jump_network(&c).await;
+    let mut ws = connect_to(&c, 3, &n.token).await;
+    hello(&mut ws, &wg_key(7), 0).await;
+    config_at_connect(&mut ws).await;
+    agent_on(&c, 1, &n.nid, &n.jump, |a| {
+        a["connected"] == true && a["node_id"] == 3
+    })
+    .await;
+
+    c.stop(3).await;
+    drop(ws);
+    let (_, peer) = c
+        .get(1, &format!("/networks/{}/peers/{}", n.nid, n.jump))
+        .await;
+    assert_eq!(
+        peer["agent"]["connected"], true,
+        "a stopped node writes nothing: the state still shows the agent on it"
+    );
+    c.start(3).await;
+    let agent = agent_on(&c, 1, &n.nid, &n.jump, |a| a["connected"] == false).await;
+    assert_eq!(agent["node_id"], 3);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_without_a_leader_for_the_limit_sends_its_agents_away() {
+    let mut c = Cluster::new();
+    c.timing.leaderless_limit_ms = 2000;
+    c.start(1).await;
+    c.leader().await;
+    c.start(2).await;
+    c.start(3).await;
+    c.wait_voter(2).await;
+    c.wait_voter(3).await;
+    let leader = c.leader().await;
+    let lonely = [1, 2, 3].into_iter().find(|i| *i != leader).unwrap();
+    let n = jump_network(&c).await;
+    let mut ws = connect_to(&c, lonely, &n.token).await;
+    hello(&mut ws, &wg_key(7), 0).await;
+    config_at_connect(&mut ws).await;
+
+    for id in [1, 2, 3].into_iter().filter(|i| *i != lonely) {
+        c.stop(id).await;
+    }
+    let cut = tokio::time::Instant::now();
+    // No leader after the election timeout (at most 0.6 s here), then 2 s more.
+    match next(&mut ws, Duration::from_secs(15)).await {
+        Next::Closed => {}
+        other => panic!("the agent should be sent away, got {other:?}"),
+    }
+    assert!(
+        cut.elapsed() >= Duration::from_secs(2),
+        "sent away after {:?}, before the limit",
+        cut.elapsed()
+    );
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_the_agent_status_of_a_peer() {
+    let c = Cluster::single().await;
+    let doc = c
+        .send(1, Method::GET, "/api/v1/openapi.json", None, &[], None)
+        .await
+        .json();
+    let schemas = &doc["components"]["schemas"];
+    // The peer's own fields, and the agent's status next to them.
+    let view = schemas["PeerView"].to_string();
+    assert!(
+        view.contains("#/components/schemas/Peer\"") && view.contains("\"agent\""),
+        "{view}"
+    );
+    let status = &schemas["AgentView"]["properties"];
+    for field in ["connected", "node_id", "since", "applied_version", "errors"] {
+        assert!(!status[field].is_null(), "AgentView.{field}: {status}");
+    }
+    let get = &doc["paths"]["/api/v1/networks/{nid}/peers/{pid}"]["get"]["responses"]["200"];
+    assert!(get.to_string().contains("PeerView"), "{get}");
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_through_another_jump_is_not_pushed_to_this_jump() {
+    let c = Cluster::single().await;
+    let n = jump_network(&c).await;
+    let other = c
+        .create(
+            &format!("/networks/{}/peers", n.nid),
+            json!({"name": "jump-b", "is_jump": true, "public_key": wg_key(30), "endpoint": "b.example.com"}),
+        )
+        .await;
+    let laptop = c
+        .create(
+            &format!("/networks/{}/peers", n.nid),
+            json!({"name": "laptop", "public_key": wg_key(31)}),
+        )
+        .await;
+    let group = c
+        .create(
+            &format!("/networks/{}/groups", n.nid),
+            json!({"name": "lan"}),
+        )
+        .await;
+    let gid = id_of(&group);
+    let (status, body) = c
+        .put(
+            1,
+            &format!("/networks/{}/groups/{gid}/peers/{}", n.nid, id_of(&laptop)),
+        )
+        .await;
+    assert!(status == 204 || status == 200, "{body}");
+    let mut ws = connect(&c, &n.token).await;
+    hello(&mut ws, &wg_key(7), 0).await;
+    config_at_connect(&mut ws).await;
+
+    // A route through jump B for the laptop's group: B's and the laptop's configs change.
+    let route = c
+        .create(
+            &format!("/networks/{}/routes", n.nid),
+            json!({"name": "office", "destination_cidr": "192.168.60.0/24", "jump_peer_id": id_of(&other)}),
+        )
+        .await;
+    let (status, body) = c
+        .put(
+            1,
+            &format!("/networks/{}/groups/{gid}/routes/{}", n.nid, id_of(&route)),
+        )
+        .await;
+    assert!(status == 204 || status == 200, "{body}");
+    nothing_sent_before(
+        &mut ws,
+        "another jump's route",
+        || mark_upstreams(&c, &n.nid, "192.0.2.70"),
+        |m| has_upstream(m, "192.0.2.70"),
+    )
+    .await;
     c.shutdown().await;
 }

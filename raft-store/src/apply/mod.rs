@@ -5,6 +5,7 @@
 //! input is in the command. Each entity kind has its own file; this one dispatches and holds
 //! the helpers they share.
 
+mod agents;
 mod groups;
 mod networks;
 mod peers;
@@ -205,6 +206,7 @@ pub fn apply(state: &mut State, command: Command) -> ApplyResult {
         DeleteAdminToken { id } => tokens::delete(state, id),
         RestoreState { data } => restore(state, *data),
         Idempotent { key, command } => idempotent(state, key, *command),
+        RecordAgents { reports } => agents::record(state, reports),
     }
 }
 

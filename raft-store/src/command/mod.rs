@@ -232,6 +232,45 @@ pub enum Command {
         key: String,
         command: Box<Command>,
     },
+    /// Agents' connection status as the nodes holding their connections report it, written
+    /// only when it changes (schema version 3). Reports for unknown peers are ignored.
+    RecordAgents {
+        reports: Vec<AgentReport>,
+    },
+}
+
+/// One agent's status as the node holding (or having held) its connection reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentReport {
+    pub peer_id: PeerId,
+    /// The connection this is about, chosen by the node that accepted it.
+    pub session: u64,
+    /// A new connection: its status replaces whatever is stored. Any other report applies
+    /// only while the stored status is of the same session, so a node that lost an agent
+    /// to another node cannot overwrite what the other one wrote.
+    pub new_session: bool,
+    pub status: AgentStatus,
+}
+
+/// An agent's connection status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentStatus {
+    pub connected: bool,
+    /// The node the agent is (or was last) connected to.
+    pub node_id: u64,
+    /// When it connected, or disconnected.
+    pub since: Timestamp,
+    /// The version of the configuration the agent last applied.
+    pub applied_version: u64,
+    /// The modules that failed in the agent's last apply.
+    pub errors: Vec<AgentError>,
+}
+
+/// One module of an agent that failed to converge its host, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentError {
+    pub module: String,
+    pub message: String,
 }
 
 /// What a successful command returns: the object as it is after the change.

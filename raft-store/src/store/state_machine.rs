@@ -220,7 +220,9 @@ impl StateMachineStore {
             d.last_applied = Some(entry.log_id);
             let reply = match entry.payload {
                 EntryPayload::Blank => Ok(Response::Done),
-                EntryPayload::Normal(command) => crate::apply(&mut d.state, command),
+                EntryPayload::Normal(command) => {
+                    crate::apply_entry(&mut d.state, command, entry.log_id.index)
+                }
                 EntryPayload::Membership(m) => {
                     d.last_membership = StoredMembership::new(Some(entry.log_id), m);
                     Ok(Response::Done)

@@ -5,7 +5,7 @@
 //! (`tests/fixtures/v<N>/entry-<variant>.bin`, commands in `upgrade/variants.rs`): each
 //! decodes to the expected command, and the whole sequence replays into a consistent state.
 //! The v1 fixtures were written by the last v1 release (fe0efd6) running this same sequence
-//! without `Idempotent`; the v2 ones by the v2 release (91c86f2).
+//! without `Idempotent`; the v2 ones by the v2 release (91c86f2); the v3 ones by this build.
 //!
 //! To (re)generate the current version's fixtures: `RAFTWIRE_WRITE_FIXTURES=1 cargo test -p
 //! raftwire-raft-store --test it upgrade::`. Never regenerate a released version's fixture: a
@@ -348,8 +348,14 @@ fn snapshot_v1_fixture_decodes_to_the_same_state() {
     assert_eq!(payload.last_applied, applied);
     assert_eq!(payload.last_membership, stored_membership());
     assert_eq!(
-        payload.state, state,
+        payload.state.data(),
+        state.data(),
         "decoded state differs from the rebuilt one"
+    );
+    // v1 kept no revisions: every network gets the snapshot's index.
+    assert_eq!(
+        payload.state.meta().revisions,
+        BTreeMap::from([(net(), 1234)])
     );
     // Derived indexes are rebuilt on load.
     let ns = payload
@@ -417,13 +423,74 @@ fn snapshot_v2_fixture_decodes_to_the_same_state() {
     let state = build_state_v2();
     let applied = Some(log_id(8, 2000));
     let current = encode_snapshot(&applied, &stored_membership(), &state).unwrap();
-    let bytes = fixture_bytes("snapshot-v2.bin", &current);
+    let bytes = frozen("snapshot-v2.bin");
     let payload = decode_snapshot(&bytes).expect("the v2 snapshot decodes");
-    assert_eq!(payload.state, state);
+    assert_eq!(payload.last_applied, applied);
+    assert_eq!(payload.state.data(), state.data());
     assert!(payload.state.remembered("retry-me").is_some());
-    if SCHEMA_VERSION == 2 {
-        // While v2 is the current version, what it writes must not drift.
-        assert_eq!(bytes, current, "the v2 snapshot encoding changed");
+    // v2 kept no revisions: every network gets the snapshot's index.
+    assert_eq!(
+        payload.state.meta().revisions,
+        BTreeMap::from([(net(), 2000)])
+    );
+    assert_ne!(bytes, current, "v3 snapshots carry the revisions");
+}
+
+/// The v2 state applied as log entries at known indexes, so it has revisions (what schema
+/// version 3 added to snapshots).
+fn build_state_v3() -> State {
+    let mut state = State::new();
+    for (i, c) in commands().into_iter().enumerate() {
+        if let Err(e) = raftwire_raft_store::apply_entry(&mut state, c, 100 + i as u64) {
+            panic!("fixture command {i} failed: {e}");
+        }
+    }
+    let write = Command::Idempotent {
+        key: "retry-me".into(),
+        command: Box::new(Command::DeleteAdminToken {
+            id: TokenId::from_u128(id(60)),
+        }),
+    };
+    raftwire_raft_store::apply_entry(&mut state, write, 200).expect("idempotent write");
+    let agent = Command::RecordAgents {
+        reports: vec![raftwire_raft_store::AgentReport {
+            peer_id: alice(),
+            session: 77,
+            new_session: true,
+            status: raftwire_raft_store::AgentStatus {
+                connected: true,
+                node_id: 3,
+                since: at(20),
+                applied_version: 111,
+                errors: vec![raftwire_raft_store::AgentError {
+                    module: "dns".into(),
+                    message: "bind: address in use".into(),
+                }],
+            },
+        }],
+    };
+    raftwire_raft_store::apply_entry(&mut state, agent, 201).expect("agent status");
+    state
+}
+
+#[test]
+fn snapshot_v3_fixture_decodes_to_the_same_state() {
+    let state = build_state_v3();
+    // The last command that touched the network was the update of alice (the 12th).
+    assert_eq!(state.revision(net()), 111);
+    let applied = Some(log_id(10, 2500));
+    let current = encode_snapshot(&applied, &stored_membership(), &state).unwrap();
+    let bytes = fixture_bytes("snapshot-v3.bin", &current);
+    let payload = decode_snapshot(&bytes).expect("the v3 snapshot decodes");
+    assert_eq!(payload.last_applied, applied);
+    assert_eq!(
+        payload.state, state,
+        "data, revisions and agent status survive"
+    );
+    assert_eq!(payload.state.agent(alice()).map(|a| a.node_id), Some(3));
+    if SCHEMA_VERSION == 3 {
+        // While v3 is the current version, what it writes must not drift.
+        assert_eq!(bytes, current, "the v3 snapshot encoding changed");
     }
 }
 
@@ -437,7 +504,7 @@ fn entry_v2_fixture_decodes() {
         }),
     };
     let current = encode_entry(&entry).unwrap();
-    let bytes = fixture_bytes("entry-v2.bin", &current);
+    let bytes = frozen("entry-v2.bin");
     let decoded = decode_entry(&bytes).expect("the v2 entry decodes");
     assert_eq!(decoded.log_id, entry.log_id);
     match decoded.payload {
@@ -447,9 +514,8 @@ fn entry_v2_fixture_decodes() {
         }
         other => panic!("expected an idempotent command, got {other:?}"),
     }
-    if SCHEMA_VERSION == 2 {
-        assert_eq!(bytes, current, "the v2 entry encoding changed");
-    }
+    // v3 appended variants only: a v2 entry re-encodes to the same bytes after the prefix.
+    assert_eq!(&bytes[2..], &current[2..], "the v2 entry layout changed");
 }
 
 // ------------------------------------------------------------------ one fixture per variant
@@ -677,6 +743,11 @@ fn check_replayed_state(version: u16, state: &State) {
     assert_eq!(
         state.remembered("create-bob").is_some(),
         version >= 2,
+        "v{version}"
+    );
+    assert_eq!(
+        state.agent(alice()).map(|a| (a.connected, a.node_id)),
+        (version >= 3).then_some((true, 2)),
         "v{version}"
     );
 }

@@ -12,7 +12,10 @@ use raftwire_api::requests::{
 };
 use raftwire_api::testkit::test_key;
 use raftwire_api::*;
-use raftwire_raft_store::{AdminToken, Command, NetworkDefaults, PeerSecretsInput, State};
+use raftwire_raft_store::{
+    AdminToken, AgentError, AgentReport, AgentStatus, Command, NetworkDefaults, PeerSecretsInput,
+    State,
+};
 
 /// Every variant in declaration order (= its bincode variant index), with the schema version
 /// that introduced it.
@@ -49,6 +52,7 @@ pub const VARIANTS: &[(&str, u16)] = &[
     ("delete-admin-token", 1),
     ("restore-state", 1),
     ("idempotent", 2),
+    ("record-agents", 3),
 ];
 
 /// The fixture name of a command's variant. Exhaustive on purpose: a new variant does not
@@ -87,6 +91,7 @@ pub fn fixture_name(c: &Command) -> &'static str {
         Command::DeleteAdminToken { .. } => "delete-admin-token",
         Command::RestoreState { .. } => "restore-state",
         Command::Idempotent { .. } => "idempotent",
+        Command::RecordAgents { .. } => "record-agents",
     }
 }
 
@@ -678,5 +683,29 @@ pub fn sequence(version: u16) -> Vec<Command> {
             command: Box::new(bob_command()),
         });
     }
+    if version >= 3 {
+        v.push(agents_command());
+    }
     v
+}
+
+/// Alice's agent connected to node 2 (schema version 3).
+pub fn agents_command() -> Command {
+    Command::RecordAgents {
+        reports: vec![AgentReport {
+            peer_id: alice(),
+            session: 0x5e55_1011,
+            new_session: true,
+            status: AgentStatus {
+                connected: true,
+                node_id: 2,
+                since: at(60),
+                applied_version: 41,
+                errors: vec![AgentError {
+                    module: "firewall".into(),
+                    message: "iptables-restore: line 3 failed".into(),
+                }],
+            },
+        }],
+    }
 }

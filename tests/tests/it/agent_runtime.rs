@@ -43,14 +43,15 @@ async fn wait_persisted_port(files: &AgentFiles, agent: &mut Agent, port: u16) -
     .await
 }
 
-/// Waits until node `id`'s hub has a status from the agent for `version`, without errors.
+/// Waits until node `id`'s replicated state has a status from the agent for `version`,
+/// connected, without errors.
 async fn wait_status(c: &Cluster, id: u64, peer: &AgentPeer, version: u64) {
-    let hub = c.node(id).handle.app.hub.clone();
+    let app = c.node(id).handle.app.clone();
     let pid = peer.peer_id();
     wait_until_async(LIMIT, "the agent's status for the version", || async {
-        let s = hub.status(pid)?;
-        (s.applied_version == version).then_some(())?;
-        assert!(s.ok && s.errors.is_empty(), "{s:?}");
+        let s = app.with_state(|s| s.agent(pid).cloned()).ok()??;
+        (s.applied_version == version && s.connected).then_some(())?;
+        assert!(s.errors.is_empty(), "{s:?}");
         Some(())
     })
     .await

@@ -63,6 +63,7 @@ impl Cluster {
             election_min_ms: 300,
             election_max_ms: 600,
             snapshot_every: 20,
+            ..RaftTiming::default()
         };
         cfg
     }

@@ -17,6 +17,7 @@ const PEER_COLUMNS: &[(&str, &str)] = &[
     ("IPV4", "ipv4_address"),
     ("IPV6", "ipv6_address"),
     ("ENDPOINT", "endpoint"),
+    ("CONNECTED", "connected"),
     ("ID", "id"),
 ];
 const PEER_KEYS: &[&str] = &[
@@ -40,11 +41,68 @@ const PEER_KEYS: &[&str] = &[
 ];
 
 fn show_peer(v: &Value, names: &HashMap<String, String>) -> String {
-    key_values(
+    let mut text = key_values(
         &with_names(v, &[("group_ids", "groups")], names),
         PEER_KEYS,
-        &["agent_token"],
-    )
+        &["agent_token", "agent"],
+    );
+    text.push_str(&agent_lines(v));
+    text
+}
+
+/// The agent's connection status in one cell: `node N` (connected), `no`, or `-` (none).
+fn connected_cell(peer: &Value) -> String {
+    let agent = &peer["agent"];
+    if agent.is_null() {
+        return "-".into();
+    }
+    if agent["connected"] == Value::Bool(true) {
+        format!("node {}", field(agent, "node_id"))
+    } else {
+        "no".into()
+    }
+}
+
+/// `peer show`'s lines about the agent: connected or not, to which node and since when,
+/// the version applied, and the last error of each module.
+fn agent_lines(peer: &Value) -> String {
+    let agent = &peer["agent"];
+    if agent.is_null() {
+        return match peer.get("agent") {
+            Some(_) if peer["use_agent"] == Value::Bool(true) => {
+                pairs(&[("agent", "never connected".to_string())])
+            }
+            _ => String::new(),
+        };
+    }
+    let state = if agent["connected"] == Value::Bool(true) {
+        format!(
+            "connected to node {} since {}",
+            field(agent, "node_id"),
+            field(agent, "since")
+        )
+    } else {
+        format!(
+            "disconnected (last node {}) since {}",
+            field(agent, "node_id"),
+            field(agent, "since")
+        )
+    };
+    let mut lines = vec![
+        ("agent", state),
+        ("applied_version", field(agent, "applied_version")),
+    ];
+    let errors = agent["errors"].as_array().cloned().unwrap_or_default();
+    if errors.is_empty() {
+        lines.push(("errors", "-".into()));
+    }
+    for e in &errors {
+        lines.push((
+            "error",
+            format!("{}: {}", field(e, "module"), field(e, "message")),
+        ));
+    }
+    pairs(&lines)
 }
 
 pub(super) async fn run(ctx: &Ctx, cmd: PeerCmd) -> CliResult<()> {
@@ -108,7 +166,20 @@ pub(super) async fn run(ctx: &Ctx, cmd: PeerCmd) -> CliResult<()> {
         PeerCmd::List { network } => {
             let net = ctx.network(&network).await?;
             let reply = ctx.get(&format!("{net}/peers")).await?;
-            ctx.show_list(&reply, |l| object_table(PEER_COLUMNS, l))
+            ctx.show_list(&reply, |l| {
+                let rows: Vec<Value> = l
+                    .iter()
+                    .map(|p| {
+                        let cell = connected_cell(p);
+                        let mut p = p.clone();
+                        if let Some(obj) = p.as_object_mut() {
+                            obj.insert("connected".into(), Value::String(cell));
+                        }
+                        p
+                    })
+                    .collect();
+                object_table(PEER_COLUMNS, &rows)
+            })
         }
         PeerCmd::Show { network, peer } => {
             let net = ctx.network(&network).await?;
@@ -333,5 +404,38 @@ mod tests {
         assert!(t.contains("# ipv4: 1 rules"));
         assert!(t.contains("*filter\nCOMMIT\n"));
         assert!(t.contains("# ipv6: none"));
+    }
+}
+
+#[cfg(test)]
+mod agent_status_tests {
+    use super::*;
+
+    #[test]
+    fn peer_show_and_list_tell_the_agents_connection_and_errors() {
+        let peer = json!({
+            "name": "gw", "use_agent": true,
+            "agent": {"connected": true, "node_id": 2, "since": "2025-01-02T03:04:05Z",
+                      "applied_version": 41,
+                      "errors": [{"module": "firewall", "message": "restore failed"}]},
+        });
+        assert_eq!(connected_cell(&peer), "node 2");
+        let text = agent_lines(&peer);
+        assert!(
+            text.contains("connected to node 2 since 2025-01-02T03:04:05Z"),
+            "{text}"
+        );
+        assert!(text.contains("applied_version: 41"), "{text}");
+        assert!(text.contains("firewall: restore failed"), "{text}");
+
+        let gone = json!({"use_agent": true, "agent": {"connected": false, "node_id": 3,
+            "since": "2025-01-02T04:00:00Z", "applied_version": 41, "errors": []}});
+        assert_eq!(connected_cell(&gone), "no");
+        assert!(agent_lines(&gone).contains("disconnected (last node 3)"));
+        let never = json!({"use_agent": true, "agent": null});
+        assert_eq!(connected_cell(&never), "-");
+        assert!(agent_lines(&never).contains("never connected"));
+        let static_peer = json!({"use_agent": false, "agent": null});
+        assert_eq!(agent_lines(&static_peer), "");
     }
 }

@@ -15,20 +15,21 @@ use raftwire_api::{DomainError, ErrorCode, PeerId};
 use raftwire_raft_store::Command;
 
 use super::{now, read};
+use crate::agent_status::Session;
 use crate::app::App;
 use crate::consensus::{propose, read_barrier, Consistency};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::Caller;
 use crate::http::openapi::{Common, Missing};
-use crate::hub::{render, AgentMessage, AgentStatus, Outbound, ServerMessage};
+use crate::hub::{render, AgentMessage, Outbound, ServerMessage};
 
 /// Either side closes a connection silent for this long.
 pub const SILENCE_LIMIT: Duration = Duration::from_secs(30);
 /// How often the node pings.
 pub const PING_EVERY: Duration = Duration::from_secs(10);
-/// A node that knows no leader for this long sends its agents away, so they fail over to
-/// a node that does (a partitioned node must not pin its agents to stale state).
-pub const LEADERLESS_LIMIT: Duration = Duration::from_secs(15);
+
+/// Read buffer of an agent socket (it grows for a larger message).
+const READ_BUFFER: usize = 4 * 1024;
 
 /// The peer of the calling agent: no or an unknown token is 401, an admin token 403.
 pub struct AgentPeer(pub PeerId);
@@ -60,9 +61,9 @@ pub async fn config(
     AgentPeer(peer): AgentPeer,
 ) -> ApiResult<Json<ServerMessage>> {
     let message = read(&app, Consistency::Linearizable, |s| {
-        let cfg = render(s, peer).ok_or_else(|| ApiError::not_found("peer", peer))?;
+        let (cfg, version) = render(s, peer).ok_or_else(|| ApiError::not_found("peer", peer))?;
         Ok(ServerMessage::Config {
-            version: app.applied_index(),
+            version,
             config: Box::new(cfg),
         })
     })
@@ -100,7 +101,12 @@ pub async fn ws(
             format!("a WebSocket upgrade is required: {}", r.body_text()),
         )
     })?;
-    Ok(upgrade.on_upgrade(move |socket| serve(app, peer, token_hash, socket)))
+    // Agents send small messages: a small read buffer keeps 10,000 idle connections at a few
+    // KiB each (the default is 128 KiB per connection, and again for writing).
+    Ok(upgrade
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| serve(app, peer, token_hash, socket)))
 }
 
 /// Sends one frame; `false` when the agent is gone or does not read for `SILENCE_LIMIT`.
@@ -120,6 +126,7 @@ async fn serve(app: App, peer: PeerId, token_hash: String, mut socket: WebSocket
     let Some(AgentMessage::Hello {
         public_key,
         applied_version,
+        config_hash,
         ..
     }) = hello
     else {
@@ -148,10 +155,27 @@ async fn serve(app: App, peer: PeerId, token_hash: String, mut socket: WebSocket
         let _ = socket.send(Message::Close(None)).await;
         return;
     }
-    let (conn, mut outbound) = app.hub.register(peer, applied_version, token_hash);
-    crate::hub::push_all(&app);
+    let Some(network) = app
+        .with_state(|s| s.network_of_peer(peer).map(|ns| ns.network.id))
+        .ok()
+        .flatten()
+    else {
+        let _ = socket.send(Message::Close(None)).await;
+        return;
+    };
+    // The hub's push task renders this agent's config (and only this one) next.
+    let (conn, mut outbound) =
+        app.hub
+            .register(peer, network, applied_version, config_hash, token_hash);
+
+    let mut session = Session::connect(&app, peer, applied_version);
 
     let mut ping = tokio::time::interval(PING_EVERY);
+    // A node that knows no leader for `leaderless_limit` sends its agents away, so they
+    // fail over to a node that does (a partitioned node must not pin its agents to stale
+    // state). Looked at four times per limit.
+    let mut leader_check =
+        tokio::time::interval((app.leaderless_limit / 4).max(Duration::from_millis(50)));
     let mut last_heard = tokio::time::Instant::now();
     let mut leaderless_since: Option<tokio::time::Instant> = None;
     loop {
@@ -169,29 +193,34 @@ async fn serve(app: App, peer: PeerId, token_hash: String, mut socket: WebSocket
                 last_heard = tokio::time::Instant::now();
                 match msg {
                     Some(Ok(Message::Text(t))) => {
-                        if let Ok(AgentMessage::Status { applied_version, ok, errors }) = serde_json::from_str(&t) {
-                            app.hub.record_status(peer, AgentStatus { applied_version, ok, errors });
+                        if let Ok(AgentMessage::Status { applied_version, errors, .. }) = serde_json::from_str(&t) {
+                            // Written to the replicated state only when it changed.
+                            session.status(&app, applied_version, &errors);
                         }
                     }
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                     Some(Ok(_)) => {}
                 }
             }
-            _ = ping.tick() => {
-                if last_heard.elapsed() > SILENCE_LIMIT { break; }
+            _ = leader_check.tick() => {
                 let leader = app.raft.metrics().borrow().current_leader;
                 match (leader, leaderless_since) {
                     (Some(_), _) => leaderless_since = None,
                     (None, None) => leaderless_since = Some(tokio::time::Instant::now()),
-                    (None, Some(t)) if t.elapsed() > LEADERLESS_LIMIT => {
+                    (None, Some(t)) if t.elapsed() > app.leaderless_limit => {
+                        tracing::info!("agent {peer}: no leader for {:?}: sending it away", app.leaderless_limit);
                         let _ = send(&mut socket, Message::Close(None)).await;
                         break;
                     }
                     (None, Some(_)) => {}
                 }
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() > SILENCE_LIMIT { break; }
                 if !send(&mut socket, Message::Ping(Vec::new().into())).await { break; }
             }
         }
     }
     app.hub.unregister(peer, conn);
+    session.disconnect(&app);
 }

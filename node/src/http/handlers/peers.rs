@@ -34,6 +34,54 @@ pub struct PeerCreated {
     agent_token: Option<String>,
 }
 
+/// A peer as `GET` shows it: the peer, plus its agent's connection status.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PeerView {
+    #[serde(flatten)]
+    peer: Peer,
+    /// The agent's connection status as the replicated state holds it (the same on every
+    /// node); null for a static peer or an agent that never connected.
+    agent: Option<AgentView>,
+}
+
+/// An agent's connection status.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AgentView {
+    /// Whether the agent is connected to a node now.
+    connected: bool,
+    /// The node it is (or was last) connected to.
+    node_id: u64,
+    /// When it connected (or disconnected, when not connected).
+    since: Timestamp,
+    /// The version of the configuration the agent last applied.
+    applied_version: u64,
+    /// The modules that failed in its last apply, and why.
+    errors: Vec<raftwire_api::protocol::ModuleError>,
+}
+
+impl PeerView {
+    fn of(s: &raftwire_raft_store::State, peer: &Peer) -> PeerView {
+        let agent = s.agent(peer.id).map(|a| AgentView {
+            connected: a.connected,
+            node_id: a.node_id,
+            since: a.since,
+            applied_version: a.applied_version,
+            errors: a
+                .errors
+                .iter()
+                .map(|e| raftwire_api::protocol::ModuleError {
+                    module: e.module.clone(),
+                    message: e.message.clone(),
+                })
+                .collect(),
+        });
+        PeerView {
+            peer: peer.clone(),
+            agent,
+        }
+    }
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct AgentToken {
     agent_token: String,
@@ -51,9 +99,14 @@ pub struct AgentToken {
     ),
 )]
 pub async fn list(Ids(nid): NetworkPath, read: Read) -> ApiResult<Json<serde_json::Value>> {
-    read.network(nid, |ns| Ok(ns.peers.iter().cloned().collect()))
-        .await
-        .map(items::<Peer>)
+    read.state(|s| {
+        let ns = s
+            .network(nid)
+            .ok_or_else(|| ApiError::not_found("network", nid))?;
+        Ok(ns.peers.iter().map(|p| PeerView::of(s, p)).collect())
+    })
+    .await
+    .map(items::<PeerView>)
 }
 
 #[utoipa::path(
@@ -108,14 +161,19 @@ fn minted_for(app: &App, token: &str, peer: PeerId) -> bool {
     operation_id = "get_peer",
     params(PeerPath, ReadQuery),
     responses(
-        (status = 200, description = "The peer", body = Peer),
+        (status = 200, description = "The peer, with its agent's connection status", body = PeerView),
         Common, Missing,
     ),
 )]
-pub async fn get(Ids((nid, pid)): PeerPath, read: Read) -> ApiResult<Json<Peer>> {
-    read.network(nid, |ns| find(ns, pid).cloned())
-        .await
-        .map(Json)
+pub async fn get(Ids((nid, pid)): PeerPath, read: Read) -> ApiResult<Json<PeerView>> {
+    read.state(|s| {
+        let ns = s
+            .network(nid)
+            .ok_or_else(|| ApiError::not_found("network", nid))?;
+        Ok(PeerView::of(s, find(ns, pid)?))
+    })
+    .await
+    .map(Json)
 }
 
 #[utoipa::path(

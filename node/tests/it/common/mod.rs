@@ -14,6 +14,7 @@ pub fn test_timing() -> RaftTiming {
         election_min_ms: 300,
         election_max_ms: 600,
         snapshot_every: 20,
+        leaderless_limit_ms: RaftTiming::default().leaderless_limit_ms,
     }
 }
 
