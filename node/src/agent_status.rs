@@ -7,11 +7,15 @@
 //! entry, so 10,000 agents connecting at once cost a few hundred log entries, not 10,000.
 //! A write that fails is retried with what queued up since.
 //!
-//! A node that stops cannot report its connections' end; when it starts again it marks
-//! disconnected, once, the agents the state still shows connected to it (a report about
-//! the old session changes nothing if the agent has connected anew since).
+//! A node that stops cannot report its connections' end. So a node keeps the set of
+//! sessions it holds open, and a sweeper marks disconnected every agent the state shows
+//! connected to this node through a session it does not hold — after a restart, the
+//! sessions of its previous run, including reports that reach its state only once it has
+//! caught up with the leader (a report about an old session changes nothing if the agent
+//! has connected anew since).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use raftwire_api::protocol::ModuleError;
@@ -30,17 +34,29 @@ const BATCH: usize = 1000;
 #[derive(Clone)]
 pub struct StatusWriter {
     tx: mpsc::UnboundedSender<AgentReport>,
+    /// The sessions this process holds open (the sweeper's reference).
+    live: Arc<Mutex<HashSet<u64>>>,
 }
 
 impl StatusWriter {
     /// The writer's handle and the receiving end its task ([`run`]) drains.
     pub fn new() -> (StatusWriter, mpsc::UnboundedReceiver<AgentReport>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (StatusWriter { tx }, rx)
+        (
+            StatusWriter {
+                tx,
+                live: Arc::default(),
+            },
+            rx,
+        )
     }
 
     pub fn report(&self, report: AgentReport) {
         let _ = self.tx.send(report);
+    }
+
+    fn live(&self) -> std::sync::MutexGuard<'_, HashSet<u64>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -60,9 +76,12 @@ impl Session {
             .ok()
             .flatten()
             .unwrap_or_default();
+        let id = session_id();
+        // Known as live before its report exists: the sweeper never takes it for stale.
+        app.agent_status.live().insert(id);
         let s = Session {
             peer,
-            id: session_id(),
+            id,
             status: AgentStatus {
                 connected: true,
                 node_id: app.id,
@@ -94,6 +113,7 @@ impl Session {
 
     /// The connection ended.
     pub fn disconnect(mut self, app: &App) {
+        app.agent_status.live().remove(&self.id);
         self.status.connected = false;
         self.status.since = now();
         self.send(app, false);
@@ -168,46 +188,54 @@ pub async fn run(app: App, mut rx: mpsc::UnboundedReceiver<AgentReport>) {
     }
 }
 
-/// Once at startup: the agents the state shows connected to this node are not (it just
-/// started), so they are marked disconnected. Waits first until a leader is known and this
-/// node applied what it knows committed: the reports of its previous run went through its
-/// own log (a write answers once applied locally), so they are in that part. Waiting costs
-/// no quorum round.
+/// How often the sweeper looks for agents shown connected through a session gone.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// Until the node stops: marks disconnected the agents the state shows connected to this
+/// node through a session it does not hold (its previous run's, once applied here). Each
+/// stale session is reported once; reading the local state costs no quorum round.
 pub async fn mark_stale_disconnected(app: App) {
+    let mut reported: HashSet<(PeerId, u64)> = HashSet::new();
     loop {
-        let leader = app.raft.metrics().borrow().current_leader.is_some();
-        if leader && app.applied_index() >= app.committed_index() {
-            break;
+        tokio::time::sleep(SWEEP_EVERY).await;
+        if app.raft.metrics().borrow().current_leader.is_none() {
+            continue;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let stale = app
-        .with_state(|s| {
-            s.meta()
-                .agents
-                .iter()
-                .filter(|(_, a)| a.status.connected && a.status.node_id == app.id)
-                .map(|(peer, a)| AgentReport {
-                    peer_id: *peer,
-                    session: a.session,
-                    new_session: false,
-                    status: AgentStatus {
-                        connected: false,
-                        since: now(),
-                        ..a.status.clone()
-                    },
-                })
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    if !stale.is_empty() {
-        tracing::info!(
-            "marking {} agents of this node's previous run disconnected",
-            stale.len()
-        );
-    }
-    for r in stale {
-        app.agent_status.report(r);
+        let live = app.agent_status.live().clone();
+        let stale = app
+            .with_state(|s| {
+                s.meta()
+                    .agents
+                    .iter()
+                    .filter(|(peer, a)| {
+                        a.status.connected
+                            && a.status.node_id == app.id
+                            && !live.contains(&a.session)
+                            && !reported.contains(&(**peer, a.session))
+                    })
+                    .map(|(peer, a)| AgentReport {
+                        peer_id: *peer,
+                        session: a.session,
+                        new_session: false,
+                        status: AgentStatus {
+                            connected: false,
+                            since: now(),
+                            ..a.status.clone()
+                        },
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        if !stale.is_empty() {
+            tracing::info!(
+                "marking {} agents disconnected whose sessions this node no longer holds",
+                stale.len()
+            );
+        }
+        for r in stale {
+            reported.insert((r.peer_id, r.session));
+            app.agent_status.report(r);
+        }
     }
 }
 

@@ -55,6 +55,11 @@ impl App {
         App(Arc::new(inner))
     }
 
+    /// How many handles to this node's state exist (tasks, connections, the caller's).
+    pub fn holders(&self) -> usize {
+        Arc::strong_count(&self.0)
+    }
+
     /// Runs `f` on the applied state (one consistent snapshot: derivations never mix two).
     pub fn with_state<R>(&self, f: impl FnOnce(&State) -> R) -> Result<R, ApiError> {
         self.sm

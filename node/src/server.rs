@@ -49,6 +49,18 @@ impl NodeHandle {
         let _ = self.app.raft.shutdown().await;
         let _ = self.server.await;
         self.app.hub.close_all();
+        // Agent sockets and a push round in flight still hold the node's state (and so its
+        // RocksDB, whose lock a restart in the same process needs): wait for them to let go.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.app.holders() > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if self.app.holders() > 1 {
+            tracing::warn!(
+                "shutdown: {} handles to the node's state are still held",
+                self.app.holders() - 1
+            );
+        }
     }
 }
 
