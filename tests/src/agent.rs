@@ -15,6 +15,8 @@ pub struct AgentArgs<'a> {
     pub interface: &'a str,
     pub dns_port: u16,
     pub resync: Duration,
+    /// `--down-on-exit`: remove everything the agent made when it stops.
+    pub down_on_exit: bool,
 }
 
 /// An agent process in a namespace.
@@ -42,6 +44,9 @@ impl AgentProc {
                 &format!("{}s", args.resync.as_secs().max(1)),
             ])
             .env("RUST_LOG", "info");
+        if args.down_on_exit {
+            cmd.arg("--down-on-exit");
+        }
         let log = args.dir.join(format!("agent-{}.log", ns.name));
         AgentProc {
             proc: Proc::spawn(&format!("agent in {}", ns.name), cmd, log),

@@ -585,6 +585,7 @@ impl Topology {
                     interface: &host.iface,
                     dns_port: 53,
                     resync: RESYNC,
+                    down_on_exit: false,
                 },
             ));
         }

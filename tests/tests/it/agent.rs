@@ -62,6 +62,10 @@ impl Jump {
     }
 
     fn start_agent(&mut self, servers: Vec<String>) {
+        self.start_agent_with(servers, false);
+    }
+
+    fn start_agent_with(&mut self, servers: Vec<String>, down_on_exit: bool) {
         let token = self.jump["agent_token"]
             .as_str()
             .expect("agent token")
@@ -75,6 +79,7 @@ impl Jump {
                 interface: &self.iface,
                 dns_port: 53,
                 resync: RESYNC,
+                down_on_exit,
             },
         ));
     }
@@ -378,4 +383,58 @@ fn a_jump_restarted_while_no_node_is_reachable_converges_from_its_persisted_conf
                     == vec!["10.12.0.2".to_string()]
         },
     );
+}
+
+#[test]
+fn an_agent_stopped_with_down_on_exit_leaves_the_host_as_it_was() {
+    let Some(_ctl) = in_netns!(an_agent_stopped_with_down_on_exit_leaves_the_host_as_it_was) else {
+        return;
+    };
+    let mut j = Jump::new(json!({
+        "name": "corp", "ip_stack_mode": "dual",
+        "ipv4_cidr": "10.13.0.0/24", "ipv6_cidr": "fd13::/64",
+    }));
+    j.api.create(&j.url("/peers"), json!({"name": "laptop"}));
+    // Rules and user chains: an empty table that `iptables` loaded meanwhile is no change.
+    let rules = |j: &Jump, tool: &str| -> Vec<String> {
+        j.save(tool)
+            .lines()
+            .filter(|l| l.starts_with("-A ") || (l.starts_with(':') && l.contains(" - ")))
+            .map(str::to_string)
+            .collect()
+    };
+    let before = (
+        rules(&j, "iptables-save"),
+        rules(&j, "ip6tables-save"),
+        j.host.sysctl("net.ipv4.ip_forward"),
+        j.host.sysctl("net.ipv6.conf.all.forwarding"),
+    );
+    let server = j.server.clone();
+    j.start_agent_with(vec![server], true);
+    j.eventually("converged", |j| {
+        j.addrs().contains("10.13.0.1/32")
+            && chain_rules(&j.save("ip6tables-save"), "RAFTWIRE_JUMP") > 0
+            && dig(&j.host, "10.13.0.1", 53, "laptop.corp.internal", "A", false).rcode == "NOERROR"
+    });
+    let mut agent = j.agent.take().expect("started");
+    agent.proc.signal("TERM");
+    assert!(
+        agent.proc.wait_exit(Duration::from_secs(15)).is_some(),
+        "the agent exits on SIGTERM:\n{}",
+        agent.proc.output()
+    );
+    let after = (
+        rules(&j, "iptables-save"),
+        rules(&j, "ip6tables-save"),
+        j.host.sysctl("net.ipv4.ip_forward"),
+        j.host.sysctl("net.ipv6.conf.all.forwarding"),
+    );
+    assert_eq!(
+        after,
+        before,
+        "the host is as it was:\n{}",
+        agent.proc.output()
+    );
+    let (exists, _) = j.host.try_exec("ip", &["link", "show", &j.iface]);
+    assert!(!exists, "the interface is gone");
 }
