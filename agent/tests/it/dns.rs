@@ -546,8 +546,15 @@ fn an_address_that_cannot_be_bound_is_reported_while_the_others_serve() {
 #[test]
 fn a_listener_that_failed_to_bind_is_retried_on_the_next_converge() {
     let h = Harness::new();
-    // A fixed port, held by someone else at first.
-    let holder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    // A fixed port, held by someone else at first — for UDP and TCP both, or another test's
+    // TCP socket could take the port the module binds for TCP after the holder lets go.
+    let (holder, tcp_holder) = loop {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        if let Ok(udp) = std::net::UdpSocket::bind(("127.0.0.1", port)) {
+            break (udp, tcp);
+        }
+    };
     let port = holder.local_addr().unwrap().port();
     let mut dns = Dns::new(&h.settings(port));
     let cfg = config(Some(corp(vec![ip(V4)])));
@@ -556,6 +563,7 @@ fn a_listener_that_failed_to_bind_is_retried_on_the_next_converge() {
     assert!(dns.local_addrs().is_empty());
 
     drop(holder);
+    drop(tcp_holder);
     dns.converge(&cfg).unwrap();
     let server: SocketAddr = (ip(V4), port).into();
     assert_eq!(dns.local_addrs(), vec![server]);
