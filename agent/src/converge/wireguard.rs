@@ -396,7 +396,10 @@ pub(crate) fn link_exists(name: &str) -> Result<bool, String> {
     match host::run("ip", &["-j", "link", "show", "dev", name]) {
         Ok(_) => Ok(true),
         Err(host::HostError::Failed { stderr, .. })
-            if stderr.contains("does not exist") || stderr.contains("Cannot find device") =>
+            // A device being deleted at that moment answers "No such device".
+            if stderr.contains("does not exist")
+                || stderr.contains("Cannot find device")
+                || stderr.contains("No such device") =>
         {
             Ok(false)
         }
