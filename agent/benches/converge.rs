@@ -7,7 +7,9 @@
 //! `cargo bench -p raftwire-agent --bench converge` (env `PEERS`, default 1000; `ROUNDS`,
 //! default 3). Prints the median and the slowest of the rounds.
 
-use std::process::Command;
+#[path = "support/netns.rs"]
+mod netns;
+
 use std::time::{Duration, Instant};
 
 use raftwire_agent::converge::{all, converge_all, remove_all, Settings, WgBackend};
@@ -16,8 +18,6 @@ use raftwire_agent::keys::KeyPair;
 use raftwire_api::agent::{agent_config, AgentConfig};
 use raftwire_api::testkit::Builder;
 use raftwire_api::IpStackMode;
-
-const IN_NETNS: &str = "RAFTWIRE_BENCH_IN_NETNS";
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -128,46 +128,6 @@ fn inside() -> Result<(), String> {
     Ok(())
 }
 
-/// Deletes the namespace however the benchmark ends.
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
 fn main() {
-    if std::env::var_os(IN_NETNS).is_some() {
-        if let Err(e) = inside() {
-            eprintln!("converge: {e}");
-            std::process::exit(1);
-        }
-        return;
-    }
-    let root = host::run("id", &["-u"]).is_ok_and(|u| u.trim() == "0");
-    if !root {
-        println!("!!!!! converge SKIPPED: needs root for a network namespace !!!!!");
-        return;
-    }
-    let ns = Netns(format!("rwcvbench{}", std::process::id()));
-    if let Err(e) = host::run("ip", &["netns", "add", &ns.0]) {
-        eprintln!("converge: {e}");
-        std::process::exit(1);
-    }
-    let exe = std::env::current_exe().expect("the benchmark's own path");
-    let status = Command::new("ip")
-        .args(["netns", "exec", &ns.0])
-        .arg(exe)
-        .args(std::env::args_os().skip(1))
-        .env(IN_NETNS, &ns.0)
-        .status();
-    drop(ns);
-    match status {
-        Ok(s) if s.success() => {}
-        other => {
-            eprintln!("converge failed: {other:?}");
-            std::process::exit(1);
-        }
-    }
+    netns::run("converge", inside);
 }

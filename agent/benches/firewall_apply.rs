@@ -8,7 +8,9 @@
 //! table on every call and a longer chain only makes that slower. Runs in well under a
 //! minute.
 
-use std::process::Command;
+#[path = "support/netns.rs"]
+mod netns;
+
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
@@ -20,7 +22,6 @@ use raftwire_api::firewall::{
 const RULES: usize = 5_000;
 const RESTORE_RUNS: usize = 7;
 const SINGLE_CALLS: usize = 500;
-const IN_NETNS: &str = "RAFTWIRE_BENCH_IN_NETNS";
 
 fn net(s: &str) -> IpNet {
     s.parse().expect("bench CIDR")
@@ -100,50 +101,6 @@ fn inside() -> Result<(), String> {
     Ok(())
 }
 
-/// Deletes the namespace however the benchmark ends.
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
 fn main() {
-    if std::env::var_os(IN_NETNS).is_some() {
-        if let Err(e) = inside() {
-            eprintln!("firewall_apply: {e}");
-            std::process::exit(1);
-        }
-        return;
-    }
-    let root = host::run("id", &["-u"]).is_ok_and(|u| u.trim() == "0");
-    if !root {
-        println!("!!!!! firewall_apply SKIPPED: needs root for a network namespace !!!!!");
-        return;
-    }
-    let ns = Netns(format!("rwfwbench{}", std::process::id()));
-    if let Err(e) = host::run("ip", &["netns", "add", &ns.0]) {
-        eprintln!("firewall_apply: {e}");
-        std::process::exit(1);
-    }
-    let exe = std::env::current_exe().expect("the benchmark's own path");
-    let status = Command::new("ip")
-        .args(["netns", "exec", &ns.0])
-        .arg(exe)
-        .args(std::env::args_os().skip(1))
-        .env(IN_NETNS, &ns.0)
-        .status();
-    drop(ns);
-    match status {
-        Ok(s) if s.success() => {}
-        Ok(s) => {
-            eprintln!("firewall_apply failed: {s}");
-            std::process::exit(1);
-        }
-        Err(e) => {
-            eprintln!("firewall_apply: ip netns exec: {e}");
-            std::process::exit(1);
-        }
-    }
+    netns::run("firewall_apply", inside);
 }

@@ -45,3 +45,25 @@ pub fn init_logging(format: config::LogFormat) {
     // Already set (a test harness): keep that one.
     let _ = result;
 }
+
+/// What the unit tests of several modules share.
+#[cfg(test)]
+pub(crate) mod testkit {
+    use raftwire_api::agent::AgentConfig;
+
+    /// A minimal regular peer's configuration (one IPv4 address, no peers).
+    pub(crate) fn sample_config(listen_port: Option<u16>) -> AgentConfig {
+        serde_json::from_value(serde_json::json!({
+            "peer_id": "00000000-0000-0000-0000-000000000001",
+            "network_id": "00000000-0000-0000-0000-000000000002",
+            "interface": {"name": "rw0", "addresses": ["10.0.0.1/32"], "listen_port": listen_port},
+            "peers": [],
+            "wg_quick": "",
+            "firewall": null,
+            "forwarding": {"ipv4": false, "ipv6": false},
+            "dns": null,
+            "nat": null
+        }))
+        .expect("a valid AgentConfig")
+    }
+}

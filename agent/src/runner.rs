@@ -322,18 +322,7 @@ mod tests {
     }
 
     fn config(listen_port: u16) -> AgentConfig {
-        serde_json::from_value(serde_json::json!({
-            "peer_id": "00000000-0000-0000-0000-000000000001",
-            "network_id": "00000000-0000-0000-0000-000000000002",
-            "interface": {"name": "rw0", "addresses": ["10.0.0.1/32"], "listen_port": listen_port},
-            "peers": [],
-            "wg_quick": "",
-            "firewall": null,
-            "forwarding": {"ipv4": false, "ipv6": false},
-            "dns": null,
-            "nat": null
-        }))
-        .unwrap()
+        crate::testkit::sample_config(Some(listen_port))
     }
 
     struct Fixture {

@@ -98,18 +98,7 @@ mod tests {
     use super::*;
 
     pub(crate) fn sample(listen_port: Option<u16>) -> AgentConfig {
-        serde_json::from_value(serde_json::json!({
-            "peer_id": "00000000-0000-0000-0000-000000000001",
-            "network_id": "00000000-0000-0000-0000-000000000002",
-            "interface": {"name": "rw0", "addresses": ["10.0.0.1/32"], "listen_port": listen_port},
-            "peers": [],
-            "wg_quick": "",
-            "firewall": null,
-            "forwarding": {"ipv4": false, "ipv6": false},
-            "dns": null,
-            "nat": null
-        }))
-        .expect("a valid AgentConfig")
+        crate::testkit::sample_config(listen_port)
     }
 
     #[test]
