@@ -219,23 +219,30 @@ impl Host {
             .1
     }
 
-    /// The addresses of `family` on the WireGuard interface (`ip -o addr`), any scope.
+    /// The addresses of `family` on the WireGuard interface (`ip -o addr`), any scope; none
+    /// when the host has no such interface (a static peer not brought up).
     pub fn wg_addresses(&self, family: Family) -> String {
-        self.ns
-            .try_exec(
-                "ip",
-                &[family.flag(), "-o", "addr", "show", "dev", &self.iface],
-            )
-            .1
+        let (ok, out) = self.ns.try_exec(
+            "ip",
+            &[family.flag(), "-o", "addr", "show", "dev", &self.iface],
+        );
+        if ok {
+            out
+        } else {
+            String::new()
+        }
     }
 
     /// The main table's routes of `family` through the WireGuard interface, without the
-    /// kernel's own link-local and multicast ones.
+    /// kernel's own link-local and multicast ones; none when the host has no such interface.
     pub fn wg_routes(&self, family: Family) -> Vec<String> {
-        self.ns
-            .try_exec("ip", &[family.flag(), "route", "show", "dev", &self.iface])
-            .1
-            .lines()
+        let (ok, out) = self
+            .ns
+            .try_exec("ip", &[family.flag(), "route", "show", "dev", &self.iface]);
+        if !ok {
+            return Vec::new();
+        }
+        out.lines()
             .filter(|l| !l.starts_with("fe80:") && !l.starts_with("ff00:"))
             .filter(|l| !l.trim().is_empty())
             .map(str::to_string)

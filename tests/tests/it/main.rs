@@ -10,6 +10,8 @@
 //! - `packets`: real packets through a jump between agent peers (and a static peer brought up
 //!   from its downloaded config), for IPv4-only, IPv6-only and dual-stack networks, with
 //!   policy rules that block exactly their family.
+//! - `migration`: a running network changed through the API on real packets: IPv4-only to
+//!   dual-stack and back without restarting anything, a route to a LAN behind the jump.
 //!
 //! Both run the workspace's binaries: build them first
 //! (`cargo build -p raftwire-node -p raftwire-agent`); a missing one fails with that hint.
@@ -20,4 +22,5 @@ mod common;
 mod agent;
 mod agent_runtime;
 mod harness;
+mod migration;
 mod packets;
