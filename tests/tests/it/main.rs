@@ -10,6 +10,8 @@
 //! - `packets`: real packets through a jump between agent peers (and a static peer brought up
 //!   from its downloaded config), for IPv4-only, IPv6-only and dual-stack networks, with
 //!   policy rules that block exactly their family.
+//! - `failover`: a three-node cluster loses its leader under a running ping: the agents move
+//!   to a survivor, a policy change made there is enforced, the pings never stop.
 //!
 //! Both run the workspace's binaries: build them first
 //! (`cargo build -p raftwire-node -p raftwire-agent`); a missing one fails with that hint.
@@ -19,5 +21,6 @@ mod common;
 
 mod agent;
 mod agent_runtime;
+mod failover;
 mod harness;
 mod packets;
