@@ -1,12 +1,13 @@
-//! A whole overlay network on real packets: a node, a jump host and regular peers, each
-//! host in a network namespace of its own, all joined by an underlay bridge.
+//! A whole overlay network on real packets: a node (or a cluster of them), a jump host and
+//! regular peers, each host in a network namespace of its own, all joined by an underlay
+//! bridge.
 //!
 //! The test runs in its own control namespace (see [`in_netns!`](crate::in_netns)). There,
-//! a bridge carries the underlay (`10.99.0.1/24`, `fd99::1/64`) and the node listens on
-//! `10.99.0.1`; every host namespace hangs off the bridge by a veth pair (`10.99.0.N`,
+//! a bridge carries the underlay (`10.99.0.1/24`, `fd99::1/64`) and the nodes listen on
+//! `10.99.0.1` (one port each); every host namespace hangs off the bridge by a veth pair (`10.99.0.N`,
 //! `fd99::N`). The jump host's WireGuard endpoint is its underlay address: IPv6
 //! (`[fd99::2]:51820`) in an IPv6-only network, so that nothing of IPv4 is needed there, IPv4
-//! otherwise. Agent peers run `raftwire-agent` (userspace WireGuard) against the node; a
+//! otherwise. Agent peers run `raftwire-agent` (userspace WireGuard) against the nodes; a
 //! static peer's host gets its downloaded configuration the way wg-quick would apply it
 //! ([`WgQuick`]).
 //!
@@ -314,11 +315,13 @@ impl Drop for Host {
     }
 }
 
-/// A node, a network, its jump host and the peers added to it.
+/// A node (or a cluster), a network, its jump host and the peers added to it.
 pub struct Topology {
     /// The jump first, then the peers in the order they were added.
     pub hosts: Vec<Host>,
-    pub node: NodeProc,
+    /// Node 1 (which bootstrapped) first; a killed node stays here, its log for the report.
+    pub nodes: Vec<NodeProc>,
+    /// A live node's API with node 1's admin token (valid on every node).
     pub api: Api,
     pub nid: String,
     /// The network as created.
@@ -333,6 +336,12 @@ impl Topology {
     /// The underlay, a node on it, a network of `stack` and its jump host with its agent
     /// running (not yet converged: see [`Topology::converged`]).
     pub fn new(stack: Stack) -> Topology {
+        Topology::with_nodes(stack, 1)
+    }
+
+    /// [`Topology::new`] with a cluster of `count` voters: node 1 bootstraps, the others
+    /// join it; agents are given every node's URL.
+    pub fn with_nodes(stack: Stack, count: u64) -> Topology {
         let scratch = Scratch(std::env::temp_dir().join(unique("topo")));
         std::fs::create_dir_all(&scratch.0).expect("scratch dir");
         let bridge = unique("br");
@@ -345,18 +354,39 @@ impl Topology {
         sh("ip", &["link", "set", &bridge, "up"]);
         let node = NodeProc::start(&scratch.0, 1, "10.99.0.1", None);
         let api = node.api.clone();
-        let network = api.create("/networks", stack.network("corp"));
-        let nid = id_of(&network);
         let mut t = Topology {
             hosts: Vec::new(),
-            node,
+            nodes: vec![node],
             api,
-            nid,
-            network,
+            nid: String::new(),
+            network: Value::Null,
             stack,
             bridge,
             scratch,
         };
+        for id in 2..=count {
+            let seed = t.api.base.clone();
+            let node = NodeProc::start(&t.scratch.0, id, "10.99.0.1", Some(&seed));
+            t.nodes.push(node);
+        }
+        if count > 1 {
+            t.eventually(
+                &format!("{count} voters, node 1's token valid on each"),
+                |t| {
+                    let status = t.api.get("/cluster");
+                    let voters = status.body["members"]
+                        .as_array()
+                        .map_or(0, |m| m.iter().filter(|m| m["voter"] == true).count());
+                    status.status == 200
+                        && voters as u64 == count
+                        && t.nodes
+                            .iter()
+                            .all(|n| t.api_of(n).get("/cluster").status == 200)
+                },
+            );
+        }
+        t.network = t.api.create("/networks", stack.network("corp"));
+        t.nid = id_of(&t.network);
         let (ns, underlay4, underlay6) = t.host_namespace("j");
         // Hub and spoke makes the jump send ICMP redirects (a packet leaves by the interface
         // it came in on); they are noise here. `default` too: the WireGuard interface does
@@ -403,6 +433,47 @@ impl Topology {
         let host = &mut self.hosts[i];
         let up = WgQuick::up(&host.ns, &host.iface, config, &self.scratch.0);
         host.wg_quick = Some(up);
+    }
+
+    /// A directory for a test's own files, removed with the topology.
+    pub fn scratch(&self) -> &Path {
+        &self.scratch.0
+    }
+
+    /// Node `node`'s API with node 1's admin token.
+    pub fn api_of(&self, node: &NodeProc) -> Api {
+        Api {
+            base: node.api.base.clone(),
+            token: self.api.token.clone(),
+        }
+    }
+
+    /// `GET /cluster` on node `id`: its view of the cluster (`leader_id`, `members`).
+    pub fn cluster_on(&self, id: u64) -> Value {
+        let node = self
+            .nodes
+            .iter()
+            .find(|n| n.id == id)
+            .expect("a node of the cluster");
+        self.api_of(node).get("/cluster").body
+    }
+
+    /// SIGKILLs node `id`; from then on [`Topology::api`] talks to a surviving node.
+    pub fn kill_node(&mut self, id: u64) {
+        let i = self
+            .nodes
+            .iter()
+            .position(|n| n.id == id)
+            .expect("a node of the cluster");
+        self.nodes[i].proc.kill();
+        if self.api.base == self.nodes[i].api.base {
+            let survivor = self
+                .nodes
+                .iter()
+                .find(|n| n.id != id)
+                .expect("a surviving node");
+            self.api = self.api_of(survivor);
+        }
     }
 
     /// The host of peer `name`.
@@ -535,7 +606,9 @@ impl Topology {
         for h in &self.hosts {
             out.push_str(&h.report());
         }
-        out.push_str(&format!("######## node log\n{}", self.node.proc.output()));
+        for n in &self.nodes {
+            out.push_str(&format!("######## node {} log\n{}", n.id, n.proc.output()));
+        }
         out
     }
 
@@ -586,7 +659,7 @@ impl Topology {
             host.agent = Some(AgentProc::start(
                 &host.ns,
                 AgentArgs {
-                    servers: vec![self.api.base.clone()],
+                    servers: self.nodes.iter().map(|n| n.api.base.clone()).collect(),
                     token: &token,
                     dir: &host.dir,
                     interface: &host.iface,
@@ -603,9 +676,11 @@ impl Topology {
 
 impl Drop for Topology {
     fn drop(&mut self) {
-        // Hosts first (their agents talk to the node), then the node, then the bridge.
+        // Hosts first (their agents talk to the nodes), then the nodes, then the bridge.
         self.hosts.clear();
-        self.node.proc.kill();
+        for n in &mut self.nodes {
+            n.proc.kill();
+        }
         let _ = Command::new("ip")
             .args(["link", "del", &self.bridge])
             .status();

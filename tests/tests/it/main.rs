@@ -12,6 +12,8 @@
 //!   policy rules that block exactly their family.
 //! - `migration`: a running network changed through the API on real packets: IPv4-only to
 //!   dual-stack and back without restarting anything, a route to a LAN behind the jump.
+//! - `failover`: a three-node cluster loses its leader under a running ping: the agents move
+//!   to a survivor, a policy change made there is enforced, the pings never stop.
 //!
 //! Both run the workspace's binaries: build them first
 //! (`cargo build -p raftwire-node -p raftwire-agent`); a missing one fails with that hint.
@@ -21,6 +23,7 @@ mod common;
 
 mod agent;
 mod agent_runtime;
+mod failover;
 mod harness;
 mod migration;
 mod packets;
