@@ -12,6 +12,8 @@ use std::time::Duration;
 pub const BASE: Duration = Duration::from_millis(250);
 /// No delay is longer than this.
 pub const CAP: Duration = Duration::from_secs(30);
+/// The longest wait before trying another node after one said it knows no leader.
+pub const BUSY_CAP: Duration = Duration::from_secs(1);
 /// A connection that lived this long resets the backoff.
 pub const HEALTHY_AFTER: Duration = Duration::from_secs(raftwire_api::protocol::SILENCE_LIMIT_SECS);
 
@@ -53,6 +55,15 @@ impl Backoff {
         self.base.saturating_mul(factor).min(self.cap)
     }
 
+    /// The current server asked the agent to try another (it knows no leader): moves on at
+    /// once, waiting at most [`BUSY_CAP`] (jittered) even after many such answers — an
+    /// election is over in a second or two, and the agent should find it then.
+    pub fn try_another(&mut self) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        self.current = (self.current + 1) % self.servers;
+        jitter(self.ceiling().min(BUSY_CAP))
+    }
+
     /// A connection to the current server ended (or never started) after `lived`: moves
     /// on to the next server and returns how long to wait before trying it.
     pub fn failed(&mut self, lived: Duration) -> Duration {
@@ -83,6 +94,21 @@ fn jitter(ceiling: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_node_without_a_leader_sends_the_agent_on_within_a_second_however_often() {
+        let mut b = Backoff::new(3);
+        for _ in 0..20 {
+            b.failed(Duration::ZERO);
+        }
+        let before = b.server();
+        for _ in 0..20 {
+            assert!(b.try_another() <= BUSY_CAP);
+        }
+        assert_eq!(b.server(), (before + 20) % 3, "it moves on every time");
+        // A real failure afterwards still backs off as before.
+        assert!(b.ceiling() > BUSY_CAP);
+    }
 
     #[test]
     fn delays_stay_within_a_doubling_ceiling_up_to_the_cap() {

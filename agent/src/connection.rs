@@ -144,8 +144,8 @@ impl Dialer {
 /// How a connection ended.
 #[derive(Debug)]
 enum End {
-    /// The node closed it.
-    Closed(String),
+    /// The node closed it (`try_another`: it knows no leader).
+    Closed { why: String, try_another: bool },
     /// Nothing heard for the silence limit.
     Silent,
     /// The agent is stopping, or the runner is gone.
@@ -171,16 +171,29 @@ pub async fn run(
         let server = dialer.servers[dialer.backoff.server() % dialer.servers.len()].clone();
         let started = Instant::now();
         let outcome = session(&dialer, &server, &mut report, &configs, &mut stop).await;
+        let try_another = matches!(
+            outcome,
+            Ok(End::Closed {
+                try_another: true,
+                ..
+            })
+        );
         match outcome {
             Ok(End::Stopped) => return,
-            Ok(End::Closed(why)) => tracing::info!("{server}: connection closed by the node{why}"),
+            Ok(End::Closed { why, .. }) => {
+                tracing::info!("{server}: connection closed by the node{why}")
+            }
             Ok(End::Silent) => tracing::warn!(
                 "{server}: nothing heard for {}s; dropping the connection",
                 dialer.silence_limit.as_secs()
             ),
             Err(e) => tracing::warn!("{server}: {e:#}"),
         }
-        let delay = dialer.backoff.failed(started.elapsed());
+        let delay = if try_another {
+            dialer.backoff.try_another()
+        } else {
+            dialer.backoff.failed(started.elapsed())
+        };
         let next = &dialer.servers[dialer.backoff.server() % dialer.servers.len()];
         tracing::info!("reconnecting to {next} in {} ms", delay.as_millis());
         tokio::select! {
@@ -278,14 +291,17 @@ async fn session(
             msg = ws.next() => {
                 last_heard = Instant::now();
                 match msg {
-                    None => return Ok(End::Closed(String::new())),
+                    None => return Ok(End::Closed { why: String::new(), try_another: false }),
                     Some(Err(e)) => return Err(anyhow::Error::new(e).context("receiving")),
                     Some(Ok(Message::Close(frame))) => {
+                        let try_another = frame.as_ref().is_some_and(|f| {
+                            u16::from(f.code) == raftwire_api::protocol::CLOSE_NO_LEADER
+                        });
                         let why = frame
                             .filter(|f| !f.reason.is_empty())
                             .map(|f| format!(": {}", f.reason))
                             .unwrap_or_default();
-                        return Ok(End::Closed(why));
+                        return Ok(End::Closed { why, try_another });
                     }
                     Some(Ok(Message::Text(text))) => {
                         match serde_json::from_str::<ServerMessage>(text.as_str()) {

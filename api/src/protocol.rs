@@ -25,6 +25,12 @@ use crate::agent::AgentConfig;
 /// Either side closes a connection it has heard nothing on for this long.
 pub const SILENCE_LIMIT_SECS: u64 = 30;
 
+/// The WebSocket close code a node sends when it cannot serve the agent because it knows no
+/// leader (1013, "Try Again Later"): the agent moves on to another node at once, without
+/// letting its backoff grow as for a failure, so agents find the new leader's cluster within
+/// about a second of an election.
+pub const CLOSE_NO_LEADER: u16 = 1013;
+
 /// Node → agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]

@@ -152,7 +152,7 @@ async fn serve(app: App, peer: PeerId, token_hash: String, mut socket: WebSocket
     // A node cut off from the leader must not pin the agent to stale state: without a
     // read barrier the agent is sent away and fails over to another node.
     if read_barrier(&app, Consistency::Linearizable).await.is_err() {
-        let _ = socket.send(Message::Close(None)).await;
+        let _ = socket.send(no_leader_close()).await;
         return;
     }
     let Some(network) = app
@@ -209,7 +209,7 @@ async fn serve(app: App, peer: PeerId, token_hash: String, mut socket: WebSocket
                     (None, None) => leaderless_since = Some(tokio::time::Instant::now()),
                     (None, Some(t)) if t.elapsed() > app.leaderless_limit => {
                         tracing::info!("agent {peer}: no leader for {:?}: sending it away", app.leaderless_limit);
-                        let _ = send(&mut socket, Message::Close(None)).await;
+                        let _ = send(&mut socket, no_leader_close()).await;
                         break;
                     }
                     (None, Some(_)) => {}
@@ -223,4 +223,12 @@ async fn serve(app: App, peer: PeerId, token_hash: String, mut socket: WebSocket
     }
     app.hub.unregister(peer, conn);
     session.disconnect(&app);
+}
+
+/// "No leader here, try another node" (see `protocol::CLOSE_NO_LEADER`).
+fn no_leader_close() -> Message {
+    Message::Close(Some(axum::extract::ws::CloseFrame {
+        code: raftwire_api::protocol::CLOSE_NO_LEADER,
+        reason: "this node knows no leader: try another node".into(),
+    }))
 }
