@@ -207,6 +207,30 @@ fn in_a_dual_stack_network_a_rule_of_one_family_never_opens_or_closes_the_other(
     assert_pings(&t, "a", "b", Family::V6);
     assert_blocked(&t, "a", "b", Family::V4);
 
+    // A rule towards a group b is in, then one towards peer b: both families are blocked.
+    let b_id = t.host("b").id();
+    let targets = t.api.create(&t.url("/groups"), json!({"name": "targets"}));
+    let tgid = targets["id"].as_str().expect("group id").to_string();
+    let put = t
+        .api
+        .call("PUT", &t.url(&format!("/groups/{tgid}/peers/{b_id}")), None);
+    assert_eq!(put.status, 204, "{}", put.body);
+    for rule in [
+        json!({"direction": "output", "action": "deny", "target_type": "group", "target": tgid}),
+        json!({"direction": "output", "action": "deny", "target_type": "peer", "target": b_id}),
+    ] {
+        t.api.update(
+            &t.url(&format!("/policies/{polid}")),
+            json!({"rules": [rule]}),
+        );
+        t.applied();
+        t.eventually("a deny rule towards b in both families", |t| {
+            t.jump().drops(Family::V4, &a4, &b4) && t.jump().drops(Family::V6, &a6, &b6)
+        });
+        assert_blocked(&t, "a", "b", Family::V4);
+        assert_blocked(&t, "a", "b", Family::V6);
+    }
+
     t.api
         .delete(&t.url(&format!("/groups/{gid}/policies/{polid}")));
     t.applied();
