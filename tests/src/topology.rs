@@ -333,10 +333,11 @@ pub struct Topology {
 }
 
 impl Topology {
-    /// The underlay, a node on it, a network of `stack` and its jump host with its agent
+    /// The underlay, a 3-node cluster on it, a network of `stack` and its jump host with its agent
     /// running (not yet converged: see [`Topology::converged`]).
     pub fn new(stack: Stack) -> Topology {
-        Topology::with_nodes(stack, 1)
+        // The control plane as it is deployed: a 3-node cluster of real processes.
+        Topology::with_nodes(stack, 3)
     }
 
     /// [`Topology::new`] with a cluster of `count` voters: node 1 bootstraps, the others
