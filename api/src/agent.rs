@@ -1,4 +1,4 @@
-//! The whole desired configuration of one agent (SPEC §8): WireGuard interface and peers,
+//! The whole desired configuration of one agent: WireGuard interface and peers,
 //! the rendered wg-quick text, and — on jump peers — firewall rule sets, forwarding flags,
 //! NAT and the DNS zone to serve. Everything is derived from one [`NetworkView`].
 

@@ -1,5 +1,5 @@
-//! The DNS record set of a network and the lookup semantics of its zone (SPEC §6, R5, R8,
-//! P5, P8).
+//! The DNS record set of a network and the lookup semantics of its zone
+//! (`docs/properties.md`: R5, R8, P5, P8).
 //!
 //! [`network_records`] derives every record of a network from a [`NetworkView`]: what
 //! `GET /networks/{nid}/dns` lists and what a jump's `AgentConfig.dns.records` carries.
@@ -486,9 +486,9 @@ mod tests {
         assert_eq!(names, ["jump", "jump", "laptop", "*.svc"]);
     }
 
-    // ------------------------------------------------------------ lookup semantics (§6)
+    // ------------------------------------------------------------ lookup semantics
 
-    // §6: "a query for a name in the zone with no record of that type answers NODATA".
+    // The contract: "a query for a name in the zone with no record of that type answers NODATA".
     #[test]
     fn aaaa_query_for_ipv4_only_peer_is_nodata() {
         assert_eq!(
@@ -515,7 +515,7 @@ mod tests {
         );
     }
 
-    // §6: "an unknown name in the zone answers NXDOMAIN".
+    // The contract: "an unknown name in the zone answers NXDOMAIN".
     #[test]
     fn unknown_name_in_zone_is_nxdomain() {
         let mut b = Builder::new("corp", IpStackMode::Ipv4, Some("10.0.0.0/24"), None);
@@ -534,7 +534,7 @@ mod tests {
         }
     }
 
-    // §6: "names outside the zone are forwarded to the network's dns_servers".
+    // The contract: "names outside the zone are forwarded to the network's dns_servers".
     #[test]
     fn outside_zone_is_not_in_zone() {
         for q in [
@@ -554,7 +554,7 @@ mod tests {
         );
     }
 
-    // §6: "Names are case-insensitive"; the DNS sends fully qualified names with a dot.
+    // The contract: "Names are case-insensitive"; the DNS sends fully qualified names with a dot.
     #[test]
     fn names_are_case_insensitive() {
         let want = a(&["10.0.0.2"]);
@@ -587,7 +587,7 @@ mod tests {
         );
     }
 
-    // §6: "Wildcards match one or more labels".
+    // The contract: "Wildcards match one or more labels".
     #[test]
     fn wildcard_matches_one_or_more_labels() {
         for q in ["x.svc.corp.internal", "a.b.c.svc.corp.internal"] {
@@ -609,7 +609,7 @@ mod tests {
         }
     }
 
-    // §6: "the most specific wins" (longer suffix).
+    // The contract: "the most specific wins" (longer suffix).
     #[test]
     fn most_specific_wildcard_wins() {
         let mut b = Builder::new("corp", IpStackMode::Ipv4, Some("10.0.0.0/24"), None);

@@ -1,5 +1,5 @@
 //! Firewall rules of jump peers: structured per family, rendered for `iptables-restore` and
-//! `ip6tables-restore` (SPEC §5; R6, R9, P6, P9).
+//! `ip6tables-restore` (docs/properties.md: R6, R9, P6, P9).
 //!
 //! A firewall rule is a [`FirewallRule`] value: the derivations below build lists of them and
 //! only [`render_restore`] (through the rule's `Display`) turns them into text, so the

@@ -1,4 +1,4 @@
-//! IP address management: deterministic lowest-free allocation inside one prefix (SPEC §2).
+//! IP address management: deterministic lowest-free allocation inside one prefix.
 //!
 //! # Design
 //!

@@ -3,7 +3,7 @@
 //! Everything the system *decides* about networks, peers, addresses, WireGuard configs,
 //! firewall rules and DNS records lives here as pure functions: no I/O, no clock, no
 //! randomness. Callers (the replicated state machine, the node, tests) pass in every
-//! non-deterministic input. See `SPEC.md` §1–§6 for the contract.
+//! non-deterministic input. The README describes the behaviour; `docs/properties.md` lists the requirements and properties the tests prove.
 #![forbid(unsafe_code)]
 
 pub mod agent;

@@ -235,7 +235,7 @@ pub struct UpdateNetwork {
     pub domain: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<String>>))]
     pub dns_servers: Option<Vec<String>>,
-    /// Renumber static peers anyway (SPEC §3).
+    /// Renumber static peers anyway (a forced stack-mode change).
     pub force: Option<bool>,
 }
 

@@ -8,7 +8,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use crate::error::{DomainError, DomainResult, ErrorCode};
 use crate::family::IpFamily;
 
-/// Bounds on a network's own prefix length per family (SPEC §1).
+/// Bounds on a network's own prefix length per family.
 pub const IPV4_NETWORK_PREFIX: std::ops::RangeInclusive<u8> = 8..=30;
 pub const IPV6_NETWORK_PREFIX: std::ops::RangeInclusive<u8> = 32..=126;
 

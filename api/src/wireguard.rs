@@ -1,4 +1,4 @@
-//! WireGuard configuration of a peer (SPEC §4, R4, P4): first as structured data
+//! WireGuard configuration of a peer (docs/properties.md: R4, P4): first as structured data
 //! ([`WgConfig`], what the agent protocol carries in `interface`/`peers`), then rendered as
 //! wg-quick text ([`render_wg_quick`], what `GET …/peers/{pid}/config` returns).
 //!

@@ -1,4 +1,4 @@
-//! Command-line flags of `raftwire-node` (SPEC §10). Every flag also reads
+//! Command-line flags of `raftwire-node` (see the README). Every flag also reads
 //! `RAFTWIRE_<FLAG>` from the environment.
 
 use std::net::SocketAddr;

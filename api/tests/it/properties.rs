@@ -1,4 +1,4 @@
-//! Property tests of the pure domain core, named after the properties of SPEC §9.
+//! Property tests of the pure domain core, named after the properties of `docs/properties.md`.
 //!
 //! Expected outcomes are computed independently of the code under test (prefix bounds,
 //! host bits and containment are recomputed with plain integer masks).

@@ -1,5 +1,5 @@
 //! Bad input: every validation error of the request bodies, with its stable code and the
-//! JSON path of the offending field (SPEC §1, §7; R1, R2, R7, R8, R13, R14).
+//! JSON path of the offending field (docs/properties.md: R1, R2, R7, R8, R13, R14).
 //!
 //! Bodies are written as JSON literals and deserialized exactly as the HTTP layer does, so
 //! these tests also pin the wire names of the fields and `deny_unknown_fields`.

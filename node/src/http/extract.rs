@@ -13,7 +13,7 @@ use super::error::ApiError;
 use crate::app::App;
 use crate::secrets::{constant_time_eq, hash_token};
 
-/// Maximum request body (SPEC §7).
+/// Maximum request body: larger ones are 413 on every route.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
 /// A JSON body. Unknown fields, wrong types and malformed JSON are 400 `malformed_body` with

@@ -1,4 +1,4 @@
-//! The agent WebSocket (SPEC §8): hello → config, pushes after changes that alter the agent's
+//! The agent WebSocket: hello → config, pushes after changes that alter the agent's
 //! configuration and only then, key registration, reconnects with the current version, and
 //! a second connection replacing the first.
 

@@ -1,4 +1,4 @@
-//! Authentication and authorization on every route of `http/mod.rs` (SPEC §7): no or bad
+//! Authentication and authorization on every route of `http/mod.rs`: no or bad
 //! credentials are 401, an agent token is 403 everywhere except its own peer's config and
 //! socket, rotation revokes the old agent token, admin tokens can be created and revoked, and
 //! the health endpoints need no token.

@@ -1,4 +1,4 @@
-//! Every error of SPEC §7 through the HTTP API: status, `application/problem+json`, the
+//! Every error the API documents, through the HTTP API: status, `application/problem+json`, the
 //! stable `code` and the offending `field`; and no request body, however wrong, is a 500.
 
 use crate::common::*;

@@ -1,4 +1,4 @@
-//! The `/networks` API (SPEC §1–§3, §7): creation per stack mode, listing in creation order,
+//! The `/networks` API: creation per stack mode, listing in creation order,
 //! reads (linearizable and `?consistency=local`), PATCH including the stack-mode change,
 //! `If-Match`, deletion, and the IPAM usage report.
 

@@ -1,4 +1,4 @@
-//! The peer API (SPEC §1, §2, §4, §5, §7): allocation per mode, agent tokens, the wg-quick
+//! The peer API: allocation per mode, agent tokens, the wg-quick
 //! config, the jump firewall, PATCH and DELETE with address release.
 
 use crate::common::*;

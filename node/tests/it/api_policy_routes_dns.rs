@@ -1,5 +1,5 @@
 //! Groups, policies and rules, routes, DNS mappings and the network's DNS records through the
-//! HTTP API (SPEC §1 "Group, Policy, Route, DNS mapping", §6, §7).
+//! HTTP API.
 
 use crate::common::*;
 use reqwest::Method;

@@ -1,4 +1,4 @@
-//! 503 `no_leader` with `Retry-After` when a node cannot reach a quorum (SPEC §7), and local
+//! 503 `no_leader` with `Retry-After` when a node cannot reach a quorum, and local
 //! reads that still work without one.
 
 use std::time::{Duration, Instant};

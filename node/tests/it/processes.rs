@@ -1,6 +1,6 @@
 //! A 3-node cluster of real `raftwire-node` processes on loopback: the leader is killed
 //! with SIGKILL mid-stream, and every write that was acknowledged before or after survives
-//! on every node once the killed one restarts (SPEC §10: "SIGKILL loses nothing that was
+//! on every node once the killed one restarts ("SIGKILL loses nothing that was
 //! acknowledged").
 
 use std::path::{Path, PathBuf};

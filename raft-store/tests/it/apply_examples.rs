@@ -1,5 +1,5 @@
 //! Example-based tests of `apply`: one per rule of the contract, and every domain error of
-//! SPEC §7 produced by at least one command (with the state left unchanged).
+//! the API produced by at least one command (with the state left unchanged).
 
 use crate::common::*;
 use raftwire_api::requests::*;
