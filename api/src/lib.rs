@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod delta;
 pub mod dns;
 pub mod endpoint;
 pub mod error;

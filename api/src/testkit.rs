@@ -33,6 +33,7 @@ pub fn test_key(n: u128) -> String {
     out
 }
 
+#[derive(Clone)]
 pub struct Builder {
     data: NetworkData,
     v4: Option<AddressPool>,
@@ -135,6 +136,20 @@ impl Builder {
     /// A regular static peer in the default group.
     pub fn peer(&mut self, name: &str) -> PeerId {
         self.add_peer(name, false)
+    }
+
+    /// Removes a peer and frees its addresses.
+    pub fn remove_peer(&mut self, id: PeerId) {
+        let Some(at) = self.data.peers.iter().position(|p| p.id == id) else {
+            return;
+        };
+        let peer = self.data.peers.remove(at);
+        if let (Some(pool), Some(a)) = (self.v4.as_mut(), peer.ipv4_address) {
+            let _ = pool.release(IpAddr::V4(a));
+        }
+        if let (Some(pool), Some(a)) = (self.v6.as_mut(), peer.ipv6_address) {
+            let _ = pool.release(IpAddr::V6(a));
+        }
     }
 
     pub fn peer_mut(&mut self, id: PeerId) -> &mut Peer {
