@@ -5,14 +5,12 @@
 //! so clients keep reaching a cut-off node, as a load balancer would). Everything — the
 //! processes, then the namespaces — goes on drop.
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
-
 use anyhow::{bail, Context};
 use raftwire_tests::netns::{link_here, Netns};
 use raftwire_tests::procs::Proc;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// The bridge's address: where the clients come from.
 pub const HARNESS_ADDR: &str = "10.77.0.254";
@@ -262,22 +260,4 @@ fn in_ns(ns: &Netns, program: &str, args: &[&str]) -> anyhow::Result<()> {
         bail!("{program} {} in {}: {text}", args.join(" "), ns.name);
     }
     Ok(())
-}
-
-/// Waits up to `limit` for `f` to return `Some`.
-pub async fn wait<T, F, Fut>(limit: Duration, mut f: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if let Some(v) = f().await {
-            return Some(v);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }

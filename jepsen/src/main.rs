@@ -111,7 +111,7 @@ fn outside() -> ExitCode {
 
 fn inside(ns: &str, args: Args) -> anyhow::Result<ExitCode> {
     // Never change a namespace other than the one made for this run.
-    let here = nemesis_free_identify()?;
+    let here = current_netns()?;
     anyhow::ensure!(
         here == ns,
         "{INSIDE}={ns}, but this process runs in {here:?}"
@@ -131,7 +131,7 @@ fn inside(ns: &str, args: Args) -> anyhow::Result<ExitCode> {
     rt.block_on(run(args, seed))
 }
 
-fn nemesis_free_identify() -> anyhow::Result<String> {
+fn current_netns() -> anyhow::Result<String> {
     let out = std::process::Command::new("ip")
         .args(["netns", "identify", &std::process::id().to_string()])
         .output()
@@ -213,18 +213,14 @@ async fn run(args: Args, seed: u64) -> anyhow::Result<ExitCode> {
             }));
         }
     }
-    let random = args.nemesis == "all";
-    let faults = nemesis::run(
-        nemeses,
-        random,
-        &cluster,
-        &api,
-        &rec,
+    let schedule = nemesis::Schedule {
+        kinds: nemeses,
+        random: args.nemesis == "all",
         until,
-        Duration::from_secs(args.hold),
-        Duration::from_secs(args.quiet),
-    )
-    .await;
+        hold: Duration::from_secs(args.hold),
+        quiet: Duration::from_secs(args.quiet),
+    };
+    let faults = nemesis::run(schedule, &cluster, &api, &rec).await;
     let mut done = Vec::new();
     for c in clients {
         done.push(c.await?);

@@ -21,7 +21,9 @@ use reqwest::Method;
 use serde::Serialize;
 use tokio::sync::Mutex;
 
-use crate::cluster::{url, wait, Cluster};
+use raftwire_tests::probe::poll_async;
+
+use crate::cluster::{url, Cluster};
 use crate::history::Recorder;
 use crate::workload::{Api, Reply};
 
@@ -227,18 +229,33 @@ async fn heal(undo: Undo, cluster: &Mutex<Cluster>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Injects faults from `kinds` (in turn, or at random with `random`) until `until`, each
-/// held for `hold` with `quiet` between them; every fault is healed before it returns.
+/// How the faults are scheduled.
+pub struct Schedule {
+    pub kinds: Vec<String>,
+    /// At random among `kinds`, else in turn.
+    pub random: bool,
+    /// Recorder time (ns) after which no fault starts that would outlast it.
+    pub until: u64,
+    /// How long each fault lasts.
+    pub hold: Duration,
+    /// Calm before the first fault and between faults.
+    pub quiet: Duration,
+}
+
+/// Injects faults as `schedule` says; every fault is healed before it returns.
 pub async fn run(
-    kinds: Vec<String>,
-    random: bool,
+    schedule: Schedule,
     cluster: &Mutex<Cluster>,
     api: &Api,
     rec: &Recorder,
-    until: u64,
-    hold: Duration,
-    quiet: Duration,
 ) -> Vec<Fault> {
+    let Schedule {
+        kinds,
+        random,
+        until,
+        hold,
+        quiet,
+    } = schedule;
     let mut faults = Vec::new();
     let mut turn = 0;
     tokio::time::sleep(quiet).await;
@@ -286,7 +303,7 @@ pub async fn recover(cluster: &Mutex<Cluster>, api: &Api, limit: Duration) -> an
         c.ids()
     };
     let api = api.clone();
-    wait(limit, || {
+    poll_async(limit, || {
         let api = api.clone();
         let ids = ids.clone();
         async move {
