@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: deps run test bench lint
+.PHONY: deps run test bench lint jepsen-quick
 
 deps:
 	./scripts/install-deps.sh
@@ -23,3 +23,12 @@ bench: deps
 lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# A short fault-injection run (needs root): 3 nodes, every nemesis once, all workloads;
+# fails on any anomaly. See jepsen/README.md.
+JEPSEN_OUT ?= $(or $(CARGO_TARGET_DIR),target)/jepsen-quick
+jepsen-quick: deps
+	$(CARGO) build -p raftwire-node -p raftwire-jepsen --bins
+	$(or $(CARGO_TARGET_DIR),target)/debug/raftwire-jepsen --nodes 3 --time-limit 130 \
+		--nemesis partition-halves,partition-leader,partition-majority,bridge,one-way,kill,kill-leader,pause,slow,membership \
+		--hold 8 --quiet 4 --workload all --out $(JEPSEN_OUT)

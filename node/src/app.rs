@@ -41,6 +41,45 @@ pub struct AppInner {
     pub leaderless_limit: std::time::Duration,
     /// Bounds the quorum rounds that unknown bearer tokens cause.
     pub token_catch_up: crate::http::token_catch_up::TokenCatchUp,
+    /// When this node last heard from a leader (an append-entries or heartbeat).
+    pub leader_contact: LeaderContact,
+}
+
+/// When a follower last heard from a leader: openraft 0.9 shows a leader how long ago a
+/// quorum acknowledged it, but shows a follower nothing of the kind, so the node records it
+/// where the leader's append-entries arrive (`cluster::internal`).
+pub struct LeaderContact {
+    start: std::time::Instant,
+    /// Milliseconds after `start` of the last contact.
+    last_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Default for LeaderContact {
+    /// Starting counts as contact: a restarted node knows its leader from its stored vote
+    /// and hears from it within a heartbeat.
+    fn default() -> Self {
+        LeaderContact {
+            start: std::time::Instant::now(),
+            last_ms: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl LeaderContact {
+    /// A leader's append-entries (or heartbeat) arrived now.
+    pub fn heard(&self) {
+        let ms = self.start.elapsed().as_millis() as u64;
+        self.last_ms
+            .fetch_max(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long ago the last contact was.
+    pub fn since(&self) -> std::time::Duration {
+        let last = self.last_ms.load(std::sync::atomic::Ordering::Relaxed);
+        self.start
+            .elapsed()
+            .saturating_sub(std::time::Duration::from_millis(last))
+    }
 }
 
 impl Deref for App {

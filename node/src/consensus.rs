@@ -5,6 +5,14 @@
 //! the entry, so a client reading back from the same node sees its write.
 //! Reads: linearizable by default (read-index through the leader), or local.
 //!
+//! Check-quorum: a leader that has heard from no quorum for an election timeout, and a
+//! follower that has heard from no leader for as long, refuse writes and linearizable reads
+//! at once (`no_leader`) instead of waiting for a commit that cannot come, and `/readyz`
+//! reports them not ready, so a load balancer stops sending them traffic. A request already
+//! waiting when that happens is answered then (its outcome unknown). openraft 0.9 cannot make
+//! a leader step down: the cut-off leader keeps its role, serving nothing that needs a
+//! quorum, until it hears the newer term of the majority's leader.
+//!
 //! Everything here fails with a [`ConsensusError`], which says what a caller can do about it
 //! (retry, give up, or read the refusal). It is translated to HTTP in `http::error` only, and
 //! it crosses nodes typed: a follower that forwarded a write answers its client with exactly
@@ -74,6 +82,56 @@ tokio::task_local! {
     pub static IDEMPOTENCY_KEY: Option<String>;
 }
 
+/// Why this node cannot reach a leader able to commit right now, if it cannot: it leads but
+/// no quorum acknowledged it for an election timeout, it follows a leader it has not heard
+/// from for as long, or it knows no leader at all.
+pub fn leader_unreachable(app: &App) -> Option<String> {
+    let limit = app.raft.config().election_timeout_max;
+    let m = app.raft.metrics().borrow().clone();
+    match m.current_leader {
+        None => Some("the cluster has no leader right now".into()),
+        Some(leader) if leader == app.id => match m.millis_since_quorum_ack {
+            Some(ms) if ms > limit => Some(format!(
+                "this node leads, but no quorum has acknowledged it for {ms} ms (partitioned?)"
+            )),
+            _ => None,
+        },
+        Some(leader) => {
+            let since = app.leader_contact.since().as_millis() as u64;
+            (since > limit)
+                .then(|| format!("this node has not heard from its leader {leader} for {since} ms"))
+        }
+    }
+}
+
+/// Resolves once [`leader_unreachable`] holds, with its reason.
+async fn leader_lost(app: &App) -> String {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Some(why) = leader_unreachable(app) {
+            return why;
+        }
+    }
+}
+
+/// Refuses at once when no leader that can commit is reachable: nothing was written.
+fn ensure_leader_reachable(app: &App) -> ConsensusResult<()> {
+    match leader_unreachable(app) {
+        Some(why) => Err(ConsensusError::NoLeader(why)),
+        None => Ok(()),
+    }
+}
+
+/// A write handed on that lost its leader (or quorum) while it waited.
+fn lost_while_waiting(why: String) -> ConsensusError {
+    ConsensusError::OutcomeUnknown(format!(
+        "{why}; the write was already handed on and may still commit: read it back, or retry \
+         under the same Idempotency-Key"
+    ))
+}
+
 /// Translates a Raft failure that is not "forward to the leader".
 fn raft_failure<E: std::fmt::Display>(e: RaftError<NodeId, E>, what: &str) -> ConsensusError {
     match e {
@@ -101,29 +159,44 @@ pub async fn propose(app: &App, cmd: Command) -> ConsensusResult<Response> {
         },
         None => cmd,
     };
-    // A leader that lost its quorum never commits: answer instead of hanging. The write may
-    // still commit later (its outcome is unknown), exactly as with a lost connection.
-    let written = tokio::time::timeout(APPLY_TIMEOUT, app.raft.client_write(cmd.clone()))
-        .await
-        .map_err(|_| not_committed_in_time())?;
-    let outcome = match written {
-        Ok(resp) => WriteOutcome {
-            index: resp.log_id.index,
-            result: resp.data,
-        },
-        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => match f.leader_node {
-            Some(leader) => forward_write(app, &leader.addr, &cmd).await?,
-            None => return Err(no_leader()),
-        },
-        Err(e) => return Err(raft_failure(e, "write not accepted")),
+    ensure_leader_reachable(app)?;
+    // A leader that lost its quorum never commits: answer as soon as that is known (or after
+    // the timeout) instead of hanging. The write may still commit later (its outcome is
+    // unknown), exactly as with a lost connection.
+    let outcome = tokio::select! {
+        outcome = write_or_forward(app, &cmd) => outcome?,
+        why = leader_lost(app) => return Err(lost_while_waiting(why)),
     };
     wait_applied(app, outcome.index).await?;
     Ok(outcome.result?)
 }
 
+/// Proposes `cmd` here if this node leads, else forwards it to the leader.
+async fn write_or_forward(app: &App, cmd: &Command) -> ConsensusResult<WriteOutcome> {
+    let written = tokio::time::timeout(APPLY_TIMEOUT, app.raft.client_write(cmd.clone()))
+        .await
+        .map_err(|_| not_committed_in_time())?;
+    match written {
+        Ok(resp) => Ok(WriteOutcome {
+            index: resp.log_id.index,
+            result: resp.data,
+        }),
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => match f.leader_node {
+            Some(leader) => forward_write(app, &leader.addr, cmd).await,
+            None => Err(no_leader()),
+        },
+        Err(e) => Err(raft_failure(e, "write not accepted")),
+    }
+}
+
 /// Leader side of a forwarded write: propose without waiting for anyone's apply but ours.
 pub async fn propose_as_leader(app: &App, cmd: Command) -> ConsensusResult<WriteOutcome> {
-    match tokio::time::timeout(APPLY_TIMEOUT, app.raft.client_write(cmd)).await {
+    ensure_leader_reachable(app)?;
+    let written = tokio::select! {
+        written = tokio::time::timeout(APPLY_TIMEOUT, app.raft.client_write(cmd)) => written,
+        why = leader_lost(app) => return Err(lost_while_waiting(why)),
+    };
+    match written {
         Ok(Ok(resp)) => Ok(WriteOutcome {
             index: resp.log_id.index,
             result: resp.data,
@@ -206,6 +279,15 @@ pub async fn read_barrier(app: &App, consistency: Consistency) -> ConsensusResul
 /// The leader's read index: after it confirmed leadership with a quorum, the log index a
 /// linearizable read must observe.
 pub async fn read_index(app: &App) -> ConsensusResult<u64> {
+    ensure_leader_reachable(app)?;
+    tokio::select! {
+        index = read_index_unguarded(app) => index,
+        // A read changes nothing: safe to retry anywhere.
+        why = leader_lost(app) => Err(ConsensusError::NoLeader(why)),
+    }
+}
+
+async fn read_index_unguarded(app: &App) -> ConsensusResult<u64> {
     use openraft::error::CheckIsLeaderError;
     match leader_read_index(app).await {
         Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => match f.leader_node {
@@ -221,6 +303,18 @@ pub async fn read_index(app: &App) -> ConsensusResult<u64> {
         },
         Ok(index) => Ok(index),
         Err(e) => Err(raft_failure(e, "leadership not confirmed")),
+    }
+}
+
+/// Leader side of a forwarded read-index: confirms leadership, or refuses at once when no
+/// quorum is reachable.
+pub async fn read_index_as_leader(app: &App) -> ConsensusResult<u64> {
+    ensure_leader_reachable(app)?;
+    tokio::select! {
+        index = leader_read_index(app) => {
+            index.map_err(|e| ConsensusError::NoLeader(format!("leadership not confirmed: {e}")))
+        }
+        why = leader_lost(app) => Err(ConsensusError::NoLeader(why)),
     }
 }
 

@@ -111,7 +111,20 @@ pub fn wait_until<T>(limit: Duration, what: &str, f: impl FnMut() -> Option<T>) 
 
 /// [`wait_until`] for async tests: `f` may await (a request to a node running in the test's
 /// own runtime), and the runtime goes on running while it waits.
-pub async fn wait_until_async<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
+pub async fn wait_until_async<T, F, Fut>(limit: Duration, what: &str, f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    match poll_async(limit, f).await {
+        Some(v) => v,
+        None => panic!("timed out after {limit:?}: {what}"),
+    }
+}
+
+/// Polls `f` until it returns `Some`, or `None` after `limit` (for callers that must not
+/// panic, such as the fault-injection harness).
+pub async fn poll_async<T, F, Fut>(limit: Duration, mut f: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -119,12 +132,11 @@ where
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         if let Some(v) = f().await {
-            return v;
+            return Some(v);
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {limit:?}: {what}"
-        );
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
         tokio::time::sleep(POLL).await;
     }
 }

@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::membership::{self, MembershipOp};
 use super::rpc::*;
 use crate::app::App;
-use crate::consensus::{self, ConsensusError};
+use crate::consensus;
 use crate::secrets::constant_time_eq;
 
 fn reply<T: Serialize>(v: &T) -> Response {
@@ -47,7 +47,15 @@ fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, Refusal> {
 
 async fn append(State(app): State<App>, bytes: Bytes) -> Response {
     match body::<openraft::raft::AppendEntriesRequest<TypeConfig>>(&bytes) {
-        Ok(req) => reply(&app.raft.append_entries(req).await),
+        Ok(req) => {
+            let resp = app.raft.append_entries(req).await;
+            // Any answer but "your term is old" means the sender is this node's leader.
+            if matches!(&resp, Ok(r) if !matches!(r, openraft::raft::AppendEntriesResponse::HigherVote(_)))
+            {
+                app.leader_contact.heard();
+            }
+            reply(&resp)
+        }
         Err(refusal) => refusal.into_response(),
     }
 }
@@ -61,7 +69,15 @@ async fn vote(State(app): State<App>, bytes: Bytes) -> Response {
 
 async fn snapshot(State(app): State<App>, bytes: Bytes) -> Response {
     match body::<openraft::raft::InstallSnapshotRequest<TypeConfig>>(&bytes) {
-        Ok(req) => reply(&app.raft.install_snapshot(req).await),
+        Ok(req) => {
+            let sender = req.vote;
+            let resp = app.raft.install_snapshot(req).await;
+            // Answered with the sender's own vote: the sender is this node's leader.
+            if matches!(&resp, Ok(r) if r.vote == sender) {
+                app.leader_contact.heard();
+            }
+            reply(&resp)
+        }
         Err(refusal) => refusal.into_response(),
     }
 }
@@ -77,10 +93,7 @@ async fn read_index(State(app): State<App>, bytes: Bytes) -> Response {
     if let Err(refusal) = body::<()>(&bytes) {
         return refusal.into_response();
     }
-    let answer: Result<u64, ConsensusError> = consensus::leader_read_index(&app)
-        .await
-        .map_err(|e| ConsensusError::NoLeader(format!("leadership not confirmed: {e}")));
-    reply(&answer)
+    reply(&consensus::read_index_as_leader(&app).await)
 }
 
 async fn membership(State(app): State<App>, bytes: Bytes) -> Response {

@@ -424,3 +424,77 @@ async fn unknown_bearer_tokens_through_a_follower_leave_the_leaders_read_rate_fl
     assert_eq!(get_with(fresh).await, 200);
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leader_cut_off_from_its_quorum_reports_not_ready_and_refuses_writes_at_once() {
+    let mut c = three_nodes().await;
+    let leader = c.leader().await;
+    let (status, net) = c
+        .post(
+            leader,
+            "/networks",
+            json!({"name": "cut", "ip_stack_mode": "dual", "ipv4_cidr": V4, "ipv6_cidr": V6}),
+        )
+        .await;
+    assert_eq!(status, 201, "{net}");
+    let nid = net["id"].as_str().unwrap().to_string();
+
+    // Both followers gone: the leader hears from no quorum, and openraft alone would keep it
+    // leading (and ready) for as long as that lasts.
+    for id in [1, 2, 3].into_iter().filter(|i| *i != leader) {
+        c.stop(id).await;
+    }
+    let why = wait_for(Duration::from_secs(10), || async {
+        let a = c
+            .send(leader, reqwest::Method::GET, "/readyz", None, &[], None)
+            .await;
+        (a.status == 503).then_some(a.text)
+    })
+    .await;
+    assert!(why.contains("no quorum"), "{why}");
+
+    // A write is refused as never written (not left to time out as of unknown outcome).
+    let auth = format!("Bearer {}", c.token);
+    let body = serde_json::to_vec(&json!({"name": "late"})).unwrap();
+    let a = c
+        .send(
+            leader,
+            reqwest::Method::POST,
+            &format!("/api/v1/networks/{nid}/peers"),
+            Some(&auth),
+            &[],
+            Some(body),
+        )
+        .await;
+    assert_problem(&a, 503, "no_leader", None);
+    assert_eq!(a.header("retry-after"), "1");
+    // A linearizable read needs the quorum too; a local read does not.
+    let (status, err) = c.get(leader, &format!("/networks/{nid}")).await;
+    assert_eq!((status, err["code"].as_str()), (503, Some("no_leader")));
+    let (status, got) = c
+        .get(leader, &format!("/networks/{nid}?consistency=local"))
+        .await;
+    assert_eq!((status, got["name"].as_str()), (200, Some("cut")));
+
+    // The followers come back: a leader with a quorum serves writes again.
+    for id in [1, 2, 3].into_iter().filter(|i| *i != leader) {
+        c.start(id).await;
+    }
+    let now = c.leader().await;
+    let (status, body) = c
+        .post(
+            now,
+            &format!("/networks/{nid}/peers"),
+            json!({"name": "back"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    wait_for(Duration::from_secs(10), || async {
+        let a = c
+            .send(leader, reqwest::Method::GET, "/readyz", None, &[], None)
+            .await;
+        (a.status == 200).then_some(())
+    })
+    .await;
+    c.shutdown().await;
+}

@@ -21,7 +21,9 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// 200 when this node knows a leader and has applied every entry it knows to be committed.
+/// 200 when this node knows a leader it can reach (as a leader: one a quorum acknowledged
+/// within an election timeout; as a follower: one it heard from within it) and has applied
+/// every entry it knows to be committed.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -29,26 +31,28 @@ pub async fn healthz() -> &'static str {
     operation_id = "readyz",
     responses(
         (status = 200, description = "This node knows a leader and has applied what it knows to be committed", body = String, content_type = "text/plain"),
-        (status = 503, description = "No leader known, or catching up", body = String, content_type = "text/plain"),
+        (status = 503, description = "No reachable leader (none known, a leader without a quorum, a follower cut off from its leader), or catching up", body = String, content_type = "text/plain"),
     ),
     security(()),
 )]
 pub async fn readyz(State(app): State<App>) -> impl IntoResponse {
-    let m = app.raft.metrics().borrow().clone();
+    let leader = app.raft.metrics().borrow().current_leader;
     let applied = app.applied_index();
     let committed = app.committed_index();
-    match m.current_leader {
+    if let Some(why) = crate::consensus::leader_unreachable(&app) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        );
+    }
+    match leader {
         Some(leader) if applied >= committed => (
             StatusCode::OK,
             format!("ready: leader {leader}, applied {applied}\n"),
         ),
-        Some(_) => (
+        _ => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("catching up: applied {applied} of {committed}\n"),
-        ),
-        None => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no leader known\n".to_string(),
         ),
     }
 }
