@@ -16,7 +16,10 @@ use std::time::Duration;
 use anyhow::Context;
 use futures::{SinkExt, StreamExt};
 use raftwire_api::agent::AgentConfig;
-use raftwire_api::protocol::{AgentMessage, ModuleError, ServerMessage, SILENCE_LIMIT_SECS};
+use raftwire_api::delta::ConfigDelta;
+use raftwire_api::protocol::{
+    AgentMessage, ModuleError, ServerMessage, FEATURE_DELTA, SILENCE_LIMIT_SECS,
+};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -96,13 +99,27 @@ pub struct Report {
     pub config_hash: Option<String>,
     /// The outcome of the last apply.
     pub status: Option<Status>,
+    /// How often the runner asked for a whole configuration (a delta did not fit what it
+    /// holds): each increase sends the node a `resync`.
+    pub resync_requests: u64,
 }
 
-/// A configuration the node sent.
+/// A configuration the node sent, whole (or made whole from a delta).
 #[derive(Debug, Clone)]
 pub struct Received {
     pub version: u64,
     pub config: AgentConfig,
+}
+
+/// What the node sent: a whole configuration, or a delta against the one of version `base`.
+#[derive(Debug, Clone)]
+pub enum Incoming {
+    Whole(Received),
+    Delta {
+        version: u64,
+        base: u64,
+        delta: ConfigDelta,
+    },
 }
 
 /// Who the agent is and where it connects.
@@ -157,7 +174,7 @@ enum End {
 pub async fn run(
     mut dialer: Dialer,
     mut report: watch::Receiver<Report>,
-    configs: mpsc::UnboundedSender<Received>,
+    configs: mpsc::UnboundedSender<Incoming>,
     mut stop: watch::Receiver<bool>,
 ) {
     if dialer.servers.is_empty() {
@@ -259,7 +276,7 @@ async fn session(
     dialer: &Dialer,
     server: &Server,
     report: &mut watch::Receiver<Report>,
-    configs: &mpsc::UnboundedSender<Received>,
+    configs: &mpsc::UnboundedSender<Incoming>,
     stop: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<End> {
     let mut ws = tokio::select! {
@@ -272,7 +289,9 @@ async fn session(
         hostname: Some(dialer.hostname.clone()),
         applied_version: held.applied_version,
         config_hash: held.config_hash.clone(),
+        features: vec![FEATURE_DELTA.to_string()],
     };
+    let mut resyncs_sent = held.resync_requests;
     send(&mut ws, &hello, dialer.silence_limit).await?;
     tracing::info!(
         "{server}: connected (holding version {})",
@@ -307,7 +326,14 @@ async fn session(
                         match serde_json::from_str::<ServerMessage>(text.as_str()) {
                             Ok(ServerMessage::Config { version, config }) => {
                                 tracing::debug!("{server}: received configuration version {version}");
-                                if configs.send(Received { version, config: *config }).is_err() {
+                                let whole = Incoming::Whole(Received { version, config: *config });
+                                if configs.send(whole).is_err() {
+                                    return Ok(End::Stopped);
+                                }
+                            }
+                            Ok(ServerMessage::Delta { version, base, delta }) => {
+                                tracing::debug!("{server}: received configuration version {version} as a delta against {base}");
+                                if configs.send(Incoming::Delta { version, base, delta: *delta }).is_err() {
                                     return Ok(End::Stopped);
                                 }
                             }
@@ -323,8 +349,13 @@ async fn session(
                 if changed.is_err() {
                     return Ok(End::Stopped);
                 }
-                let status = report.borrow_and_update().status.clone();
-                if let Some(status) = status {
+                let now = report.borrow_and_update().clone();
+                if now.resync_requests != resyncs_sent {
+                    resyncs_sent = now.resync_requests;
+                    send(&mut ws, &AgentMessage::Resync, dialer.silence_limit).await?;
+                    last_sent = Instant::now();
+                }
+                if let Some(status) = now.status {
                     send(&mut ws, &status.message(), dialer.silence_limit).await?;
                     last_sent = Instant::now();
                 }
@@ -419,7 +450,7 @@ mod tests {
 
     struct Agent {
         report: watch::Sender<Report>,
-        configs: mpsc::UnboundedReceiver<Received>,
+        configs: mpsc::UnboundedReceiver<Incoming>,
         stop: watch::Sender<bool>,
         task: tokio::task::JoinHandle<()>,
         _dir: tempfile::TempDir,
@@ -458,6 +489,7 @@ mod tests {
                     message: "port busy".into(),
                 }],
             }),
+            resync_requests: 0,
         };
         let agent = start_agent(&[&node.url], held, |_| {});
         let (auth, mut ws) = node.sockets.recv().await.unwrap();
@@ -465,7 +497,7 @@ mod tests {
         assert_eq!(
             next_json(&mut ws).await,
             serde_json::json!({"type": "hello", "public_key": "PUB", "hostname": "host-1",
-                "applied_version": 7, "config_hash": "abc"})
+                "applied_version": 7, "config_hash": "abc", "features": ["delta"]})
         );
         assert_eq!(
             next_json(&mut ws).await,
@@ -493,6 +525,9 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+        let Incoming::Whole(got) = got else {
+            panic!("a whole config arrives whole: {got:?}")
+        };
         assert_eq!(got.version, 12);
         assert_eq!(got.config, config());
         agent.report.send_replace(Report {
@@ -502,10 +537,55 @@ mod tests {
                 applied_version: 12,
                 errors: vec![],
             }),
+            resync_requests: 0,
         });
         assert_eq!(
             next_json(&mut ws).await,
             serde_json::json!({"type": "status", "applied_version": 12, "ok": true, "errors": []})
+        );
+        agent.stop.send(true).unwrap();
+        agent.task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_delta_reaches_the_runner_as_a_delta_and_a_resync_request_reaches_the_node() {
+        let mut node = fake_node().await;
+        let mut agent = start_agent(&[&node.url], Report::default(), |_| {});
+        let (_, mut ws) = node.sockets.recv().await.unwrap();
+        next_json(&mut ws).await; // hello
+        let delta = raftwire_api::delta::ConfigDelta {
+            wg_quick: Some(raftwire_api::delta::TextSplice {
+                head: 0,
+                tail: 0,
+                middle: "[Interface]\n".into(),
+            }),
+            ..Default::default()
+        };
+        let msg = ServerMessage::Delta {
+            version: 13,
+            base: 12,
+            delta: Box::new(delta.clone()),
+        };
+        ws.send(Message::Text(serde_json::to_string(&msg).unwrap().into()))
+            .await
+            .unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(5), agent.configs.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        let Incoming::Delta {
+            version: 13,
+            base: 12,
+            delta: got,
+        } = got
+        else {
+            panic!("the delta as sent: {got:?}")
+        };
+        assert_eq!(got, delta);
+        agent.report.send_modify(|r| r.resync_requests += 1);
+        assert_eq!(
+            next_json(&mut ws).await,
+            serde_json::json!({"type": "resync"})
         );
         agent.stop.send(true).unwrap();
         agent.task.await.unwrap();

@@ -18,7 +18,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::Args;
-use crate::connection::{self, Dialer, Received, Report, Status};
+use crate::connection::{self, Dialer, Incoming, Received, Report, Status};
 use crate::converge::{self, Module, Settings};
 use crate::keys;
 use crate::state::{self, Applied};
@@ -34,6 +34,8 @@ pub struct Runner {
     /// The errors of the last converge (`None`: none ran yet).
     errors: Option<Vec<ModuleError>>,
     report: watch::Sender<Report>,
+    /// How often a whole configuration was asked for (see [`Report::resync_requests`]).
+    resync_requests: u64,
 }
 
 impl Runner {
@@ -44,6 +46,7 @@ impl Runner {
             held: None,
             errors: None,
             report: watch::Sender::new(Report::default()),
+            resync_requests: 0,
         }
     }
 
@@ -91,7 +94,75 @@ impl Runner {
                 applied_version: held.version,
                 errors,
             }),
+            resync_requests: self.resync_requests,
         });
+    }
+
+    /// Makes what the node sent whole: a delta applies to `pending` (resolved from an
+    /// earlier message, not converged yet) or else to the configuration held, and only if
+    /// that is the version the delta names as its base.
+    pub fn resolve(
+        &self,
+        pending: Option<&Received>,
+        incoming: Incoming,
+    ) -> Result<Received, String> {
+        let (version, base, delta) = match incoming {
+            Incoming::Whole(r) => return Ok(r),
+            Incoming::Delta {
+                version,
+                base,
+                delta,
+            } => (version, base, delta),
+        };
+        let (have, held) = match (pending, &self.held) {
+            (Some(p), _) => (p.version, &p.config),
+            (None, Some(h)) => (h.version, &h.config),
+            (None, None) => {
+                return Err(format!(
+                    "a delta against version {base}, but no configuration is held"
+                ))
+            }
+        };
+        if have != base {
+            return Err(format!(
+                "a delta against version {base}, but version {have} is held"
+            ));
+        }
+        let config = delta.apply(held).map_err(|e| e.to_string())?;
+        Ok(Received { version, config })
+    }
+
+    /// Asks the node (through the connection) for the whole configuration.
+    pub fn request_resync(&mut self) {
+        self.resync_requests += 1;
+        let n = self.resync_requests;
+        self.report.send_modify(|r| r.resync_requests = n);
+    }
+
+    /// Resolves every message in `batch`, in order (deltas build on each other), and
+    /// converges only to the newest configuration; asks for a whole one when the last of
+    /// them could not be made whole.
+    pub async fn on_messages(&mut self, batch: impl IntoIterator<Item = Incoming>) {
+        let mut latest: Option<Received> = None;
+        let mut unresolved = false;
+        for incoming in batch {
+            match self.resolve(latest.as_ref(), incoming) {
+                Ok(r) => {
+                    latest = Some(r);
+                    unresolved = false;
+                }
+                Err(e) => {
+                    tracing::warn!("{e}: asking the node for the whole configuration");
+                    unresolved = true;
+                }
+            }
+        }
+        if unresolved {
+            self.request_resync();
+        }
+        if let Some(r) = latest {
+            self.on_config(r).await;
+        }
     }
 
     fn log_outcome(what: &str, version: u64, errors: &[ModuleError]) {
@@ -254,12 +325,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let signal_name = loop {
         tokio::select! {
             received = configs.recv() => {
-                let Some(mut received) = received else { break "the connection ended" };
-                // Only the newest of several queued configurations matters.
+                let Some(first) = received else { break "the connection ended" };
+                // Only the newest of several queued configurations is converged.
+                let mut batch = vec![first];
                 while let Ok(newer) = configs.try_recv() {
-                    received = newer;
+                    batch.push(newer);
                 }
-                runner.on_config(received).await;
+                runner.on_messages(batch).await;
             }
             _ = resync.tick() => runner.resync().await,
             _ = terminate.recv() => break "SIGTERM",
@@ -508,5 +580,56 @@ mod tests {
         let mut f = fixture();
         assert!(f.runner.remove_all().await.is_empty());
         assert_eq!(*f.seen.lock().unwrap(), [None]);
+    }
+
+    fn delta(from: u16, to: u16) -> Incoming {
+        Incoming::Delta {
+            version: u64::from(to),
+            base: u64::from(from),
+            delta: raftwire_api::delta::ConfigDelta::between(&config(from), &config(to)).unwrap(),
+        }
+    }
+
+    #[tokio::test]
+    async fn deltas_build_on_the_held_config_in_order_and_only_the_newest_is_converged() {
+        let mut f = fixture();
+        f.runner
+            .on_config(Received {
+                version: 1,
+                config: config(1),
+            })
+            .await;
+        f.runner
+            .on_messages([delta(1, 2), delta(2, 3), delta(3, 4)])
+            .await;
+        assert_eq!(*f.seen.lock().unwrap(), [Some(1), Some(4)]);
+        let held = f.runner.held().unwrap();
+        assert_eq!((held.version, &held.config), (4, &config(4)));
+        assert_eq!(f.report.borrow_and_update().resync_requests, 0);
+    }
+
+    #[tokio::test]
+    async fn a_delta_against_a_version_not_held_is_not_applied_and_asks_for_the_whole_config() {
+        let mut f = fixture();
+        f.runner
+            .on_config(Received {
+                version: 1,
+                config: config(1),
+            })
+            .await;
+        f.report.borrow_and_update();
+        f.runner.on_messages([delta(2, 3)]).await;
+        assert_eq!(*f.seen.lock().unwrap(), [Some(1)], "nothing converged");
+        assert_eq!(f.runner.held().unwrap().config, config(1));
+        assert_eq!(f.report.borrow_and_update().resync_requests, 1);
+        // The whole config that answers the resync is taken as it is.
+        f.runner
+            .on_messages([Incoming::Whole(Received {
+                version: 3,
+                config: config(3),
+            })])
+            .await;
+        assert_eq!(f.runner.held().unwrap().config, config(3));
+        assert_eq!(f.report.borrow_and_update().resync_requests, 1);
     }
 }

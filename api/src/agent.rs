@@ -7,10 +7,10 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::dns::{network_records, DnsRecord};
-use crate::firewall::{jump_firewall, jump_nat, FamilyRules, Forwarding, JumpNat};
+use crate::firewall::{jump_firewall, jump_nat, FamilyRules, Forwarding, JumpFirewall, JumpNat};
 use crate::ids::{NetworkId, PeerId};
 use crate::view::{NetworkView, ViewIndex};
-use crate::wireguard::{peer_config, render_wg_quick, WgInterface, WgPeer};
+use crate::wireguard::{peer_config, render_wg_quick, WgConfig, WgInterface, WgPeer};
 
 /// The rule sets of a jump, per family (`None`: the family is absent).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,27 +56,76 @@ pub struct AgentConfig {
 /// The wg-quick text carries no private key: the agent holds its own.
 pub fn agent_config(view: &NetworkView, idx: &ViewIndex, peer: PeerId) -> Option<AgentConfig> {
     let p = idx.peer(peer)?;
-    let wg = peer_config(view, idx, peer)?;
-    let wg_quick = render_wg_quick(&wg, None);
-    let (firewall, forwarding, dns, nat) = if p.is_jump {
-        let fw = jump_firewall(view, idx, peer)?;
-        let dns = DnsConfig {
-            listen: p.addresses(),
-            zone: view.network.domain.clone(),
-            records: network_records(view),
-            upstreams: view.network.dns_servers.clone(),
-        };
-        (
-            Some(FirewallConfig {
-                ipv4: fw.ipv4,
-                ipv6: fw.ipv6,
-            }),
-            fw.forwarding,
-            Some(dns),
-            jump_nat(view, idx, peer),
-        )
+    let wg = wireguard_part(view, idx, peer)?;
+    let filter = if p.is_jump {
+        Some(filter_part(view, idx, peer)?)
     } else {
-        (
+        None
+    };
+    assemble(view, idx, peer, wg, filter, None)
+}
+
+/// The WireGuard part of a configuration: the interface and peers, and their wg-quick text.
+pub struct WgPart {
+    wg: WgConfig,
+    text: String,
+}
+
+/// The filter part of a jump's configuration: its rule sets, forwarding and NAT.
+pub struct FilterPart {
+    firewall: JumpFirewall,
+    nat: Option<JumpNat>,
+}
+
+/// `peer`'s WireGuard part, if it is in the view.
+pub fn wireguard_part(view: &NetworkView, idx: &ViewIndex, peer: PeerId) -> Option<WgPart> {
+    let wg = peer_config(view, idx, peer)?;
+    let text = render_wg_quick(&wg, None);
+    Some(WgPart { wg, text })
+}
+
+/// The filter part of the jump `peer`, if it is one.
+pub fn filter_part(view: &NetworkView, idx: &ViewIndex, peer: PeerId) -> Option<FilterPart> {
+    Some(FilterPart {
+        firewall: jump_firewall(view, idx, peer)?,
+        nat: jump_nat(view, idx, peer),
+    })
+}
+
+/// Puts a configuration together from its parts, each derived from this view on its own (a
+/// caller rendering several large jump configs derives the parts side by side; they are
+/// what [`agent_config`] derives one after the other). `filter` is `None` for a regular
+/// peer; `records` are the view's [`network_records`], derived here when not given (every
+/// jump of a view has the same).
+pub fn assemble(
+    view: &NetworkView,
+    idx: &ViewIndex,
+    peer: PeerId,
+    wg: WgPart,
+    filter: Option<FilterPart>,
+    records: Option<Vec<DnsRecord>>,
+) -> Option<AgentConfig> {
+    let p = idx.peer(peer)?;
+    let WgPart { wg, text } = wg;
+    let (firewall, forwarding, dns, nat) = match filter {
+        Some(FilterPart { firewall: fw, nat }) => {
+            let dns = DnsConfig {
+                listen: p.addresses(),
+                zone: view.network.domain.clone(),
+                records: records.unwrap_or_else(|| network_records(view)),
+                upstreams: view.network.dns_servers.clone(),
+            };
+            (
+                Some(FirewallConfig {
+                    ipv4: fw.ipv4,
+                    ipv6: fw.ipv6,
+                }),
+                fw.forwarding,
+                Some(dns),
+                nat,
+            )
+        }
+        None => (
             None,
             Forwarding {
                 ipv4: false,
@@ -84,14 +133,14 @@ pub fn agent_config(view: &NetworkView, idx: &ViewIndex, peer: PeerId) -> Option
             },
             None,
             None,
-        )
+        ),
     };
     Some(AgentConfig {
         peer_id: peer,
         network_id: view.network.id,
         interface: wg.interface,
         peers: wg.peers,
-        wg_quick,
+        wg_quick: text,
         firewall,
         forwarding,
         dns,

@@ -7,6 +7,9 @@
 //! 2. The node answers with [`ServerMessage::Config`] unless the agent already holds exactly
 //!    the configuration the node would send (same fingerprint), and sends a new one after
 //!    every applied change that alters this agent's configuration, and only then.
+//!    An agent whose hello lists [`FEATURE_DELTA`] is sent, once it holds a configuration
+//!    the node knows, [`ServerMessage::Delta`]s instead: only what changed, so one new peer
+//!    costs a jump a few hundred bytes rather than its whole configuration.
 //! 3. After each apply the agent reports [`AgentMessage::Status`]: the version it applied,
 //!    and the errors of each module that failed. It pings while idle; either side closes a
 //!    connection silent for [`SILENCE_LIMIT_SECS`].
@@ -21,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::agent::AgentConfig;
+use crate::delta::ConfigDelta;
 
 /// Either side closes a connection it has heard nothing on for this long.
 pub const SILENCE_LIMIT_SECS: u64 = 30;
@@ -39,7 +43,20 @@ pub enum ServerMessage {
         version: u64,
         config: Box<AgentConfig>,
     },
+    /// The configuration of `version`, as a [`ConfigDelta`] against the one of `base` the
+    /// agent holds. Sent only to agents whose hello lists [`FEATURE_DELTA`], and only against
+    /// the configuration the node last sent it on this connection (or the one its hello
+    /// proved it holds). An agent that holds another version, or finds that the delta does
+    /// not fit, answers [`AgentMessage::Resync`].
+    Delta {
+        version: u64,
+        base: u64,
+        delta: Box<ConfigDelta>,
+    },
 }
+
+/// The hello feature by which an agent accepts [`ServerMessage::Delta`].
+pub const FEATURE_DELTA: &str = "delta";
 
 /// Agent → node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +73,10 @@ pub enum AgentMessage {
         /// [`config_fingerprint`] of the configuration the agent holds, if any.
         #[serde(default)]
         config_hash: Option<String>,
+        /// What the agent understands beyond full configs (e.g. [`FEATURE_DELTA`]); older
+        /// agents send none and get only full configs.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        features: Vec<String>,
     },
     Status {
         applied_version: u64,
@@ -64,6 +85,9 @@ pub enum AgentMessage {
         errors: Vec<ModuleError>,
     },
     Ping,
+    /// The agent cannot use what it was sent (a delta against a configuration it does not
+    /// hold): the node sends the whole configuration next.
+    Resync,
 }
 
 /// One module of the agent that failed to converge the host (`wireguard`, `addresses`,

@@ -14,7 +14,8 @@
 //! share the wall clock, which times the pushes.
 //!
 //! Run: `cargo bench -p raftwire-node --bench hub_fanout` (N = `AGENTS`, default 1,000;
-//! `ROUNDS` for the new-peer case, default 30).
+//! `ROUNDS` for the new-peer case, default 30; `DELTAS=0`: agents that do not accept deltas
+//! and are sent every change as a whole config, as agents before deltas were).
 
 #[path = "../tests/it/common/mod.rs"]
 mod common;
@@ -32,6 +33,10 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
+/// The allocator `raftwire-node` ships with, so the node measured here is the one shipped.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A distinct valid WireGuard key per agent (base64 of 32 bytes).
 fn key(n: u32) -> String {
     use base64::Engine;
@@ -46,6 +51,11 @@ struct Agent {
     version: AtomicU64,
     configs: AtomicUsize,
     at: Mutex<Option<Instant>>,
+}
+
+/// Whether the agents accept deltas (`DELTAS`, default on).
+fn deltas() -> bool {
+    std::env::var("DELTAS").map_or(true, |v| v != "0")
 }
 
 fn version_of(text: &str) -> Option<u64> {
@@ -72,7 +82,14 @@ async fn run_agent(url: String, token: String, key: String, me: Arc<Agent>) {
             }
         }
     };
-    let hello = json!({"type": "hello", "public_key": key, "applied_version": 0});
+    // As the real agent does, unless `DELTAS=0` (agents that take only whole configs).
+    let features = if deltas() {
+        json!(["delta"])
+    } else {
+        json!([])
+    };
+    let hello =
+        json!({"type": "hello", "public_key": key, "applied_version": 0, "features": features});
     ws.send(Message::Text(hello.to_string().into()))
         .await
         .expect("hello");
@@ -380,7 +397,12 @@ async fn bench(n: usize, rounds: usize) {
     let _ = child.kill().await;
 
     println!();
-    println!("hub_fanout: 1 node, 3 jumps, {n} agents (peers created in {created:.1?})");
+    let mode = if deltas() {
+        "agents accept deltas"
+    } else {
+        "agents take whole configs (DELTAS=0)"
+    };
+    println!("hub_fanout: 1 node, 3 jumps, {n} agents, {mode} (peers created in {created:.1?})");
     println!("| measure | median | p99 / max | goal |");
     println!("|---|---|---|---|");
     println!("| all {n} agents hold a first config | {connected:.2?} | | < 30 s at 10,000 |");

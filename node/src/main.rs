@@ -7,6 +7,10 @@ use clap::Parser;
 use raftwire_node::{start, NodeArgs};
 use tokio::signal::unix::{signal, SignalKind};
 
+/// See the workspace's `Cargo.toml`: large configs render much faster with mimalloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()

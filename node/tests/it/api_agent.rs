@@ -954,3 +954,112 @@ async fn a_route_through_another_jump_is_not_pushed_to_this_jump() {
     .await;
     c.shutdown().await;
 }
+
+/// Hello from an agent that accepts deltas.
+async fn hello_with_deltas(ws: &mut Ws, key: &str) {
+    let msg = json!({"type": "hello", "public_key": key, "hostname": "h", "applied_version": 0,
+        "features": ["delta"]});
+    ws.send(Message::Text(msg.to_string().into()))
+        .await
+        .unwrap();
+}
+
+fn agent_config(msg: &Value) -> raftwire_api::agent::AgentConfig {
+    serde_json::from_value(msg["config"].clone()).expect("an agent config")
+}
+
+/// The next message, which must be a delta: applied to `held`, with its version.
+async fn delta_onto(
+    ws: &mut Ws,
+    held: &(u64, raftwire_api::agent::AgentConfig),
+) -> (u64, raftwire_api::agent::AgentConfig) {
+    let msg = match next(ws, PUSH).await {
+        Next::Text(v) => v,
+        other => panic!("expected a delta, got {other:?}"),
+    };
+    assert_eq!(msg["type"], "delta", "{msg}");
+    assert_eq!(
+        msg["base"].as_u64(),
+        Some(held.0),
+        "the base is what the agent holds: {msg}"
+    );
+    let delta: raftwire_api::delta::ConfigDelta =
+        serde_json::from_value(msg["delta"].clone()).expect("a config delta");
+    (
+        version(&msg),
+        delta
+            .apply(&held.1)
+            .expect("the delta fits the config held"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_accepting_deltas_gets_changes_as_deltas_that_yield_exactly_the_whole_config() {
+    let c = Cluster::single().await;
+    let n = jump_network(&c).await;
+    let mut ws = connect(&c, &n.token).await;
+    hello_with_deltas(&mut ws, &wg_key(7)).await;
+    // The first config is whole: the node knows nothing the agent holds.
+    let first = config_at_connect(&mut ws).await;
+    let mut held = (version(&first), agent_config(&first));
+    for i in 0..3u8 {
+        c.create(
+            &format!("/networks/{}/peers", n.nid),
+            json!({"name": format!("laptop{i}"), "public_key": wg_key(20 + i)}),
+        )
+        .await;
+        held = delta_onto(&mut ws, &held).await;
+        // What the node would send whole is the same config, under the same version.
+        let whole = http_config(&c, 1, &n.token).await;
+        assert_eq!((version(&whole), agent_config(&whole)), held);
+    }
+    // Reconnecting while holding the current config (as after a failover): nothing is sent.
+    ws = connect(&c, &n.token).await;
+    let hello = json!({"type": "hello", "public_key": wg_key(7), "hostname": "h",
+        "applied_version": held.0, "features": ["delta"],
+        "config_hash": raftwire_api::protocol::config_fingerprint(&held.1)});
+    ws.send(Message::Text(hello.to_string().into()))
+        .await
+        .unwrap();
+    // The hub takes a new connection within milliseconds, and sends nothing to an agent that
+    // holds the current config: nothing to wait on but time. (A change before that would be
+    // sent whole, which is correct too, but not what this test is about.)
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Deltas build on the config the hello proved the agent holds.
+    c.patch(
+        1,
+        &format!("/networks/{}", n.nid),
+        json!({"dns_servers": ["9.9.9.9"]}),
+    )
+    .await;
+    let after = delta_onto(&mut ws, &held).await;
+    assert_eq!(
+        after.1.dns.as_ref().unwrap().upstreams,
+        ["9.9.9.9".parse::<std::net::IpAddr>().unwrap()]
+    );
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_asking_for_a_resync_gets_its_whole_config() {
+    let c = Cluster::single().await;
+    let n = jump_network(&c).await;
+    let mut ws = connect(&c, &n.token).await;
+    hello_with_deltas(&mut ws, &wg_key(7)).await;
+    let first = config_at_connect(&mut ws).await;
+    ws.send(Message::Text(json!({"type": "resync"}).to_string().into()))
+        .await
+        .unwrap();
+    let again = config(&mut ws).await;
+    assert_eq!(agent_config(&again), agent_config(&first));
+    // And the next change is a delta against that whole config again.
+    c.create(
+        &format!("/networks/{}/peers", n.nid),
+        json!({"name": "laptop", "public_key": wg_key(30)}),
+    )
+    .await;
+    let held = (version(&again), agent_config(&again));
+    let (_, cfg) = delta_onto(&mut ws, &held).await;
+    assert!(cfg.peers.iter().any(|p| p.public_key == wg_key(30)));
+    c.shutdown().await;
+}

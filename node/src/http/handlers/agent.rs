@@ -10,6 +10,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::response::Response;
 use axum::Json;
+use raftwire_api::protocol::FEATURE_DELTA;
 use raftwire_api::validate::is_wireguard_key;
 use raftwire_api::{DomainError, ErrorCode, PeerId};
 use raftwire_raft_store::Command;
@@ -127,6 +128,7 @@ async fn serve(app: App, peer: PeerId, token_hash: String, mut socket: WebSocket
         public_key,
         applied_version,
         config_hash,
+        features,
         ..
     }) = hello
     else {
@@ -163,10 +165,16 @@ async fn serve(app: App, peer: PeerId, token_hash: String, mut socket: WebSocket
         let _ = socket.send(Message::Close(None)).await;
         return;
     };
+    let deltas = features.iter().any(|f| f == FEATURE_DELTA);
     // The hub's push task renders this agent's config (and only this one) next.
-    let (conn, mut outbound) =
-        app.hub
-            .register(peer, network, applied_version, config_hash, token_hash);
+    let (conn, mut outbound) = app.hub.register(
+        peer,
+        network,
+        applied_version,
+        config_hash,
+        token_hash,
+        deltas,
+    );
 
     let mut session = Session::connect(&app, peer, applied_version);
 
@@ -193,9 +201,13 @@ async fn serve(app: App, peer: PeerId, token_hash: String, mut socket: WebSocket
                 last_heard = tokio::time::Instant::now();
                 match msg {
                     Some(Ok(Message::Text(t))) => {
-                        if let Ok(AgentMessage::Status { applied_version, errors, .. }) = serde_json::from_str(&t) {
-                            // Written to the replicated state only when it changed.
-                            session.status(&app, applied_version, &errors);
+                        match serde_json::from_str(&t) {
+                            Ok(AgentMessage::Status { applied_version, errors, .. }) => {
+                                // Written to the replicated state only when it changed.
+                                session.status(&app, applied_version, &errors);
+                            }
+                            Ok(AgentMessage::Resync) => app.hub.resync(peer, conn),
+                            _ => {}
                         }
                     }
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
@@ -203,16 +215,17 @@ async fn serve(app: App, peer: PeerId, token_hash: String, mut socket: WebSocket
                 }
             }
             _ = leader_check.tick() => {
-                let leader = app.raft.metrics().borrow().current_leader;
-                match (leader, leaderless_since) {
-                    (Some(_), _) => leaderless_since = None,
-                    (None, None) => leaderless_since = Some(tokio::time::Instant::now()),
-                    (None, Some(t)) if t.elapsed() > app.leaderless_limit => {
+                // No leader known, or one this node cannot reach (check-quorum).
+                let reachable = crate::consensus::leader_unreachable(&app).is_none();
+                match (reachable, leaderless_since) {
+                    (true, _) => leaderless_since = None,
+                    (false, None) => leaderless_since = Some(tokio::time::Instant::now()),
+                    (false, Some(t)) if t.elapsed() > app.leaderless_limit => {
                         tracing::info!("agent {peer}: no leader for {:?}: sending it away", app.leaderless_limit);
                         let _ = send(&mut socket, no_leader_close()).await;
                         break;
                     }
-                    (None, Some(_)) => {}
+                    (false, Some(_)) => {}
                 }
             }
             _ = ping.tick() => {
