@@ -41,6 +41,8 @@ pub struct AppInner {
     pub leaderless_limit: std::time::Duration,
     /// Bounds the quorum rounds that unknown bearer tokens cause.
     pub token_catch_up: crate::http::token_catch_up::TokenCatchUp,
+    /// The web UI's sign-in sessions on this node.
+    pub ui: crate::ui::Sessions,
 }
 
 impl Deref for App {

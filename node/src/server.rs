@@ -148,6 +148,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         leaderless_limit: Duration::from_millis(cfg.raft.leaderless_limit_ms),
         metrics,
         token_catch_up: Default::default(),
+        ui: Default::default(),
     });
 
     let (stop, stopped) = watch::channel(false);

@@ -10,6 +10,7 @@
 pub mod apply;
 pub mod codec;
 pub mod command;
+pub mod dry_run;
 pub mod invariants;
 pub mod revision;
 pub mod state;
@@ -18,6 +19,7 @@ pub mod table;
 pub mod types;
 
 pub use apply::apply;
+pub use dry_run::{dry_run, DryRun};
 pub use command::{
     AgentError, AgentReport, AgentStatus, ApplyResult, Command, NetworkDefaults, PeerSecretsInput,
     Response,

@@ -11,6 +11,7 @@ mod variants;
 mod apply_examples;
 mod apply_properties;
 mod consistency;
+mod dry_run;
 mod crash_restart;
 mod memory;
 mod storage_suite;
