@@ -140,7 +140,10 @@ pub fn network_plan(before: Option<&NetworkView>, after: Option<&NetworkView>) -
         // The side the peer is on after the change decides what kind it is.
         let now = new.or(old).unwrap_or(p);
         let change = |f: IpFamily| {
-            AddressChange::between(old.and_then(|o| o.address(f)), new.and_then(|n| n.address(f)))
+            AddressChange::between(
+                old.and_then(|o| o.address(f)),
+                new.and_then(|n| n.address(f)),
+            )
         };
         let (ipv4, ipv6) = (change(IpFamily::Ipv4), change(IpFamily::Ipv6));
         if ipv4.is_some() || ipv6.is_some() {
@@ -200,7 +203,12 @@ mod tests {
 
     #[test]
     fn identical_views_plan_nothing() {
-        let mut b = Builder::new("corp", IpStackMode::Dual, Some("10.0.0.0/24"), Some("fd00::/64"));
+        let mut b = Builder::new(
+            "corp",
+            IpStackMode::Dual,
+            Some("10.0.0.0/24"),
+            Some("fd00::/64"),
+        );
         b.jump("jump");
         b.peer("laptop");
         let data = b.build();

@@ -19,11 +19,11 @@ pub mod table;
 pub mod types;
 
 pub use apply::apply;
-pub use dry_run::{dry_run, DryRun};
 pub use command::{
     AgentError, AgentReport, AgentStatus, ApplyResult, Command, NetworkDefaults, PeerSecretsInput,
     Response,
 };
+pub use dry_run::{dry_run, DryRun};
 pub use revision::apply_entry;
 pub use state::{
     AdminToken, AgentRecord, NetworkState, PeerSecrets, Remembered, State, StateData, StateMeta,

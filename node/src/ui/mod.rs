@@ -49,7 +49,10 @@ pub fn routes() -> Router<App> {
         .route("/ui/networks", get(networks))
         .route("/ui/networks/new", get(new_network).post(create_network))
         .route("/ui/networks/{nid}", get(network))
-        .route("/ui/networks/{nid}/edit", get(edit_network).post(update_network))
+        .route(
+            "/ui/networks/{nid}/edit",
+            get(edit_network).post(update_network),
+        )
         .route("/ui/networks/{nid}/peers", post(create_peer))
         .route("/ui/networks/{nid}/peers/{pid}", get(peer))
         .route("/ui/networks/{nid}/peers/{pid}/config", get(peer_config))
@@ -82,7 +85,12 @@ impl Problem {
             items: body
                 .get("items")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_default(),
         }
     }
@@ -126,7 +134,9 @@ async fn api_call(
     let failed = |detail: String| Raw {
         status: StatusCode::INTERNAL_SERVER_ERROR,
         content_type: "application/json".into(),
-        body: json!({ "code": "internal", "detail": detail }).to_string().into_bytes(),
+        body: json!({ "code": "internal", "detail": detail })
+            .to_string()
+            .into_bytes(),
     };
     let req = match req.body(body) {
         Ok(r) => r,
@@ -218,23 +228,32 @@ impl Ui {
     }
 
     /// A form's CSRF token must be this session's.
-    fn check(&self, form: &Fields) -> Result<(), Response> {
+    fn check(&self, form: &Fields) -> Result<(), Forged> {
         match form.get("csrf") {
             Some(t) if constant_time_eq(t, &self.session.csrf) => Ok(()),
-            _ => Err((
-                StatusCode::FORBIDDEN,
-                html(pages::message(
-                    "Form expired",
-                    "The form did not carry this session's token (opened before signing in \
-                     again?). Go back, reload and send it again.",
-                )),
-            )
-                .into_response()),
+            _ => Err(Forged),
         }
     }
 
     fn csrf(&self) -> &str {
         &self.session.csrf
+    }
+}
+
+/// A POST without this session's CSRF token: refused (403) with a page saying why.
+pub struct Forged;
+
+impl From<Forged> for Response {
+    fn from(_: Forged) -> Response {
+        (
+            StatusCode::FORBIDDEN,
+            html(pages::message(
+                "Form expired",
+                "The form did not carry this session's token (opened before signing in \
+                 again?). Go back, reload and send it again.",
+            )),
+        )
+            .into_response()
     }
 }
 
@@ -277,7 +296,15 @@ fn refused(p: Problem) -> Response {
         status,
         html(pages::message(
             &format!("The API refused: {}", p.code),
-            &format!("{}{}", p.detail, if p.items.is_empty() { String::new() } else { format!(" ({})", p.items.join(", ")) }),
+            &format!(
+                "{}{}",
+                p.detail,
+                if p.items.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", p.items.join(", "))
+                }
+            ),
         )),
     )
         .into_response()
@@ -312,7 +339,9 @@ async fn sign_in(State(app): State<App>, Form(form): Form<Fields>) -> Response {
     if !raw.status.is_success() {
         let why = match raw.status {
             StatusCode::UNAUTHORIZED => "That is not a token this cluster knows.".to_string(),
-            StatusCode::FORBIDDEN => "That is an agent token; sign in with an admin token.".to_string(),
+            StatusCode::FORBIDDEN => {
+                "That is an agent token; sign in with an admin token.".to_string()
+            }
             s => format!("The node could not check the token ({s})."),
         };
         return (StatusCode::UNAUTHORIZED, html(pages::sign_in(Some(&why)))).into_response();
@@ -334,7 +363,10 @@ async fn sign_out(ui: Ui, Form(form): Form<Fields>) -> Page {
     ui.check(&form)?;
     ui.app.ui.remove(&ui.sid);
     let mut resp = Redirect::to("/ui/sign-in").into_response();
-    let gone = format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0", session::COOKIE);
+    let gone = format!(
+        "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
+        session::COOKIE
+    );
     if let Ok(v) = HeaderValue::from_str(&gone) {
         resp.headers_mut().insert(SET_COOKIE, v);
     }
@@ -410,10 +442,19 @@ async fn dashboard(ui: Ui) -> Page {
     let mut peers = Vec::new();
     for n in &nets {
         let id = n["id"].as_str().unwrap_or("");
-        let list = ui.list(&format!("/networks/{id}/peers")).await.map_err(refused)?;
+        let list = ui
+            .list(&format!("/networks/{id}/peers"))
+            .await
+            .map_err(refused)?;
         peers.extend(list.into_iter().map(|p| (n.clone(), p)));
     }
-    Ok(html(pages::dashboard(ui.csrf(), &status, &rows, &nets, &peers)))
+    Ok(html(pages::dashboard(
+        ui.csrf(),
+        &status,
+        &rows,
+        &nets,
+        &peers,
+    )))
 }
 
 async fn cluster(ui: Ui) -> Page {
@@ -423,15 +464,26 @@ async fn cluster(ui: Ui) -> Page {
 
 async fn add_member(ui: Ui, Form(form): Form<Fields>) -> Page {
     ui.check(&form)?;
-    let id = form.get("id").map(|s| s.parse::<u64>().map_err(|_| s.to_string()));
+    let id = form
+        .get("id")
+        .map(|s| s.parse::<u64>().map_err(|_| s.to_string()));
     let body = json!({
         "id": match id { Some(Ok(n)) => json!(n), Some(Err(s)) => json!(s), None => Value::Null },
         "addr": form.get("addr"),
     });
-    member_result(&ui, ui.call(Method::POST, "/cluster/members", Some(&body), None).await).await
+    member_result(
+        &ui,
+        ui.call(Method::POST, "/cluster/members", Some(&body), None)
+            .await,
+    )
+    .await
 }
 
-async fn change_member(ui: Ui, Path((id, op)): Path<(u64, String)>, Form(form): Form<Fields>) -> Page {
+async fn change_member(
+    ui: Ui,
+    Path((id, op)): Path<(u64, String)>,
+    Form(form): Form<Fields>,
+) -> Page {
     ui.check(&form)?;
     let (method, path) = match op.as_str() {
         "promote" => (Method::POST, format!("/cluster/members/{id}/promote")),
@@ -446,7 +498,14 @@ async fn change_member(ui: Ui, Path((id, op)): Path<(u64, String)>, Form(form): 
             };
             return member_result(&ui, Err(p)).await;
         }
-        _ => return Err(refused(Problem { status: 404, code: "not_found".into(), detail: "no such operation".into(), ..Default::default() })),
+        _ => {
+            return Err(refused(Problem {
+                status: 404,
+                code: "not_found".into(),
+                detail: "no such operation".into(),
+                ..Default::default()
+            }))
+        }
     };
     member_result(&ui, ui.call(method, &path, None, None).await).await
 }
@@ -457,7 +516,11 @@ async fn member_result(ui: &Ui, r: Result<Value, Problem>) -> Page {
         Err(p) => {
             let (status, rows) = nodes(ui).await.map_err(refused)?;
             let code = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST);
-            Ok((code, html(pages::cluster(ui.csrf(), &status, &rows, Some(&p)))).into_response())
+            Ok((
+                code,
+                html(pages::cluster(ui.csrf(), &status, &rows, Some(&p))),
+            )
+                .into_response())
         }
     }
 }
@@ -470,7 +533,10 @@ async fn networks(ui: Ui) -> Page {
     let mut rows = Vec::with_capacity(nets.len());
     for n in nets {
         let ipam = ui
-            .get(&format!("/networks/{}/ipam", n["id"].as_str().unwrap_or("")))
+            .get(&format!(
+                "/networks/{}/ipam",
+                n["id"].as_str().unwrap_or("")
+            ))
             .await
             .map_err(refused)?;
         rows.push((n, ipam));
@@ -577,8 +643,14 @@ async fn create_network(ui: Ui, Form(fields): Form<Fields>) -> Page {
         suggest(&ui, &mut form).await;
         return Ok(html(pages::network_form(ui.csrf(), None, &form, None)));
     }
-    match ui.call(Method::POST, "/networks", Some(&form.body()), None).await {
-        Ok(n) => Ok(Redirect::to(&format!("/ui/networks/{}", n["id"].as_str().unwrap_or(""))).into_response()),
+    match ui
+        .call(Method::POST, "/networks", Some(&form.body()), None)
+        .await
+    {
+        Ok(n) => Ok(
+            Redirect::to(&format!("/ui/networks/{}", n["id"].as_str().unwrap_or("")))
+                .into_response(),
+        ),
         Err(p) => Ok((
             StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST),
             html(pages::network_form(ui.csrf(), None, &form, Some(&p))),
@@ -603,7 +675,12 @@ async fn update_network(ui: Ui, Path(nid): Path<String>, Form(fields): Form<Fiel
     let mut form = NetworkForm::from_fields(&fields);
     if fields.get("action") == Some("suggest") {
         suggest(&ui, &mut form).await;
-        return Ok(html(pages::network_form(ui.csrf(), Some(&current), &form, None)));
+        return Ok(html(pages::network_form(
+            ui.csrf(),
+            Some(&current),
+            &form,
+            None,
+        )));
     }
     let before = NetworkForm::from_network(&current);
     // Only what changed goes in the patch.
@@ -621,7 +698,10 @@ async fn update_network(ui: Ui, Path(nid): Path<String>, Form(fields): Form<Fiel
         || form.ipv6_cidr != before.ipv6_cidr;
     if addressing {
         body.insert("ip_stack_mode".into(), json!(form.mode));
-        for (k, v) in [("ipv4_cidr", &form.ipv4_cidr), ("ipv6_cidr", &form.ipv6_cidr)] {
+        for (k, v) in [
+            ("ipv4_cidr", &form.ipv4_cidr),
+            ("ipv6_cidr", &form.ipv6_cidr),
+        ] {
             if !v.is_empty() {
                 body.insert(k.into(), json!(v));
             }
@@ -631,10 +711,17 @@ async fn update_network(ui: Ui, Path(nid): Path<String>, Form(fields): Form<Fiel
     }
     let body = Value::Object(body);
     let version = current["version"].as_u64();
-    let confirmed = fields.get("confirm_version").and_then(|v| v.parse::<u64>().ok());
+    let confirmed = fields
+        .get("confirm_version")
+        .and_then(|v| v.parse::<u64>().ok());
     let answer = if addressing && confirmed.is_none() {
         match ui
-            .call(Method::PATCH, &format!("{path}?dry_run=true"), Some(&body), version)
+            .call(
+                Method::PATCH,
+                &format!("{path}?dry_run=true"),
+                Some(&body),
+                version,
+            )
             .await
         {
             Ok(plan) => {
@@ -643,13 +730,19 @@ async fn update_network(ui: Ui, Path(nid): Path<String>, Form(fields): Form<Fiel
             Err(p) => Err(p),
         }
     } else {
-        ui.call(Method::PATCH, &path, Some(&body), confirmed.or(version)).await
+        ui.call(Method::PATCH, &path, Some(&body), confirmed.or(version))
+            .await
     };
     match answer {
         Ok(_) => Ok(Redirect::to(&format!("/ui/networks/{nid}")).into_response()),
         Err(p) => Ok((
             StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST),
-            html(pages::network_form(ui.csrf(), Some(&current), &form, Some(&p))),
+            html(pages::network_form(
+                ui.csrf(),
+                Some(&current),
+                &form,
+                Some(&p),
+            )),
         )
             .into_response()),
     }
@@ -681,7 +774,12 @@ async fn network_page(ui: &Ui, nid: &str) -> Result<NetworkPage, Problem> {
 
 async fn network(ui: Ui, Path(nid): Path<String>) -> Page {
     let page = network_page(&ui, &nid).await.map_err(refused)?;
-    Ok(html(pages::network(ui.csrf(), &page, None, &Fields::default())))
+    Ok(html(pages::network(
+        ui.csrf(),
+        &page,
+        None,
+        &Fields::default(),
+    )))
 }
 
 // ---------------------------------------------------------------- peers
@@ -700,7 +798,12 @@ async fn create_peer(ui: Ui, Path(nid): Path<String>, Form(fields): Form<Fields>
         }
     }
     match ui
-        .call(Method::POST, &format!("/networks/{nid}/peers"), Some(&body), None)
+        .call(
+            Method::POST,
+            &format!("/networks/{nid}/peers"),
+            Some(&body),
+            None,
+        )
         .await
     {
         Ok(p) => {
@@ -708,7 +811,9 @@ async fn create_peer(ui: Ui, Path(nid): Path<String>, Form(fields): Form<Fields>
             match p["agent_token"].as_str() {
                 // Shown once, on this answer; never again.
                 Some(token) => peer_view(&ui, &nid, &pid, Some(token)).await,
-                None => Ok(Redirect::to(&format!("/ui/networks/{nid}/peers/{pid}")).into_response()),
+                None => {
+                    Ok(Redirect::to(&format!("/ui/networks/{nid}/peers/{pid}")).into_response())
+                }
             }
         }
         Err(p) => {
@@ -736,9 +841,18 @@ async fn peer_view(ui: &Ui, nid: &str, pid: &str, token: Option<&str>) -> Page {
     let base = format!("/networks/{nid}/peers/{pid}");
     let network = ui.get(&format!("/networks/{nid}")).await.map_err(refused)?;
     let peer = ui.get(&base).await.map_err(refused)?;
-    let is_static = !peer["is_jump"].as_bool().unwrap_or(false) && !peer["use_agent"].as_bool().unwrap_or(false);
+    let is_static = !peer["is_jump"].as_bool().unwrap_or(false)
+        && !peer["use_agent"].as_bool().unwrap_or(false);
     let config = if is_static {
-        let raw = api_call(&ui.app, &ui.session.token, Method::GET, &format!("{base}/config"), None, None).await;
+        let raw = api_call(
+            &ui.app,
+            &ui.session.token,
+            Method::GET,
+            &format!("{base}/config"),
+            None,
+            None,
+        )
+        .await;
         raw.status
             .is_success()
             .then(|| String::from_utf8_lossy(&raw.body).into_owned())
@@ -778,7 +892,10 @@ async fn peer_config(ui: Ui, Path((nid, pid)): Path<(String, String)>) -> Page {
         let v: Value = serde_json::from_slice(&raw.body).unwrap_or(Value::Null);
         return Err(refused(Problem::of(raw.status.as_u16(), &v)));
     }
-    let name: String = pid.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+    let name: String = pid
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
     let disposition = format!("attachment; filename=\"{name}.conf\"");
     let mut resp = (StatusCode::OK, raw.body).into_response();
     let h = resp.headers_mut();
@@ -791,10 +908,19 @@ async fn peer_config(ui: Ui, Path((nid, pid)): Path<(String, String)>) -> Page {
     Ok(resp)
 }
 
-async fn rotate_token(ui: Ui, Path((nid, pid)): Path<(String, String)>, Form(fields): Form<Fields>) -> Page {
+async fn rotate_token(
+    ui: Ui,
+    Path((nid, pid)): Path<(String, String)>,
+    Form(fields): Form<Fields>,
+) -> Page {
     ui.check(&fields)?;
     let answer = ui
-        .call(Method::POST, &format!("/networks/{nid}/peers/{pid}/token"), None, None)
+        .call(
+            Method::POST,
+            &format!("/networks/{nid}/peers/{pid}/token"),
+            None,
+            None,
+        )
         .await
         .map_err(refused)?;
     let token = answer["agent_token"].as_str().unwrap_or("").to_string();

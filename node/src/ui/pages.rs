@@ -120,7 +120,8 @@ pub fn sign_in(error: Option<&str>) -> Markup {
 }
 
 fn agent_cell(p: &Value) -> Markup {
-    let is_static = !p["is_jump"].as_bool().unwrap_or(false) && !p["use_agent"].as_bool().unwrap_or(false);
+    let is_static =
+        !p["is_jump"].as_bool().unwrap_or(false) && !p["use_agent"].as_bool().unwrap_or(false);
     html! {
         @if is_static {
             span.muted { "static" }
@@ -144,7 +145,9 @@ pub fn dashboard(
     let agents: Vec<&Value> = peers
         .iter()
         .map(|(_, p)| p)
-        .filter(|p| p["is_jump"].as_bool().unwrap_or(false) || p["use_agent"].as_bool().unwrap_or(false))
+        .filter(|p| {
+            p["is_jump"].as_bool().unwrap_or(false) || p["use_agent"].as_bool().unwrap_or(false)
+        })
         .collect();
     let online = agents
         .iter()
@@ -324,10 +327,18 @@ pub fn networks(csrf: &str, rows: &[(Value, Value)]) -> Markup {
 }
 
 /// Create (no `network`) or edit a network.
-pub fn network_form(csrf: &str, network: Option<&Value>, f: &NetworkForm, problem: Option<&Problem>) -> Markup {
+pub fn network_form(
+    csrf: &str,
+    network: Option<&Value>,
+    f: &NetworkForm,
+    problem: Option<&Problem>,
+) -> Markup {
     let (title, action) = match network {
         None => ("New network".to_string(), "/ui/networks/new".to_string()),
-        Some(n) => (format!("Edit network {}", s(n, "name")), format!("/ui/networks/{}/edit", s(n, "id"))),
+        Some(n) => (
+            format!("Edit network {}", s(n, "name")),
+            format!("/ui/networks/{}/edit", s(n, "id")),
+        ),
     };
     let shown = |field: &str| problem.is_some_and(|p| p.field.as_deref() == Some(field));
     html! {
@@ -396,7 +407,11 @@ fn names(list: &Value) -> String {
         .flatten()
         .map(|p| s(p, "name"))
         .collect();
-    if v.is_empty() { "none".into() } else { v.join(", ") }
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
 }
 
 /// A network change's plan, with the form that applies it.
@@ -453,7 +468,12 @@ fn peer_kind(p: &Value) -> &'static str {
     }
 }
 
-pub fn network(csrf: &str, page: &NetworkPage, problem: Option<&Problem>, typed: &Fields) -> Markup {
+pub fn network(
+    csrf: &str,
+    page: &NetworkPage,
+    problem: Option<&Problem>,
+    typed: &Fields,
+) -> Markup {
     let n = &page.network;
     let nid = s(n, "id");
     let group_name = |id: &str| {

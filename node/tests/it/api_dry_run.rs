@@ -15,7 +15,10 @@ async fn setup() -> (Cluster, String, String, String) {
     c.wait_voter(2).await;
     c.wait_voter(3).await;
     let n = c
-        .create("/networks", json!({"name": "corp", "ipv4_cidr": "10.30.0.0/24"}))
+        .create(
+            "/networks",
+            json!({"name": "corp", "ipv4_cidr": "10.30.0.0/24"}),
+        )
         .await;
     let nid = id_of(&n);
     let jump = c
@@ -46,41 +49,66 @@ fn names(plan: &Value, key: &str) -> Vec<String> {
 /// nothing request-specific here, but compare only the stable parts).
 fn problem(a: &Answer) -> (u16, Value, Value, Value) {
     let v = a.json();
-    (a.status, v["code"].clone(), v["field"].clone(), v["items"].clone())
+    (
+        a.status,
+        v["code"].clone(),
+        v["field"].clone(),
+        v["items"].clone(),
+    )
 }
 
 #[tokio::test]
-async fn a_dry_run_on_a_follower_plans_the_mode_change_writes_nothing_and_matches_the_real_change() {
+async fn a_dry_run_on_a_follower_plans_the_mode_change_writes_nothing_and_matches_the_real_change()
+{
     let (c, nid, jump, phone) = setup().await;
     let leader = c.leader().await;
     let follower = (1..=3).find(|id| *id != leader).unwrap();
     let path = format!("/networks/{nid}");
     let change = json!({"ip_stack_mode": "dual", "ipv6_cidr": "fd00:30::/64", "force": true});
 
-    let (status, plan) = c.patch(follower, &format!("{path}?dry_run=true"), change.clone()).await;
+    let (status, plan) = c
+        .patch(follower, &format!("{path}?dry_run=true"), change.clone())
+        .await;
     assert_eq!(status, 200, "{plan}");
     assert_eq!(plan["dry_run"], true);
     assert_eq!(plan["result"]["ip_stack_mode"], "dual");
     let addresses = plan["networks"][0]["addresses"].as_array().unwrap();
     let planned: Vec<(String, Value)> = addresses
         .iter()
-        .map(|a| (a["peer_id"].as_str().unwrap().to_string(), a["ipv6"].clone()))
+        .map(|a| {
+            (
+                a["peer_id"].as_str().unwrap().to_string(),
+                a["ipv6"].clone(),
+            )
+        })
         .collect();
     assert_eq!(
         planned,
         vec![
-            (jump.clone(), json!({"change": "added", "address": "fd00:30::1"})),
-            (phone.clone(), json!({"change": "added", "address": "fd00:30::2"})),
+            (
+                jump.clone(),
+                json!({"change": "added", "address": "fd00:30::1"})
+            ),
+            (
+                phone.clone(),
+                json!({"change": "added", "address": "fd00:30::2"})
+            ),
         ]
     );
-    assert!(addresses.iter().all(|a| a["ipv4"].is_null()), "IPv4 addresses stay");
+    assert!(
+        addresses.iter().all(|a| a["ipv4"].is_null()),
+        "IPv4 addresses stay"
+    );
     assert_eq!(names(&plan, "static_peers_affected"), ["phone"]);
     assert_eq!(names(&plan, "agents_updated"), ["jump"]);
 
     // Nothing was written, on any node.
     for id in 1..=3 {
         let (_, n) = c.get(id, &path).await;
-        assert_eq!((n["ip_stack_mode"].clone(), n["version"].clone()), (json!("ipv4"), json!(1)));
+        assert_eq!(
+            (n["ip_stack_mode"].clone(), n["version"].clone()),
+            (json!("ipv4"), json!(1))
+        );
     }
 
     // The real change does what the plan said.
@@ -104,9 +132,17 @@ async fn a_refused_dry_run_answers_what_the_real_change_answers() {
         let (path, auth) = (path.clone(), auth.clone());
         let c = &c;
         async move {
-            let headers: Vec<(&str, &str)> = if_match.map(|v| ("if-match", v)).into_iter().collect();
-            c.send(2, Method::PATCH, &format!("{path}{query}"), Some(&auth), &headers, Some(serde_json::to_vec(&body).unwrap()))
-                .await
+            let headers: Vec<(&str, &str)> =
+                if_match.map(|v| ("if-match", v)).into_iter().collect();
+            c.send(
+                2,
+                Method::PATCH,
+                &format!("{path}{query}"),
+                Some(&auth),
+                &headers,
+                Some(serde_json::to_vec(&body).unwrap()),
+            )
+            .await
         }
     };
     // A static peer would be renumbered and force is not given.
@@ -127,21 +163,33 @@ async fn a_refused_dry_run_answers_what_the_real_change_answers() {
 
     // A peer's and a policy's dry run: the jump renumbered, the agents to be updated.
     let (status, plan) = c
-        .patch(3, &format!("/networks/{nid}/peers/{jump}?dry_run=true"), json!({"ipv4_address": "10.30.0.9"}))
+        .patch(
+            3,
+            &format!("/networks/{nid}/peers/{jump}?dry_run=true"),
+            json!({"ipv4_address": "10.30.0.9"}),
+        )
         .await;
     assert_eq!(status, 200, "{plan}");
     assert_eq!(
         plan["networks"][0]["addresses"][0]["ipv4"],
         json!({"change": "renumbered", "from": "10.30.0.1", "to": "10.30.0.9"})
     );
-    assert_eq!(names(&plan, "agents_updated"), ["jump"], "its own interface address moves");
+    assert_eq!(
+        names(&plan, "agents_updated"),
+        ["jump"],
+        "its own interface address moves"
+    );
     // The static peer routes the whole prefix through the jump: its config stays as it is.
     assert!(names(&plan, "static_peers_affected").is_empty());
     let (_, policies) = c.get(1, &format!("/networks/{nid}/policies")).await;
     let polid = id_of(&policies["items"][0]);
     let rules = json!({"rules": [{"direction": "output", "action": "deny", "target_type": "cidr", "target": "10.30.0.0/24"}]});
     let (status, plan) = c
-        .patch(2, &format!("/networks/{nid}/policies/{polid}?dry_run=true"), rules)
+        .patch(
+            2,
+            &format!("/networks/{nid}/policies/{polid}?dry_run=true"),
+            rules,
+        )
         .await;
     assert_eq!(status, 200, "{plan}");
     assert_eq!(names(&plan, "agents_updated"), ["jump"]);

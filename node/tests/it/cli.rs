@@ -1522,15 +1522,28 @@ async fn dry_run_prints_the_plan_and_changes_nothing() {
     node.cli(&["peer", "add", "corp", "phone"]).await.ok();
     let plan = node
         .cli(&[
-            "network", "update", "corp", "--mode", "dual", "--ipv6-cidr", "fd00:45::/64", "--force",
+            "network",
+            "update",
+            "corp",
+            "--mode",
+            "dual",
+            "--ipv6-cidr",
+            "fd00:45::/64",
+            "--force",
             "--dry-run",
         ])
         .await
         .ok();
     assert!(plan.contains("dry run: nothing was changed"), "{plan}");
     assert!(plan.contains("+ fd00:45::1"), "{plan}");
-    assert!(plan.contains("static peers needing their config again: phone"), "{plan}");
-    let shown = node.cli(&["-o", "json", "network", "show", "corp"]).await.json();
+    assert!(
+        plan.contains("static peers needing their config again: phone"),
+        "{plan}"
+    );
+    let shown = node
+        .cli(&["-o", "json", "network", "show", "corp"])
+        .await
+        .json();
     assert_eq!(shown["ip_stack_mode"], "ipv4");
     node.shutdown().await;
 }

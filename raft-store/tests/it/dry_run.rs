@@ -13,16 +13,26 @@ use raftwire_api::wireguard::peer_config;
 use raftwire_api::*;
 use raftwire_raft_store::*;
 
+/// One family's address of one peer on either side: (network, peer, family index, before,
+/// after).
+type Moved = (NetworkId, PeerId, u8, Option<IpAddr>, Option<IpAddr>);
+
 /// Every (network, peer, family, before, after) whose address differs between two states,
 /// found by walking both states whole (not only the networks the command names).
-fn address_changes(a: &State, b: &State) -> BTreeSet<(NetworkId, PeerId, u8, Option<IpAddr>, Option<IpAddr>)> {
+fn address_changes(a: &State, b: &State) -> BTreeSet<Moved> {
     let mut out = BTreeSet::new();
     for ns in a.networks().chain(b.networks()) {
         let id = ns.network.id;
         for p in ns.peers.iter() {
             for (i, f) in IpFamily::ALL.into_iter().enumerate() {
-                let old = a.network(id).and_then(|n| n.peers.get(p.id)).and_then(|p| p.address(f));
-                let new = b.network(id).and_then(|n| n.peers.get(p.id)).and_then(|p| p.address(f));
+                let old = a
+                    .network(id)
+                    .and_then(|n| n.peers.get(p.id))
+                    .and_then(|p| p.address(f));
+                let new = b
+                    .network(id)
+                    .and_then(|n| n.peers.get(p.id))
+                    .and_then(|p| p.address(f));
                 if old != new {
                     out.insert((id, p.id, i as u8, old, new));
                 }
@@ -36,7 +46,9 @@ fn address_changes(a: &State, b: &State) -> BTreeSet<(NetworkId, PeerId, u8, Opt
 fn config_changes(a: &State, b: &State) -> (BTreeSet<PeerId>, BTreeSet<PeerId>) {
     let (mut agents, mut statics) = (BTreeSet::new(), BTreeSet::new());
     for ns in a.networks() {
-        let Some(later) = b.network(ns.network.id) else { continue };
+        let Some(later) = b.network(ns.network.id) else {
+            continue;
+        };
         let (va, vb) = (ns.view(), later.view());
         let (ia, ib) = (va.index(), vb.index());
         for p in later.peers.iter().filter(|p| ns.peers.contains(p.id)) {
@@ -54,8 +66,20 @@ fn config_changes(a: &State, b: &State) -> (BTreeSet<PeerId>, BTreeSet<PeerId>) 
 
 fn change() -> impl Strategy<Value = Op> {
     // Mode and prefix changes are what plans are for: most changes are those.
-    let update = (0u128..3, 0usize..3, proptest::option::of(0usize..4), proptest::option::of(0usize..4), any::<bool>())
-        .prop_map(|(n, mode, v4, v6, force)| Op::UpdateNetwork { n, mode, v4, v6, force });
+    let update = (
+        0u128..3,
+        0usize..3,
+        proptest::option::of(0usize..4),
+        proptest::option::of(0usize..4),
+        any::<bool>(),
+    )
+        .prop_map(|(n, mode, v4, v6, force)| Op::UpdateNetwork {
+            n,
+            mode,
+            v4,
+            v6,
+            force,
+        });
     prop_oneof![3 => update, 2 => op()]
 }
 
@@ -119,21 +143,66 @@ proptest! {
 #[test]
 fn dry_run_of_a_mode_change_lists_added_addresses_static_peers_and_agents() {
     let mut s = State::new();
-    ok(&mut s, create_network(0, serde_json::json!({ "name": "n", "ipv4_cidr": "10.0.0.0/24" })));
+    ok(
+        &mut s,
+        create_network(
+            0,
+            serde_json::json!({ "name": "n", "ipv4_cidr": "10.0.0.0/24" }),
+        ),
+    );
     ok(&mut s, jump(0, 1, "jump"));
-    ok(&mut s, create_peer(0, 2, serde_json::json!({ "name": "phone", "use_agent": false })));
-    let cmd = update_network(0, serde_json::json!({
-        "ip_stack_mode": "dual", "ipv6_cidr": "fd00::/64", "force": true
-    }));
+    ok(
+        &mut s,
+        create_peer(
+            0,
+            2,
+            serde_json::json!({ "name": "phone", "use_agent": false }),
+        ),
+    );
+    let cmd = update_network(
+        0,
+        serde_json::json!({
+            "ip_stack_mode": "dual", "ipv6_cidr": "fd00::/64", "force": true
+        }),
+    );
     let plan = dry_run(&s, cmd.clone()).unwrap();
     let np = &plan.networks[0];
-    let added: Vec<_> = np.addresses.iter().map(|c| (c.name.as_str(), c.ipv4, c.ipv6)).collect();
-    let v6 = |a: &str| Some(AddressChange::Added { address: a.parse().unwrap() });
-    assert_eq!(added, vec![("jump", None, v6("fd00::1")), ("phone", None, v6("fd00::2"))]);
-    assert_eq!(np.static_peers_affected.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["phone"]);
-    assert_eq!(np.agents_updated.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["jump"]);
+    let added: Vec<_> = np
+        .addresses
+        .iter()
+        .map(|c| (c.name.as_str(), c.ipv4, c.ipv6))
+        .collect();
+    let v6 = |a: &str| {
+        Some(AddressChange::Added {
+            address: a.parse().unwrap(),
+        })
+    };
+    assert_eq!(
+        added,
+        vec![
+            ("jump", None, v6("fd00::1")),
+            ("phone", None, v6("fd00::2"))
+        ]
+    );
+    assert_eq!(
+        np.static_peers_affected
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["phone"]
+    );
+    assert_eq!(
+        np.agents_updated
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["jump"]
+    );
     // Without force the real change is refused, and so is the dry run, the same way.
-    let unforced = update_network(0, serde_json::json!({ "ip_stack_mode": "dual", "ipv6_cidr": "fd00::/64" }));
+    let unforced = update_network(
+        0,
+        serde_json::json!({ "ip_stack_mode": "dual", "ipv6_cidr": "fd00::/64" }),
+    );
     let refused = dry_run(&s, unforced.clone()).unwrap_err();
     assert_eq!(refused.code, ErrorCode::StaticPeersAffected);
     assert_eq!(apply(&mut s.clone(), unforced).unwrap_err(), refused);

@@ -25,13 +25,15 @@ async fn css(c: &Client, selector: &str) -> fantoccini::elements::Element {
         .at_most(WAIT)
         .for_element(Locator::Css(selector))
         .await
-        .unwrap_or_else(|e| {
-            panic!("no element '{selector}' on the page: {e}")
-        })
+        .unwrap_or_else(|e| panic!("no element '{selector}' on the page: {e}"))
 }
 
 async fn text(c: &Client, selector: &str) -> String {
-    css(c, selector).await.text().await.expect("the element's text")
+    css(c, selector)
+        .await
+        .text()
+        .await
+        .expect("the element's text")
 }
 
 async fn fill(c: &Client, selector: &str, value: &str) {
@@ -46,19 +48,23 @@ async fn click(c: &Client, selector: &str) {
     let target = css(c, selector).await;
     let old = css(c, "html").await;
     target.click().await.expect("click");
-    wait_until_async(WAIT, &format!("the page after clicking '{selector}'"), || {
-        let old = old.clone();
-        async move {
-            match old.tag_name().await {
-                Err(fantoccini::error::CmdError::Standard(e))
-                    if e.error == fantoccini::error::ErrorStatus::StaleElementReference =>
-                {
-                    Some(())
+    wait_until_async(
+        WAIT,
+        &format!("the page after clicking '{selector}'"),
+        || {
+            let old = old.clone();
+            async move {
+                match old.tag_name().await {
+                    Err(fantoccini::error::CmdError::Standard(e))
+                        if e.error == fantoccini::error::ErrorStatus::StaleElementReference =>
+                    {
+                        Some(())
+                    }
+                    _ => None,
                 }
-                _ => None,
             }
-        }
-    })
+        },
+    )
     .await;
 }
 
@@ -69,7 +75,11 @@ async fn heading(c: &Client) -> String {
 async fn sign_in(b: &Browser, base: &str, token: &str) {
     let c = &b.client;
     c.goto(&format!("{base}/")).await.expect("open the UI");
-    assert_eq!(heading(c).await, "Sign in", "an anonymous visit is sent to sign in");
+    assert_eq!(
+        heading(c).await,
+        "Sign in",
+        "an anonymous visit is sent to sign in"
+    );
     fill(c, "#token", token).await;
     click(c, "form button[type=submit]").await;
     assert_eq!(heading(c).await, "Dashboard");
@@ -90,7 +100,13 @@ fn cluster(dir: &std::path::Path) -> Vec<NodeProc> {
             .as_array()
             .map_or(0, |m| m.iter().filter(|m| m["voter"] == true).count());
         let everywhere = nodes.iter().all(|n| {
-            Api { base: n.api.base.clone(), token: token.clone() }.get("/cluster").status == 200
+            Api {
+                base: n.api.base.clone(),
+                token: token.clone(),
+            }
+            .get("/cluster")
+            .status
+                == 200
         });
         (status.status == 200 && voters == 3 && everywhere).then_some(())
     });
@@ -98,7 +114,8 @@ fn cluster(dir: &std::path::Path) -> Vec<NodeProc> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ui_in_chromium_creates_networks_shows_plans_and_badges_and_reads_a_leader_write_on_a_follower() {
+async fn ui_in_chromium_creates_networks_shows_plans_and_badges_and_reads_a_leader_write_on_a_follower(
+) {
     let Some((chromium, driver)) = browser::available() else {
         let why = "needs chromium and chromedriver (Debian chromium, chromium-driver)";
         if std::env::var("RAFTWIRE_REQUIRE_NETNS").is_ok_and(|v| v == "1") {
@@ -115,10 +132,21 @@ async fn ui_in_chromium_creates_networks_shows_plans_and_badges_and_reads_a_lead
     .await
     .expect("the cluster starts");
     let api = nodes[0].api.clone();
-    let leader_id = api.get("/cluster").body["leader_id"].as_u64().expect("a leader");
-    let leader = nodes.iter().find(|n| n.id == leader_id).expect("the leader's process");
-    let follower = nodes.iter().find(|n| n.id != leader_id).expect("a follower");
-    let lapi = Api { base: leader.api.base.clone(), token: api.token.clone() };
+    let leader_id = api.get("/cluster").body["leader_id"]
+        .as_u64()
+        .expect("a leader");
+    let leader = nodes
+        .iter()
+        .find(|n| n.id == leader_id)
+        .expect("the leader's process");
+    let follower = nodes
+        .iter()
+        .find(|n| n.id != leader_id)
+        .expect("a follower");
+    let lapi = Api {
+        base: leader.api.base.clone(),
+        token: api.token.clone(),
+    };
 
     let b = Browser::start(&chromium, &driver, dir.path()).await;
     let c = &b.client;
@@ -129,16 +157,43 @@ async fn ui_in_chromium_creates_networks_shows_plans_and_badges_and_reads_a_lead
     b.screenshot("sign-in").await;
     sign_in(&b, &base, &api.token).await;
     assert_eq!(text(c, "#this-node").await, leader_id.to_string());
-    let members = c.find_all(Locator::Css("#members tbody tr")).await.expect("member rows");
+    let members = c
+        .find_all(Locator::Css("#members tbody tr"))
+        .await
+        .expect("member rows");
     assert_eq!(members.len(), 3, "the dashboard lists every member");
     b.screenshot("dashboard").await;
 
     // An IPv6-only network through the form: the IPv4 field is hidden for that mode.
-    c.goto(&format!("{base}/ui/networks/new")).await.expect("the form");
-    assert!(css(c, ".cidr-ipv4").await.is_displayed().await.expect("visibility"), "dual shows IPv4");
-    css(c, "#ip_stack_mode").await.select_by_value("ipv6").await.expect("pick IPv6 only");
-    assert!(!css(c, ".cidr-ipv4").await.is_displayed().await.expect("visibility"), "IPv6 only hides the IPv4 field");
-    assert!(css(c, ".cidr-ipv6").await.is_displayed().await.expect("visibility"));
+    c.goto(&format!("{base}/ui/networks/new"))
+        .await
+        .expect("the form");
+    assert!(
+        css(c, ".cidr-ipv4")
+            .await
+            .is_displayed()
+            .await
+            .expect("visibility"),
+        "dual shows IPv4"
+    );
+    css(c, "#ip_stack_mode")
+        .await
+        .select_by_value("ipv6")
+        .await
+        .expect("pick IPv6 only");
+    assert!(
+        !css(c, ".cidr-ipv4")
+            .await
+            .is_displayed()
+            .await
+            .expect("visibility"),
+        "IPv6 only hides the IPv4 field"
+    );
+    assert!(css(c, ".cidr-ipv6")
+        .await
+        .is_displayed()
+        .await
+        .expect("visibility"));
     fill(c, "#name", "six").await;
     fill(c, "#ipv6_cidr", "fd00:66::/64").await;
     b.screenshot("network-new-ipv6").await;
@@ -153,16 +208,40 @@ async fn ui_in_chromium_creates_networks_shows_plans_and_badges_and_reads_a_lead
     assert!(six["ipv4_cidr"].is_null());
 
     // The suggest button fills a ULA /64 and a free IPv4 /24.
-    c.goto(&format!("{base}/ui/networks/new")).await.expect("the form");
+    c.goto(&format!("{base}/ui/networks/new"))
+        .await
+        .expect("the form");
     click(c, "#suggest").await;
-    let v6 = css(c, "#ipv6_cidr").await.prop("value").await.expect("value").unwrap_or_default();
-    let v4 = css(c, "#ipv4_cidr").await.prop("value").await.expect("value").unwrap_or_default();
-    assert!(v6.starts_with("fd") && v6.ends_with("::/64"), "a ULA /64: {v6}");
-    assert!(v4.starts_with("10.") && v4.ends_with(".0/24"), "an IPv4 /24: {v4}");
+    let v6 = css(c, "#ipv6_cidr")
+        .await
+        .prop("value")
+        .await
+        .expect("value")
+        .unwrap_or_default();
+    let v4 = css(c, "#ipv4_cidr")
+        .await
+        .prop("value")
+        .await
+        .expect("value")
+        .unwrap_or_default();
+    assert!(
+        v6.starts_with("fd") && v6.ends_with("::/64"),
+        "a ULA /64: {v6}"
+    );
+    assert!(
+        v4.starts_with("10.") && v4.ends_with(".0/24"),
+        "an IPv4 /24: {v4}"
+    );
 
     // A wrong-family CIDR: the API's error is shown next to its field.
-    c.goto(&format!("{base}/ui/networks/new")).await.expect("the form");
-    css(c, "#ip_stack_mode").await.select_by_value("ipv4").await.expect("pick IPv4 only");
+    c.goto(&format!("{base}/ui/networks/new"))
+        .await
+        .expect("the form");
+    css(c, "#ip_stack_mode")
+        .await
+        .select_by_value("ipv4")
+        .await
+        .expect("pick IPv4 only");
     fill(c, "#name", "wrong").await;
     fill(c, "#ipv4_cidr", "fd00:77::/64").await;
     click(c, "#save").await;
@@ -175,8 +254,14 @@ async fn ui_in_chromium_creates_networks_shows_plans_and_badges_and_reads_a_lead
     );
 
     // A dual-stack network and a peer in it: both addresses.
-    c.goto(&format!("{base}/ui/networks/new")).await.expect("the form");
-    css(c, "#ip_stack_mode").await.select_by_value("dual").await.expect("pick dual");
+    c.goto(&format!("{base}/ui/networks/new"))
+        .await
+        .expect("the form");
+    css(c, "#ip_stack_mode")
+        .await
+        .select_by_value("dual")
+        .await
+        .expect("pick dual");
     fill(c, "#name", "both").await;
     fill(c, "#ipv4_cidr", "10.50.0.0/24").await;
     fill(c, "#ipv6_cidr", "fd00:50::/64").await;
@@ -184,7 +269,10 @@ async fn ui_in_chromium_creates_networks_shows_plans_and_badges_and_reads_a_lead
     assert_eq!(heading(c).await, "Network both");
     fill(c, "#peer-name", "laptop").await;
     click(c, "#add-peer").await;
-    assert!(text(c, "#agent-token").await.starts_with("rw_"), "the agent token is shown once");
+    assert!(
+        text(c, "#agent-token").await.starts_with("rw_"),
+        "the agent token is shown once"
+    );
     assert_eq!(text(c, "#peer-ipv4").await, "10.50.0.1");
     assert_eq!(text(c, "#peer-ipv6").await, "fd00:50::1");
     b.screenshot("peer-created-token").await;
@@ -193,34 +281,70 @@ async fn ui_in_chromium_creates_networks_shows_plans_and_badges_and_reads_a_lead
     assert_eq!(text(c, "tr[data-peer=laptop] td.ipv6").await, "fd00:50::1");
 
     // A rule towards an IPv6 prefix carries the IPv6 badge.
-    let both = id_of(&api.get("/networks").body["items"].as_array().and_then(|l| l.iter().find(|n| n["name"] == "both").cloned()).expect("both"));
+    let both = id_of(
+        &api.get("/networks").body["items"]
+            .as_array()
+            .and_then(|l| l.iter().find(|n| n["name"] == "both").cloned())
+            .expect("both"),
+    );
     lapi.create(
         &format!("/networks/{both}/policies"),
         json!({"name": "lan6", "rules": [{"direction": "output", "action": "allow", "target_type": "cidr", "target": "fd00:99::/64"}]}),
     );
     c.refresh().await.expect("reload");
     let badge = css(c, "table[data-policy=lan6] tbody tr .badge").await;
-    assert_eq!(badge.attr("data-version").await.expect("attr").as_deref(), Some("ipv6"));
+    assert_eq!(
+        badge.attr("data-version").await.expect("attr").as_deref(),
+        Some("ipv6")
+    );
     assert_eq!(badge.text().await.expect("text"), "IPv6");
     b.screenshot("network-dual").await;
 
     // IPv4 → dual stack: the plan first (nothing written), then applied.
-    let legacy = lapi.create("/networks", json!({"name": "legacy", "ipv4_cidr": "10.60.0.0/24"}));
+    let legacy = lapi.create(
+        "/networks",
+        json!({"name": "legacy", "ipv4_cidr": "10.60.0.0/24"}),
+    );
     let lid = id_of(&legacy);
-    lapi.create(&format!("/networks/{lid}/peers"), json!({"name": "gw", "is_jump": true, "endpoint": "192.0.2.1:51820"}));
-    let phone = lapi.create(&format!("/networks/{lid}/peers"), json!({"name": "phone", "use_agent": false}));
-    c.goto(&format!("{base}/ui/networks/{lid}/edit")).await.expect("the edit form");
-    css(c, "#ip_stack_mode").await.select_by_value("dual").await.expect("pick dual");
+    lapi.create(
+        &format!("/networks/{lid}/peers"),
+        json!({"name": "gw", "is_jump": true, "endpoint": "192.0.2.1:51820"}),
+    );
+    let phone = lapi.create(
+        &format!("/networks/{lid}/peers"),
+        json!({"name": "phone", "use_agent": false}),
+    );
+    c.goto(&format!("{base}/ui/networks/{lid}/edit"))
+        .await
+        .expect("the edit form");
+    css(c, "#ip_stack_mode")
+        .await
+        .select_by_value("dual")
+        .await
+        .expect("pick dual");
     fill(c, "#ipv6_cidr", "fd00:60::/64").await;
     click(c, "#save").await;
-    assert!(heading(c).await.starts_with("Plan"), "a mode change shows its plan first");
+    assert!(
+        heading(c).await.starts_with("Plan"),
+        "a mode change shows its plan first"
+    );
     let plan = text(c, "#plan").await;
-    assert!(plan.contains("gw") && plan.contains("+ fd00:60::1"), "{plan}");
-    assert!(plan.contains("phone") && plan.contains("+ fd00:60::2"), "{plan}");
+    assert!(
+        plan.contains("gw") && plan.contains("+ fd00:60::1"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("phone") && plan.contains("+ fd00:60::2"),
+        "{plan}"
+    );
     assert!(text(c, "#static-affected").await.contains("phone"));
     assert!(text(c, "#agents-updated").await.contains("gw"));
     b.screenshot("network-plan").await;
-    assert_eq!(api.get(&format!("/networks/{lid}")).body["ip_stack_mode"], "ipv4", "a plan writes nothing");
+    assert_eq!(
+        api.get(&format!("/networks/{lid}")).body["ip_stack_mode"],
+        "ipv4",
+        "a plan writes nothing"
+    );
     click(c, "#confirm").await;
     assert_eq!(text(c, "#mode").await, "dual");
     assert_eq!(text(c, "tr[data-peer=gw] td.ipv6").await, "fd00:60::1");
@@ -228,7 +352,9 @@ async fn ui_in_chromium_creates_networks_shows_plans_and_badges_and_reads_a_lead
     b.screenshot("network-after-plan").await;
 
     // A static peer's page: its config as a QR code; a jump's page: its rules per family.
-    c.goto(&format!("{base}/ui/networks/{lid}/peers/{}", id_of(&phone))).await.expect("peer page");
+    c.goto(&format!("{base}/ui/networks/{lid}/peers/{}", id_of(&phone)))
+        .await
+        .expect("peer page");
     css(c, "figure.qr svg").await;
     b.screenshot("peer-static").await;
     click(c, "main p a").await;
@@ -236,25 +362,45 @@ async fn ui_in_chromium_creates_networks_shows_plans_and_badges_and_reads_a_lead
     assert!(text(c, "main").await.contains("Firewall of this jump"));
     b.screenshot("peer-jump").await;
 
-    c.goto(&format!("{base}/ui/networks")).await.expect("the list");
+    c.goto(&format!("{base}/ui/networks"))
+        .await
+        .expect("the list");
     b.screenshot("networks").await;
-    c.goto(&format!("{base}/ui/cluster")).await.expect("the cluster page");
-    assert_eq!(c.find_all(Locator::Css("#members tbody tr")).await.expect("rows").len(), 3);
+    c.goto(&format!("{base}/ui/cluster"))
+        .await
+        .expect("the cluster page");
+    assert_eq!(
+        c.find_all(Locator::Css("#members tbody tr"))
+            .await
+            .expect("rows")
+            .len(),
+        3
+    );
     b.screenshot("cluster").await;
 
     // Signed out, the pages are closed again.
     click(c, "header form button").await;
     assert_eq!(heading(c).await, "Sign in");
-    c.goto(&format!("{base}/ui/networks")).await.expect("the list");
+    c.goto(&format!("{base}/ui/networks"))
+        .await
+        .expect("the list");
     assert_eq!(heading(c).await, "Sign in");
 
     // A write through the leader, read on a follower's pages.
-    lapi.create("/networks", json!({"name": "from-leader", "ipv4_cidr": "10.70.0.0/24"}));
+    lapi.create(
+        "/networks",
+        json!({"name": "from-leader", "ipv4_cidr": "10.70.0.0/24"}),
+    );
     let fbase = follower.api.base.clone();
     sign_in(&b, &fbase, &api.token).await;
     assert_eq!(text(c, "#this-node").await, follower.id.to_string());
-    c.goto(&format!("{fbase}/ui/networks")).await.expect("the follower's list");
-    assert!(text(c, "#networks").await.contains("from-leader"), "the follower shows the leader's write");
+    c.goto(&format!("{fbase}/ui/networks"))
+        .await
+        .expect("the follower's list");
+    assert!(
+        text(c, "#networks").await.contains("from-leader"),
+        "the follower shows the leader's write"
+    );
     b.screenshot("follower-networks").await;
 
     eprintln!("screenshots in {}", b.screenshots().display());

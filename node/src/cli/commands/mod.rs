@@ -101,10 +101,19 @@ fn plan_text(v: &Value) -> String {
         },
     };
     let names = |n: &Value, key: &str| match n.get(key).and_then(Value::as_array) {
-        Some(l) if !l.is_empty() => l.iter().map(|p| field(p, "name")).collect::<Vec<_>>().join(", "),
+        Some(l) if !l.is_empty() => l
+            .iter()
+            .map(|p| field(p, "name"))
+            .collect::<Vec<_>>()
+            .join(", "),
         _ => "none".to_string(),
     };
-    for n in v.get("networks").and_then(Value::as_array).into_iter().flatten() {
+    for n in v
+        .get("networks")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         text.push_str(&format!("\nnetwork '{}':\n", field(n, "name")));
         let rows: Vec<Vec<String>> = n
             .get("addresses")
@@ -112,8 +121,17 @@ fn plan_text(v: &Value) -> String {
             .into_iter()
             .flatten()
             .map(|c| {
-                let kind = if c.get("static") == Some(&Value::Bool(true)) { "static" } else { "agent" };
-                vec![field(c, "name"), kind.into(), change(c.get("ipv4")), change(c.get("ipv6"))]
+                let kind = if c.get("static") == Some(&Value::Bool(true)) {
+                    "static"
+                } else {
+                    "agent"
+                };
+                vec![
+                    field(c, "name"),
+                    kind.into(),
+                    change(c.get("ipv4")),
+                    change(c.get("ipv6")),
+                ]
             })
             .collect();
         if rows.is_empty() {
@@ -183,7 +201,9 @@ impl Ctx {
     /// change would do); nothing is changed.
     async fn dry_run(&self, path: &str, body: &Value, if_match: &IfMatch) -> CliResult<()> {
         let path = format!("{path}?dry_run=true");
-        let reply = self.send(Method::PATCH, &path, Some(body), if_match).await?;
+        let reply = self
+            .send(Method::PATCH, &path, Some(body), if_match)
+            .await?;
         self.show(&reply, plan_text)
     }
 

@@ -18,7 +18,7 @@ use raftwire_api::plan::NetworkPlan;
 use raftwire_raft_store::{Command, Response};
 use serde::{Deserialize, Serialize};
 
-use super::{read, query_rejection};
+use super::{query_rejection, read};
 use crate::app::App;
 use crate::consensus::Consistency;
 use crate::http::error::{ApiError, ApiResult};
