@@ -310,6 +310,12 @@ fn refused(p: Problem) -> Response {
         .into_response()
 }
 
+/// A page shown again with the API's refusal on it, under the refusal's status.
+fn again(p: &Problem, page: maud::Markup) -> Response {
+    let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST);
+    (status, html(page)).into_response()
+}
+
 fn html(m: maud::Markup) -> Response {
     axum::response::Html(m.into_string()).into_response()
 }
@@ -515,12 +521,10 @@ async fn member_result(ui: &Ui, r: Result<Value, Problem>) -> Page {
         Ok(_) => Ok(Redirect::to("/ui/cluster").into_response()),
         Err(p) => {
             let (status, rows) = nodes(ui).await.map_err(refused)?;
-            let code = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST);
-            Ok((
-                code,
-                html(pages::cluster(ui.csrf(), &status, &rows, Some(&p))),
-            )
-                .into_response())
+            Ok(again(
+                &p,
+                pages::cluster(ui.csrf(), &status, &rows, Some(&p)),
+            ))
         }
     }
 }
@@ -651,11 +655,10 @@ async fn create_network(ui: Ui, Form(fields): Form<Fields>) -> Page {
             Redirect::to(&format!("/ui/networks/{}", n["id"].as_str().unwrap_or("")))
                 .into_response(),
         ),
-        Err(p) => Ok((
-            StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST),
-            html(pages::network_form(ui.csrf(), None, &form, Some(&p))),
-        )
-            .into_response()),
+        Err(p) => Ok(again(
+            &p,
+            pages::network_form(ui.csrf(), None, &form, Some(&p)),
+        )),
     }
 }
 
@@ -735,16 +738,10 @@ async fn update_network(ui: Ui, Path(nid): Path<String>, Form(fields): Form<Fiel
     };
     match answer {
         Ok(_) => Ok(Redirect::to(&format!("/ui/networks/{nid}")).into_response()),
-        Err(p) => Ok((
-            StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST),
-            html(pages::network_form(
-                ui.csrf(),
-                Some(&current),
-                &form,
-                Some(&p),
-            )),
-        )
-            .into_response()),
+        Err(p) => Ok(again(
+            &p,
+            pages::network_form(ui.csrf(), Some(&current), &form, Some(&p)),
+        )),
     }
 }
 
@@ -818,11 +815,10 @@ async fn create_peer(ui: Ui, Path(nid): Path<String>, Form(fields): Form<Fields>
         }
         Err(p) => {
             let page = network_page(&ui, &nid).await.map_err(refused)?;
-            Ok((
-                StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST),
-                html(pages::network(ui.csrf(), &page, Some(&p), &fields)),
-            )
-                .into_response())
+            Ok(again(
+                &p,
+                pages::network(ui.csrf(), &page, Some(&p), &fields),
+            ))
         }
     }
 }

@@ -458,6 +458,14 @@ pub fn plan(csrf: &str, network: &Value, f: &NetworkForm, plan: &Value) -> Marku
     )
 }
 
+/// The name of the object `id` in `list`, or the id itself.
+fn name_in(list: &[Value], id: &str) -> String {
+    list.iter()
+        .find(|o| s(o, "id") == id)
+        .map(|o| s(o, "name").to_string())
+        .unwrap_or_else(|| id.to_string())
+}
+
 fn peer_kind(p: &Value) -> &'static str {
     if p["is_jump"].as_bool().unwrap_or(false) {
         "jump"
@@ -476,20 +484,8 @@ pub fn network(
 ) -> Markup {
     let n = &page.network;
     let nid = s(n, "id");
-    let group_name = |id: &str| {
-        page.groups
-            .iter()
-            .find(|g| s(g, "id") == id)
-            .map(|g| s(g, "name").to_string())
-            .unwrap_or_else(|| id.to_string())
-    };
-    let peer_name = |id: &str| {
-        page.peers
-            .iter()
-            .find(|p| s(p, "id") == id)
-            .map(|p| s(p, "name").to_string())
-            .unwrap_or_else(|| id.to_string())
-    };
+    let group_name = |id: &str| name_in(&page.groups, id);
+    let peer_name = |id: &str| name_in(&page.peers, id);
     layout(
         &format!("Network {}", s(n, "name")),
         Some(csrf),
@@ -551,7 +547,7 @@ pub fn network(
                     td { (s(g, "name")) }
                     td { (or_dash(g, "priority")) }
                     td { (page.peers.iter().filter(|p| p["group_ids"].as_array().is_some_and(|ids| ids.iter().any(|i| i.as_str() == Some(s(g, "id"))))).count()) }
-                    td { (g["policy_ids"].as_array().into_iter().flatten().filter_map(Value::as_str).map(|id| page.policies.iter().find(|p| s(p, "id") == id).map(|p| s(p, "name").to_string()).unwrap_or_else(|| id.into())).collect::<Vec<_>>().join(", ")) }
+                    td { (g["policy_ids"].as_array().into_iter().flatten().filter_map(Value::as_str).map(|id| name_in(&page.policies, id)).collect::<Vec<_>>().join(", ")) }
                 } } }
             } }
             h2 { "Policies" }

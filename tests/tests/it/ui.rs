@@ -68,13 +68,47 @@ async fn click(c: &Client, selector: &str) {
     .await;
 }
 
+async fn open(c: &Client, url: &str) {
+    c.goto(url)
+        .await
+        .unwrap_or_else(|e| panic!("open {url}: {e}"));
+}
+
+async fn select(c: &Client, selector: &str, value: &str) {
+    css(c, selector)
+        .await
+        .select_by_value(value)
+        .await
+        .unwrap_or_else(|e| panic!("pick {value} in {selector}: {e}"));
+}
+
+/// Fills the network form: its mode, name and the CIDRs given.
+async fn fill_network(c: &Client, mode: &str, name: &str, v4: Option<&str>, v6: Option<&str>) {
+    select(c, "#ip_stack_mode", mode).await;
+    fill(c, "#name", name).await;
+    if let Some(v4) = v4 {
+        fill(c, "#ipv4_cidr", v4).await;
+    }
+    if let Some(v6) = v6 {
+        fill(c, "#ipv6_cidr", v6).await;
+    }
+}
+
+async fn displayed(c: &Client, selector: &str) -> bool {
+    css(c, selector)
+        .await
+        .is_displayed()
+        .await
+        .expect("visibility")
+}
+
 async fn heading(c: &Client) -> String {
     text(c, "h1").await
 }
 
 async fn sign_in(b: &Browser, base: &str, token: &str) {
     let c = &b.client;
-    c.goto(&format!("{base}/")).await.expect("open the UI");
+    open(c, &format!("{base}/")).await;
     assert_eq!(
         heading(c).await,
         "Sign in",
@@ -153,7 +187,7 @@ async fn ui_in_chromium_creates_networks_shows_plans_and_badges_and_reads_a_lead
     let base = leader.api.base.clone();
 
     // Sign-in page, then the dashboard with the three members.
-    c.goto(&format!("{base}/")).await.expect("open the UI");
+    open(c, &format!("{base}/")).await;
     b.screenshot("sign-in").await;
     sign_in(&b, &base, &api.token).await;
     assert_eq!(text(c, "#this-node").await, leader_id.to_string());
@@ -165,35 +199,14 @@ async fn ui_in_chromium_creates_networks_shows_plans_and_badges_and_reads_a_lead
     b.screenshot("dashboard").await;
 
     // An IPv6-only network through the form: the IPv4 field is hidden for that mode.
-    c.goto(&format!("{base}/ui/networks/new"))
-        .await
-        .expect("the form");
+    open(c, &format!("{base}/ui/networks/new")).await;
+    assert!(displayed(c, ".cidr-ipv4").await, "dual shows IPv4");
+    select(c, "#ip_stack_mode", "ipv6").await;
     assert!(
-        css(c, ".cidr-ipv4")
-            .await
-            .is_displayed()
-            .await
-            .expect("visibility"),
-        "dual shows IPv4"
-    );
-    css(c, "#ip_stack_mode")
-        .await
-        .select_by_value("ipv6")
-        .await
-        .expect("pick IPv6 only");
-    assert!(
-        !css(c, ".cidr-ipv4")
-            .await
-            .is_displayed()
-            .await
-            .expect("visibility"),
+        !displayed(c, ".cidr-ipv4").await,
         "IPv6 only hides the IPv4 field"
     );
-    assert!(css(c, ".cidr-ipv6")
-        .await
-        .is_displayed()
-        .await
-        .expect("visibility"));
+    assert!(displayed(c, ".cidr-ipv6").await);
     fill(c, "#name", "six").await;
     fill(c, "#ipv6_cidr", "fd00:66::/64").await;
     b.screenshot("network-new-ipv6").await;
@@ -208,9 +221,7 @@ async fn ui_in_chromium_creates_networks_shows_plans_and_badges_and_reads_a_lead
     assert!(six["ipv4_cidr"].is_null());
 
     // The suggest button fills a ULA /64 and a free IPv4 /24.
-    c.goto(&format!("{base}/ui/networks/new"))
-        .await
-        .expect("the form");
+    open(c, &format!("{base}/ui/networks/new")).await;
     click(c, "#suggest").await;
     let v6 = css(c, "#ipv6_cidr")
         .await
@@ -234,16 +245,8 @@ async fn ui_in_chromium_creates_networks_shows_plans_and_badges_and_reads_a_lead
     );
 
     // A wrong-family CIDR: the API's error is shown next to its field.
-    c.goto(&format!("{base}/ui/networks/new"))
-        .await
-        .expect("the form");
-    css(c, "#ip_stack_mode")
-        .await
-        .select_by_value("ipv4")
-        .await
-        .expect("pick IPv4 only");
-    fill(c, "#name", "wrong").await;
-    fill(c, "#ipv4_cidr", "fd00:77::/64").await;
+    open(c, &format!("{base}/ui/networks/new")).await;
+    fill_network(c, "ipv4", "wrong", Some("fd00:77::/64"), None).await;
     click(c, "#save").await;
     let error = text(c, "#error-ipv4_cidr").await;
     assert!(!error.is_empty(), "the field error is shown");
@@ -254,17 +257,15 @@ async fn ui_in_chromium_creates_networks_shows_plans_and_badges_and_reads_a_lead
     );
 
     // A dual-stack network and a peer in it: both addresses.
-    c.goto(&format!("{base}/ui/networks/new"))
-        .await
-        .expect("the form");
-    css(c, "#ip_stack_mode")
-        .await
-        .select_by_value("dual")
-        .await
-        .expect("pick dual");
-    fill(c, "#name", "both").await;
-    fill(c, "#ipv4_cidr", "10.50.0.0/24").await;
-    fill(c, "#ipv6_cidr", "fd00:50::/64").await;
+    open(c, &format!("{base}/ui/networks/new")).await;
+    fill_network(
+        c,
+        "dual",
+        "both",
+        Some("10.50.0.0/24"),
+        Some("fd00:50::/64"),
+    )
+    .await;
     click(c, "#save").await;
     assert_eq!(heading(c).await, "Network both");
     fill(c, "#peer-name", "laptop").await;
@@ -314,14 +315,8 @@ async fn ui_in_chromium_creates_networks_shows_plans_and_badges_and_reads_a_lead
         &format!("/networks/{lid}/peers"),
         json!({"name": "phone", "use_agent": false}),
     );
-    c.goto(&format!("{base}/ui/networks/{lid}/edit"))
-        .await
-        .expect("the edit form");
-    css(c, "#ip_stack_mode")
-        .await
-        .select_by_value("dual")
-        .await
-        .expect("pick dual");
+    open(c, &format!("{base}/ui/networks/{lid}/edit")).await;
+    select(c, "#ip_stack_mode", "dual").await;
     fill(c, "#ipv6_cidr", "fd00:60::/64").await;
     click(c, "#save").await;
     assert!(
@@ -352,9 +347,11 @@ async fn ui_in_chromium_creates_networks_shows_plans_and_badges_and_reads_a_lead
     b.screenshot("network-after-plan").await;
 
     // A static peer's page: its config as a QR code; a jump's page: its rules per family.
-    c.goto(&format!("{base}/ui/networks/{lid}/peers/{}", id_of(&phone)))
-        .await
-        .expect("peer page");
+    open(
+        c,
+        &format!("{base}/ui/networks/{lid}/peers/{}", id_of(&phone)),
+    )
+    .await;
     css(c, "figure.qr svg").await;
     b.screenshot("peer-static").await;
     click(c, "main p a").await;
@@ -362,13 +359,9 @@ async fn ui_in_chromium_creates_networks_shows_plans_and_badges_and_reads_a_lead
     assert!(text(c, "main").await.contains("Firewall of this jump"));
     b.screenshot("peer-jump").await;
 
-    c.goto(&format!("{base}/ui/networks"))
-        .await
-        .expect("the list");
+    open(c, &format!("{base}/ui/networks")).await;
     b.screenshot("networks").await;
-    c.goto(&format!("{base}/ui/cluster"))
-        .await
-        .expect("the cluster page");
+    open(c, &format!("{base}/ui/cluster")).await;
     assert_eq!(
         c.find_all(Locator::Css("#members tbody tr"))
             .await
@@ -381,9 +374,7 @@ async fn ui_in_chromium_creates_networks_shows_plans_and_badges_and_reads_a_lead
     // Signed out, the pages are closed again.
     click(c, "header form button").await;
     assert_eq!(heading(c).await, "Sign in");
-    c.goto(&format!("{base}/ui/networks"))
-        .await
-        .expect("the list");
+    open(c, &format!("{base}/ui/networks")).await;
     assert_eq!(heading(c).await, "Sign in");
 
     // A write through the leader, read on a follower's pages.
@@ -394,9 +385,7 @@ async fn ui_in_chromium_creates_networks_shows_plans_and_badges_and_reads_a_lead
     let fbase = follower.api.base.clone();
     sign_in(&b, &fbase, &api.token).await;
     assert_eq!(text(c, "#this-node").await, follower.id.to_string());
-    c.goto(&format!("{fbase}/ui/networks"))
-        .await
-        .expect("the follower's list");
+    open(c, &format!("{fbase}/ui/networks")).await;
     assert!(
         text(c, "#networks").await.contains("from-leader"),
         "the follower shows the leader's write"
