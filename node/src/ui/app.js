@@ -17,6 +17,11 @@ document.addEventListener("DOMContentLoaded", function () {
     select.addEventListener("change", apply);
     apply();
   });
+  // The dashboard reloads itself now and then (without script: the browser's reload).
+  var live = document.querySelector("[data-refresh]");
+  if (live) {
+    setTimeout(function () { window.location.reload(); }, 1000 * Number(live.getAttribute("data-refresh")));
+  }
   document.querySelectorAll("[data-confirm]").forEach(function (b) {
     b.addEventListener("click", function (e) {
       var box = b.form && b.form.querySelector("input[name=confirm]");

@@ -54,6 +54,7 @@ pub fn routes() -> Router<App> {
             get(edit_network).post(update_network),
         )
         .route("/ui/networks/{nid}/peers", post(create_peer))
+        .route("/ui/networks/{nid}/policies/{polid}/rules", post(add_rule))
         .route("/ui/networks/{nid}/peers/{pid}", get(peer))
         .route("/ui/networks/{nid}/peers/{pid}/config", get(peer_config))
         .route("/ui/networks/{nid}/peers/{pid}/token", post(rotate_token))
@@ -776,7 +777,53 @@ async fn network(ui: Ui, Path(nid): Path<String>) -> Page {
         &page,
         None,
         &Fields::default(),
+        None,
     )))
+}
+
+/// A rule added to a policy from the network's page. A `peer` or `group` target is named
+/// by id (the form's selects offer the network's peers and groups by name).
+async fn add_rule(
+    ui: Ui,
+    Path((nid, polid)): Path<(String, String)>,
+    Form(fields): Form<Fields>,
+) -> Page {
+    ui.check(&fields)?;
+    let target_type = fields.get("target_type").unwrap_or("cidr");
+    let target = match target_type {
+        "peer" => fields.get("target_peer"),
+        "group" => fields.get("target_group"),
+        "any" => None,
+        _ => fields.get("target"),
+    };
+    let body = json!({
+        "direction": fields.get("direction"),
+        "action": fields.get("action"),
+        "target_type": target_type,
+        "target": target,
+        "description": fields.get("description"),
+    });
+    let path = format!("/networks/{nid}/policies/{polid}/rules");
+    match ui.call(Method::POST, &path, Some(&body), None).await {
+        Ok(_) => Ok(Redirect::to(&format!("/ui/networks/{nid}")).into_response()),
+        Err(p) => {
+            let page = network_page(&ui, &nid).await.map_err(refused)?;
+            let form = RuleForm {
+                policy: polid,
+                fields,
+            };
+            Ok(again(
+                &p,
+                pages::network(ui.csrf(), &page, Some(&p), &Fields::default(), Some(&form)),
+            ))
+        }
+    }
+}
+
+/// A rule form sent back with its refusal: the policy it was for and what was typed.
+pub struct RuleForm {
+    pub policy: String,
+    pub fields: Fields,
 }
 
 // ---------------------------------------------------------------- peers
@@ -817,7 +864,7 @@ async fn create_peer(ui: Ui, Path(nid): Path<String>, Form(fields): Form<Fields>
             let page = network_page(&ui, &nid).await.map_err(refused)?;
             Ok(again(
                 &p,
-                pages::network(ui.csrf(), &page, Some(&p), &fields),
+                pages::network(ui.csrf(), &page, Some(&p), &fields, None),
             ))
         }
     }

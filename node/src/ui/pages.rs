@@ -9,7 +9,7 @@
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde_json::Value;
 
-use super::{Fields, NetworkForm, NetworkPage, NodeRow, PeerPage, Problem};
+use super::{Fields, NetworkForm, NetworkPage, NodeRow, PeerPage, Problem, RuleForm};
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
     v.get(k).and_then(Value::as_str).unwrap_or("")
@@ -167,7 +167,7 @@ pub fn dashboard(
         "Dashboard",
         Some(csrf),
         html! {
-            section {
+            section data-refresh="30" {
                 h2 { "Cluster" }
                 p {
                     "You are on node " strong #this-node { (or_dash(status, "node_id")) }
@@ -458,6 +458,69 @@ pub fn plan(csrf: &str, network: &Value, f: &NetworkForm, plan: &Value) -> Marku
     )
 }
 
+/// The form that adds a rule to policy `pol`; `failed` is what was typed and why the API
+/// refused it.
+fn rule_form(
+    csrf: &str,
+    page: &NetworkPage,
+    pol: &Value,
+    failed: Option<(&Fields, Option<&Problem>)>,
+) -> Markup {
+    let (typed, problem) = match failed {
+        Some((f, p)) => (Some(f), p),
+        None => (None, None),
+    };
+    let value = |k: &str| typed.and_then(|f| f.get(k)).unwrap_or("").to_string();
+    let id = |field: &str| format!("rule-{}-{field}", s(pol, "name"));
+    let choice = |name: &str, options: &[(&str, &str)]| {
+        let current = value(name);
+        html! {
+            div.field {
+                label for=(id(name)) { (name.replace('_', " ")) }
+                select id=(id(name)) name=(name) {
+                    @for (v, text) in options { option value=(v) selected[current == *v] { (text) } }
+                }
+                (field_error(problem, name))
+            }
+        }
+    };
+    let objects = |list: &[Value]| -> Vec<(String, String)> {
+        list.iter()
+            .map(|o| (s(o, "id").to_string(), s(o, "name").to_string()))
+            .collect()
+    };
+    html! {
+        details open[problem.is_some()] {
+            summary { "Add a rule to " (s(pol, "name")) }
+            @if problem.is_some() { (problem_box(problem)) }
+            form.rule-form method="post" action={ "/ui/networks/" (s(&page.network, "id")) "/policies/" (s(pol, "id")) "/rules" } {
+                (csrf_field(csrf))
+                (choice("direction", &[("output", "output"), ("input", "input")]))
+                (choice("action", &[("allow", "allow"), ("deny", "deny")]))
+                (choice("target_type", &[("cidr", "CIDR"), ("peer", "peer"), ("group", "group"), ("any", "any")]))
+                div.field {
+                    label for=(id("target")) { "CIDR (target type CIDR)" }
+                    input id=(id("target")) name="target" value=(value("target")) placeholder="fd00:99::/64";
+                    (field_error(problem, "target"))
+                }
+                div.field {
+                    label for=(id("target_peer")) { "Peer (target type peer)" }
+                    select id=(id("target_peer")) name="target_peer" {
+                        @for (v, text) in objects(&page.peers) { option value=(v) { (text) } }
+                    }
+                }
+                div.field {
+                    label for=(id("target_group")) { "Group (target type group)" }
+                    select id=(id("target_group")) name="target_group" {
+                        @for (v, text) in objects(&page.groups) { option value=(v) { (text) } }
+                    }
+                }
+                button type="submit" { "Add rule" }
+            }
+        }
+    }
+}
+
 /// The name of the object `id` in `list`, or the id itself.
 fn name_in(list: &[Value], id: &str) -> String {
     list.iter()
@@ -481,6 +544,7 @@ pub fn network(
     page: &NetworkPage,
     problem: Option<&Problem>,
     typed: &Fields,
+    rule: Option<&RuleForm>,
 ) -> Markup {
     let n = &page.network;
     let nid = s(n, "id");
@@ -512,13 +576,13 @@ pub fn network(
                 } } }
             } }
             h3 { "Add a peer" }
-            (problem_box(problem))
+            @if rule.is_none() { (problem_box(problem)) }
             form #peer-form method="post" action={ "/ui/networks/" (nid) "/peers" } {
                 (csrf_field(csrf))
                 div.field {
                     label for="peer-name" { "Name" }
                     input #peer-name name="name" value=(typed.get("name").unwrap_or("")) required;
-                    (field_error(problem, "name"))
+                    @if rule.is_none() { (field_error(problem, "name")) }
                 }
                 div.field {
                     label for="peer-kind" { "Kind" }
@@ -571,6 +635,7 @@ pub fn network(
                         td { (s(r, "description")) }
                     } } }
                 } }
+                (rule_form(csrf, page, pol, rule.filter(|r| r.policy == s(pol, "id")).map(|r| (&r.fields, problem))))
             }
             h2 { "Routes" }
             @if page.routes.is_empty() { p.muted { "No routes." } } @else {

@@ -281,24 +281,26 @@ async fn ui_in_chromium_creates_networks_shows_plans_and_badges_and_reads_a_lead
     assert_eq!(text(c, "tr[data-peer=laptop] td.ipv4").await, "10.50.0.1");
     assert_eq!(text(c, "tr[data-peer=laptop] td.ipv6").await, "fd00:50::1");
 
-    // A rule towards an IPv6 prefix carries the IPv6 badge.
-    let both = id_of(
-        &api.get("/networks").body["items"]
-            .as_array()
-            .and_then(|l| l.iter().find(|n| n["name"] == "both").cloned())
-            .expect("both"),
-    );
-    lapi.create(
-        &format!("/networks/{both}/policies"),
-        json!({"name": "lan6", "rules": [{"direction": "output", "action": "allow", "target_type": "cidr", "target": "fd00:99::/64"}]}),
-    );
-    c.refresh().await.expect("reload");
-    let badge = css(c, "table[data-policy=lan6] tbody tr .badge").await;
+    // A rule towards an IPv6 prefix, added through the policy's form, carries the IPv6 badge.
+    css(c, "details summary")
+        .await
+        .click()
+        .await
+        .expect("open the rule form");
+    select(c, "#rule-default-action", "deny").await;
+    fill(c, "#rule-default-target", "fd00:99::/64").await;
+    click(c, "form.rule-form button").await;
+    let badge = css(c, "table[data-policy=default] tbody tr:last-child .badge").await;
     assert_eq!(
         badge.attr("data-version").await.expect("attr").as_deref(),
         Some("ipv6")
     );
     assert_eq!(badge.text().await.expect("text"), "IPv6");
+    let rules = text(c, "table[data-policy=default] tbody tr:last-child").await;
+    assert!(
+        rules.contains("fd00:99::/64") && rules.contains("deny"),
+        "{rules}"
+    );
     b.screenshot("network-dual").await;
 
     // IPv4 → dual stack: the plan first (nothing written), then applied.
