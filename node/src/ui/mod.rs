@@ -354,8 +354,14 @@ async fn sign_in(State(app): State<App>, Form(form): Form<Fields>) -> Response {
         return (StatusCode::UNAUTHORIZED, html(pages::sign_in(Some(&why)))).into_response();
     }
     let sid = app.ui.create(token.to_string());
+    // A node serving HTTPS advertises an https:// URL: its cookie is then never sent in clear.
+    let secure = if app.advertise.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
     let cookie = format!(
-        "{}={sid}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        "{}={sid}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
         session::COOKIE,
         session::IDLE.as_secs()
     );
