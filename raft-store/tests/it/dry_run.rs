@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use crate::apply_properties::{command, op, Op};
+use crate::apply_properties::{command, op};
 use crate::common::*;
 use proptest::prelude::*;
 use raftwire_api::agent::agent_config;
@@ -64,40 +64,82 @@ fn config_changes(a: &State, b: &State) -> (BTreeSet<PeerId>, BTreeSet<PeerId>) 
     (agents, statics)
 }
 
-fn change() -> impl Strategy<Value = Op> {
-    // Mode and prefix changes are what plans are for: most changes are those.
+/// Three networks (IPv4, dual stack, IPv6) with a jump, agent and static peers in each, so
+/// most random changes meet objects that exist.
+fn base() -> State {
+    let mut s = State::new();
+    let nets = [
+        serde_json::json!({"name": "net0", "ipv4_cidr": "10.0.0.0/24"}),
+        serde_json::json!({"name": "net1", "ip_stack_mode": "dual", "ipv4_cidr": "10.1.0.0/28", "ipv6_cidr": "fd01::/124"}),
+        serde_json::json!({"name": "net2", "ip_stack_mode": "ipv6", "ipv6_cidr": "fd00::/64"}),
+    ];
+    for (n, body) in nets.into_iter().enumerate() {
+        let n = n as u128;
+        ok(&mut s, create_network(n, body));
+        for p in n * 4..n * 4 + 4 {
+            let body = serde_json::json!({
+                "name": format!("p{p}"),
+                "is_jump": p % 4 == 0,
+                "use_agent": p % 2 == 0,
+            });
+            ok(&mut s, create_peer(n, p, body));
+        }
+    }
+    s
+}
+
+/// A random change: mostly a mode or prefix change whose CIDRs fit the mode it asks for
+/// (prefixes that fit their peers or not, overlap other networks or not), else any command.
+fn change() -> impl Strategy<Value = Option<Command>> {
+    const MODES: [&str; 3] = ["ipv4", "ipv6", "dual"];
+    const V4: [&str; 4] = ["10.0.0.0/24", "10.2.0.0/28", "10.3.0.0/30", "10.1.0.0/28"];
+    const V6: [&str; 4] = ["fd00::/64", "fd02::/124", "fd03::/126", "fd01::/124"];
     let update = (
         0u128..3,
         0usize..3,
         proptest::option::of(0usize..4),
         proptest::option::of(0usize..4),
-        any::<bool>(),
+        proptest::bool::weighted(0.8),
     )
-        .prop_map(|(n, mode, v4, v6, force)| Op::UpdateNetwork {
-            n,
-            mode,
-            v4,
-            v6,
-            force,
+        .prop_map(|(n, mode, v4, v6, force)| {
+            let mut body = serde_json::json!({"ip_stack_mode": MODES[mode], "force": force});
+            if mode != 1 {
+                if let Some(i) = v4 {
+                    body["ipv4_cidr"] = V4[i].into();
+                }
+            }
+            if mode != 0 {
+                if let Some(i) = v6 {
+                    body["ipv6_cidr"] = V6[i].into();
+                }
+            }
+            let req: raftwire_api::requests::UpdateNetwork = serde_json::from_value(body).ok()?;
+            Some(Command::UpdateNetwork {
+                id: net_id(n),
+                at: Timestamp(2),
+                if_match: None,
+                patch: req.validate().ok()?.into(),
+                new_rule_ids: [RuleId::from_u128(0x8000 + n), RuleId::from_u128(0x8100 + n)],
+            })
         });
-    prop_oneof![3 => update, 2 => op()]
+    prop_oneof![3 => update, 2 => op().prop_map(|o| command(&o))]
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 600, ..ProptestConfig::default() })]
 
     #[test]
     fn prop_dry_run_plan_is_the_difference_the_real_change_makes_and_writes_nothing(
-        ops in proptest::collection::vec(op(), 1..50),
+        ops in proptest::collection::vec(op(), 0..20),
         change in change(),
     ) {
-        let mut s = State::new();
+        let mut s = base();
         for op in &ops {
             if let Some(cmd) = command(op) {
                 let _ = apply(&mut s, cmd);
             }
         }
-        let Some(cmd) = command(&change) else { return Ok(()) };
+        let Some(cmd) = change else { return Ok(()) };
         let before = encode(&s);
         let planned = dry_run(&s, cmd.clone());
         prop_assert_eq!(&encode(&s), &before, "a dry run wrote to the state");
