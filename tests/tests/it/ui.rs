@@ -4,6 +4,8 @@
 //! field), see a dual-stack peer's two addresses, change a network from IPv4 to dual stack
 //! through its plan, see a rule's IPv6 badge, and read on a follower what was written
 //! through the leader. Every page is saved as a screenshot at desktop and phone width.
+//! It proves R12 (the selector shows only the CIDR fields the mode needs; a peer's both
+//! addresses) and R13 (a rule shows its IP version) of `docs/properties.md` in the UI.
 //!
 //! Needs `chromium` and `chromedriver` (Debian `chromium`, `chromium-driver`; installed by
 //! `scripts/install-deps.sh`). Without them the test skips loudly, unless
