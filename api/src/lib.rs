@@ -16,6 +16,7 @@ pub mod firewall;
 pub mod ids;
 pub mod ipam;
 pub mod model;
+pub mod plan;
 pub mod protocol;
 pub mod requests;
 pub mod testkit;

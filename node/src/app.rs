@@ -43,6 +43,8 @@ pub struct AppInner {
     pub token_catch_up: crate::http::token_catch_up::TokenCatchUp,
     /// When this node last heard from a leader (an append-entries or heartbeat).
     pub leader_contact: LeaderContact,
+    /// The web UI's sign-in sessions on this node.
+    pub ui: crate::ui::Sessions,
 }
 
 /// When a follower last heard from a leader: openraft 0.9 shows a leader how long ago a

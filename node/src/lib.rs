@@ -1,6 +1,6 @@
 //! The Raftwire control-plane node: openraft wired to the RocksDB store, Raft RPC between
 //! nodes, the `/api/v1` HTTP API served by every node (writes forwarded to the leader,
-//! linearizable reads), the agent hub, metrics.
+//! linearizable reads), the agent hub, metrics, and the web UI at `/`.
 #![forbid(unsafe_code)]
 
 pub mod agent_status;
@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod secrets;
 pub mod server;
 pub mod tls;
+pub mod ui;
 
 pub use config::{NodeArgs, NodeConfig, RaftTiming};
 pub use server::{start, NodeHandle};

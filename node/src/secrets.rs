@@ -10,7 +10,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-fn random_bytes<const N: usize>() -> [u8; N] {
+/// `N` random bytes from the operating system.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
     // The OS RNG failing is unrecoverable for a process that must mint secrets.
     getrandom::fill(&mut b).expect("the operating system's random number generator failed");

@@ -149,6 +149,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         metrics,
         token_catch_up: Default::default(),
         leader_contact: Default::default(),
+        ui: Default::default(),
     });
 
     let (stop, stopped) = watch::channel(false);

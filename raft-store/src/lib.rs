@@ -10,6 +10,7 @@
 pub mod apply;
 pub mod codec;
 pub mod command;
+pub mod dry_run;
 pub mod invariants;
 pub mod revision;
 pub mod state;
@@ -22,6 +23,7 @@ pub use command::{
     AgentError, AgentReport, AgentStatus, ApplyResult, Command, NetworkDefaults, PeerSecretsInput,
     Response,
 };
+pub use dry_run::{dry_run, DryRun};
 pub use revision::apply_entry;
 pub use state::{
     AdminToken, AgentRecord, NetworkState, PeerSecrets, Remembered, State, StateData, StateMeta,

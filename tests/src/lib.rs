@@ -17,6 +17,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod browser;
 pub mod netns;
 pub mod node;
 pub mod probe;

@@ -240,6 +240,7 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .merge(crate::ui::routes())
         .merge(crate::cluster::internal::routes(app.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

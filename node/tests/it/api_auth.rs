@@ -643,3 +643,88 @@ async fn deleting_a_network_revokes_the_agent_tokens_of_its_peers() {
     }
     c.shutdown().await;
 }
+
+/// The content type of an HTML form's POST (the tokens and values here need no escaping
+/// beyond the `%2F` written out).
+const FORM: &str = "application/x-www-form-urlencoded";
+
+#[tokio::test]
+async fn the_web_ui_signs_in_with_an_admin_token_only_and_checks_each_forms_csrf_token() {
+    let c = Cluster::single().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = &c.node(1).url;
+    // Anonymous: sent to sign in.
+    let r = client.get(format!("{url}/")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/ui/sign-in");
+    // A wrong token is refused; the admin token gets an HttpOnly, SameSite=Strict cookie.
+    let r = client
+        .post(format!("{url}/ui/sign-in"))
+        .header("content-type", FORM)
+        .body("token=rw_not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().get("set-cookie").is_none());
+    let r = client
+        .post(format!("{url}/ui/sign-in"))
+        .header("content-type", FORM)
+        .body(format!("token={}", c.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let session = cookie.split(';').next().unwrap().to_string();
+    let page = client
+        .get(format!("{url}/ui/networks/new"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let create = |token: String| {
+        let (client, url, session) = (client.clone(), url.clone(), session.clone());
+        async move {
+            client
+                .post(format!("{url}/ui/networks/new"))
+                .header("cookie", session)
+                .header("content-type", FORM)
+                .body(format!(
+                    "csrf={token}&name=web&ip_stack_mode=ipv4&ipv4_cidr=10.80.0.0%2F24"
+                ))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // A form without this session's token changes nothing.
+    assert_eq!(create("forged".into()).await, 403);
+    assert_eq!(
+        c.get(1, "/networks").await.1["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(create(csrf).await, 303);
+    let (_, nets) = c.get(1, "/networks").await;
+    assert_eq!(nets["items"][0]["name"], "web");
+    c.shutdown().await;
+}

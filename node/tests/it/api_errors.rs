@@ -862,7 +862,7 @@ async fn unknown_ids_and_unknown_paths_are_404_not_found() {
         "/nope",
         "/api/v1/networks/x/y/z/w",
         "/api/v2/networks",
-        "/",
+        "/ui/nope",
     ] {
         let a = c.send(1, Method::GET, path, Some(&auth), &[], None).await;
         assert_problem(&a, 404, "not_found", None);

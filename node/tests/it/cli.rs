@@ -1512,3 +1512,38 @@ async fn https_needs_the_ca_cert_and_says_so() {
     assert!(plain.stderr.contains("https://"), "{plain:?}");
     node.shutdown().await;
 }
+
+#[tokio::test]
+async fn dry_run_prints_the_plan_and_changes_nothing() {
+    let node = Node::start().await;
+    node.cli(&["network", "create", "corp", "--ipv4-cidr", "10.45.0.0/24"])
+        .await
+        .ok();
+    node.cli(&["peer", "add", "corp", "phone"]).await.ok();
+    let plan = node
+        .cli(&[
+            "network",
+            "update",
+            "corp",
+            "--mode",
+            "dual",
+            "--ipv6-cidr",
+            "fd00:45::/64",
+            "--force",
+            "--dry-run",
+        ])
+        .await
+        .ok();
+    assert!(plan.contains("dry run: nothing was changed"), "{plan}");
+    assert!(plan.contains("+ fd00:45::1"), "{plan}");
+    assert!(
+        plan.contains("static peers needing their config again: phone"),
+        "{plan}"
+    );
+    let shown = node
+        .cli(&["-o", "json", "network", "show", "corp"])
+        .await
+        .json();
+    assert_eq!(shown["ip_stack_mode"], "ipv4");
+    node.shutdown().await;
+}

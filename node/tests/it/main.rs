@@ -8,6 +8,7 @@ mod common;
 mod api_agent;
 mod api_auth;
 mod api_cluster;
+mod api_dry_run;
 mod api_errors;
 mod api_idempotency;
 mod api_networks;

@@ -19,7 +19,7 @@ const V6S: [&str; 4] = ["fd00::/125", "fd00::/64", "fd00:0:0:1::/126", "fd01::/1
 const MODES: [&str; 3] = ["ipv4", "ipv6", "dual"];
 
 #[derive(Debug, Clone)]
-enum Op {
+pub(crate) enum Op {
     CreateNetwork {
         n: u128,
         mode: Option<usize>,
@@ -80,7 +80,7 @@ enum Op {
     },
 }
 
-fn op() -> impl Strategy<Value = Op> {
+pub(crate) fn op() -> impl Strategy<Value = Op> {
     let n = 0u128..3;
     let p = 0u128..12;
     prop_oneof![
@@ -103,7 +103,7 @@ fn op() -> impl Strategy<Value = Op> {
 
 /// Turns an op into a command, or `None` when the request itself would be a 400 (the node
 /// never proposes those; P2 covers them in the api crate).
-fn command(op: &Op) -> Option<Command> {
+pub(crate) fn command(op: &Op) -> Option<Command> {
     Some(match *op {
         Op::CreateNetwork {
             n,

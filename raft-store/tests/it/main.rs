@@ -12,6 +12,7 @@ mod apply_examples;
 mod apply_properties;
 mod consistency;
 mod crash_restart;
+mod dry_run;
 mod memory;
 mod storage_suite;
 mod upgrade;

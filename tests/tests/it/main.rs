@@ -14,8 +14,10 @@
 //!   dual-stack and back without restarting anything, a route to a LAN behind the jump.
 //! - `failover`: a three-node cluster loses its leader under a running ping: the agents move
 //!   to a survivor, a policy change made there is enforced, the pings never stop.
+//! - `ui`: the web UI in a real headless Chromium against a three-node cluster: forms,
+//!   field errors, a mode change's plan, badges, a follower showing a leader's write.
 //!
-//! Both run the workspace's binaries: build them first
+//! They run the workspace's binaries: build them first
 //! (`cargo build -p raftwire-node -p raftwire-agent`); a missing one fails with that hint.
 //! One area: `cargo test -p raftwire-tests --test it agent_runtime::`.
 
@@ -27,3 +29,4 @@ mod failover;
 mod harness;
 mod migration;
 mod packets;
+mod ui;

@@ -68,6 +68,10 @@ pub enum NetworkCmd {
         /// Renumber static peers even though their downloaded configs break.
         #[arg(long)]
         force: bool,
+        /// Show what the change would do (addresses per peer and family, static peers that
+        /// need their config again, agents sent a new one) and change nothing.
+        #[arg(long = "dry-run")]
+        dry_run: bool,
         #[command(flatten)]
         if_match: IfMatch,
     },

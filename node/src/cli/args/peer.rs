@@ -122,6 +122,10 @@ pub enum PeerCmd {
         /// Jump only: stop masquerading IPv6 traffic.
         #[arg(long = "no-ipv6-nat")]
         no_ipv6_nat: bool,
+        /// Show what the change would do (addresses per peer and family, static peers that
+        /// need their config again, agents sent a new one) and change nothing.
+        #[arg(long = "dry-run")]
+        dry_run: bool,
         #[command(flatten)]
         if_match: IfMatch,
     },

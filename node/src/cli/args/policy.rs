@@ -51,6 +51,10 @@ pub enum PolicyCmd {
         /// Remove every rule.
         #[arg(long = "clear-rules")]
         clear_rules: bool,
+        /// Show what the change would do (addresses per peer and family, static peers that
+        /// need their config again, agents sent a new one) and change nothing.
+        #[arg(long = "dry-run")]
+        dry_run: bool,
         #[command(flatten)]
         if_match: IfMatch,
     },

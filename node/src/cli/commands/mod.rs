@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use super::args::{Command, IfMatch, Output};
 use super::client::{items, seg, CliError, CliResult, Client, Reply};
-use super::output::{field, pretty_json};
+use super::output::{field, pretty_json, table};
 
 /// Writes to stdout; a closed pipe (`raftwire … | head`) is not an error.
 pub fn out(text: &str) {
@@ -87,6 +87,67 @@ fn count(obj: &Value, key: &str) -> String {
         .map_or_else(|| "-".to_string(), |a| a.len().to_string())
 }
 
+/// A dry run's plan as text: per network, the address changes per peer and family, the
+/// static peers that need their config again and the agents that get a new one.
+fn plan_text(v: &Value) -> String {
+    let mut text = String::from("dry run: nothing was changed\n");
+    let change = |c: Option<&Value>| match c.filter(|c| !c.is_null()) {
+        None => "-".to_string(),
+        Some(c) => match field(c, "change").as_str() {
+            "renumbered" => format!("{} -> {}", field(c, "from"), field(c, "to")),
+            "added" => format!("+ {}", field(c, "address")),
+            "released" => format!("- {}", field(c, "address")),
+            other => other.to_string(),
+        },
+    };
+    let names = |n: &Value, key: &str| match n.get(key).and_then(Value::as_array) {
+        Some(l) if !l.is_empty() => l
+            .iter()
+            .map(|p| field(p, "name"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => "none".to_string(),
+    };
+    for n in v
+        .get("networks")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        text.push_str(&format!("\nnetwork '{}':\n", field(n, "name")));
+        let rows: Vec<Vec<String>> = n
+            .get("addresses")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                let kind = if c.get("static") == Some(&Value::Bool(true)) {
+                    "static"
+                } else {
+                    "agent"
+                };
+                vec![
+                    field(c, "name"),
+                    kind.into(),
+                    change(c.get("ipv4")),
+                    change(c.get("ipv6")),
+                ]
+            })
+            .collect();
+        if rows.is_empty() {
+            text.push_str("no address changes\n");
+        } else {
+            text.push_str(&table(&["PEER", "KIND", "IPV4", "IPV6"], &rows));
+        }
+        text.push_str(&format!(
+            "static peers needing their config again: {}\nagents sent a new config: {}\n",
+            names(n, "static_peers_affected"),
+            names(n, "agents_updated")
+        ));
+    }
+    text
+}
+
 // ---------------------------------------------------------------- context
 
 pub struct Ctx {
@@ -134,6 +195,16 @@ impl Ctx {
         self.client
             .request(method, path, body, if_match.if_match)
             .await
+    }
+
+    /// `--dry-run` of an update: the PATCH with `?dry_run=true`, printing the plan (what the
+    /// change would do); nothing is changed.
+    async fn dry_run(&self, path: &str, body: &Value, if_match: &IfMatch) -> CliResult<()> {
+        let path = format!("{path}?dry_run=true");
+        let reply = self
+            .send(Method::PATCH, &path, Some(body), if_match)
+            .await?;
+        self.show(&reply, plan_text)
     }
 
     async fn post(&self, path: &str, body: &Value) -> CliResult<Reply> {

@@ -89,6 +89,7 @@ pub(super) async fn run(ctx: &Ctx, cmd: NetworkCmd) -> CliResult<()> {
             dns_servers,
             clear_dns_servers,
             force,
+            dry_run,
             if_match,
         } => {
             let req = UpdateNetwork {
@@ -108,6 +109,9 @@ pub(super) async fn run(ctx: &Ctx, cmd: NetworkCmd) -> CliResult<()> {
             let b = body(&req)?;
             nothing_to_change(&b)?;
             let path = ctx.network(&network).await?;
+            if dry_run {
+                return ctx.dry_run(&path, &b, &if_match).await;
+            }
             let reply = ctx.send(Method::PATCH, &path, Some(&b), &if_match).await?;
             ctx.show(&reply, show_network)
         }

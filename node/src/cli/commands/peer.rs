@@ -207,6 +207,7 @@ pub(super) async fn run(ctx: &Ctx, cmd: PeerCmd) -> CliResult<()> {
             groups,
             ipv6_nat,
             no_ipv6_nat,
+            dry_run,
             if_match,
         } => {
             let net = ctx.network(&network).await?;
@@ -257,6 +258,9 @@ pub(super) async fn run(ctx: &Ctx, cmd: PeerCmd) -> CliResult<()> {
             let b = Value::Object(m);
             nothing_to_change(&b)?;
             let path = ctx.peer(&net, &peer).await?;
+            if dry_run {
+                return ctx.dry_run(&path, &b, &if_match).await;
+            }
             let reply = ctx.send(Method::PATCH, &path, Some(&b), &if_match).await?;
             let names = ctx.names(&net, &["groups"]).await;
             ctx.show(&reply, |v| show_peer(v, &names))

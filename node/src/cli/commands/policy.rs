@@ -103,6 +103,7 @@ pub(super) async fn run(ctx: &Ctx, cmd: PolicyCmd) -> CliResult<()> {
             description,
             rules,
             clear_rules,
+            dry_run,
             if_match,
         } => {
             let net = ctx.network(&network).await?;
@@ -118,6 +119,9 @@ pub(super) async fn run(ctx: &Ctx, cmd: PolicyCmd) -> CliResult<()> {
             })?;
             nothing_to_change(&b)?;
             let path = ctx.policy(&net, &policy).await?;
+            if dry_run {
+                return ctx.dry_run(&path, &b, &if_match).await;
+            }
             let reply = ctx.send(Method::PATCH, &path, Some(&b), &if_match).await?;
             let names = ctx.names(&net, &["peers", "groups"]).await;
             ctx.show(&reply, |v| policy_details(v, &names))

@@ -18,6 +18,7 @@
 pub mod agent;
 pub mod cluster;
 pub mod dns;
+pub mod dry_run;
 pub mod groups;
 pub mod health;
 pub mod networks;
@@ -30,6 +31,7 @@ pub mod tokens;
 use std::fmt::Display;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 use axum::Json;
@@ -73,17 +75,21 @@ impl FromRequestParts<App> for Read {
                 app: app.clone(),
                 consistency: q.consistency,
             }),
-            Err(r) => {
-                let msg = r.body_text();
-                let field = msg
-                    .split_once("unknown field `")
-                    .and_then(|(_, rest)| rest.split('`').next())
-                    .unwrap_or("consistency")
-                    .to_string();
-                Err(DomainError::field(ErrorCode::InvalidValue, field, msg).into())
-            }
+            Err(r) => Err(query_rejection(r, "consistency")),
         }
     }
+}
+
+/// A query string that does not parse: 400 `invalid_value`, `field` = the unknown
+/// parameter it names, else `default_field` (the parameter the extractor reads).
+pub fn query_rejection(r: QueryRejection, default_field: &str) -> ApiError {
+    let msg = r.body_text();
+    let field = msg
+        .split_once("unknown field `")
+        .and_then(|(_, rest)| rest.split('`').next())
+        .unwrap_or(default_field)
+        .to_string();
+    DomainError::field(ErrorCode::InvalidValue, field, msg).into()
 }
 
 impl Read {

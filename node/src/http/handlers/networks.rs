@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::Json;
 use raftwire_api::requests::{CreateNetwork, UpdateNetwork};
 use raftwire_api::*;
@@ -9,6 +10,7 @@ use raftwire_raft_store::{Command, NetworkDefaults};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::dry_run::{answer, DryRun, DryRunQuery, NetworkOrPlan};
 use super::propose_done;
 use super::{if_match, items, new_id, now, Read, ReadQuery};
 use crate::app::App;
@@ -89,19 +91,20 @@ pub async fn get(Ids(nid): NetworkPath, read: Read) -> ApiResult<Json<Network>> 
     path = "/api/v1/networks/{nid}",
     tag = "networks",
     operation_id = "update_network",
-    params(NetworkPath, IfMatch),
+    params(NetworkPath, IfMatch, DryRunQuery),
     request_body = UpdateNetwork,
     responses(
-        (status = 200, description = "The network as it now is", body = Network),
+        (status = 200, description = "The network as it now is; with `dry_run=true`, the plan of the change (nothing written)", body = NetworkOrPlan),
         Common, Missing, Conflict, TooLarge,
     ),
 )]
 pub async fn update(
     State(app): State<App>,
     Ids(nid): NetworkPath,
+    DryRun(dry_run): DryRun,
     headers: HeaderMap,
     JsonBody(body): JsonBody<UpdateNetwork>,
-) -> ApiResult<Json<Network>> {
+) -> ApiResult<HttpResponse> {
     let patch = body.validate()?;
     let cmd = Command::UpdateNetwork {
         id: nid,
@@ -110,7 +113,10 @@ pub async fn update(
         patch: patch.into(),
         new_rule_ids: [new_id(), new_id()].map(RuleId),
     };
-    Ok(Json(propose_for::<Network>(&app, cmd).await?))
+    if dry_run {
+        return answer(&app, cmd).await;
+    }
+    Ok(Json(propose_for::<Network>(&app, cmd).await?).into_response())
 }
 
 #[utoipa::path(

@@ -13,6 +13,7 @@ use raftwire_api::*;
 use raftwire_raft_store::{Command, PeerSecretsInput};
 use serde::Serialize;
 
+use super::dry_run::{answer, DryRun, DryRunQuery, PeerOrPlan};
 use super::propose_done;
 use super::{find, if_match, items, new_id, now, Read, ReadQuery};
 use crate::app::App;
@@ -181,19 +182,20 @@ pub async fn get(Ids((nid, pid)): PeerPath, read: Read) -> ApiResult<Json<PeerVi
     path = "/api/v1/networks/{nid}/peers/{pid}",
     tag = "peers",
     operation_id = "update_peer",
-    params(PeerPath, IfMatch),
+    params(PeerPath, IfMatch, DryRunQuery),
     request_body = UpdatePeer,
     responses(
-        (status = 200, description = "The peer as it now is", body = Peer),
+        (status = 200, description = "The peer as it now is; with `dry_run=true`, the plan of the change (nothing written)", body = PeerOrPlan),
         Common, Missing, Conflict, TooLarge,
     ),
 )]
 pub async fn update(
     State(app): State<App>,
     Ids((nid, pid)): PeerPath,
+    DryRun(dry_run): DryRun,
     headers: HeaderMap,
     JsonBody(body): JsonBody<UpdatePeer>,
-) -> ApiResult<Json<Peer>> {
+) -> ApiResult<HttpResponse> {
     let patch = body.validate()?;
     let cmd = Command::UpdatePeer {
         network_id: nid,
@@ -202,7 +204,10 @@ pub async fn update(
         if_match: if_match(&headers)?,
         patch: patch.into(),
     };
-    Ok(Json(propose_for::<Peer>(&app, cmd).await?))
+    if dry_run {
+        return answer(&app, cmd).await;
+    }
+    Ok(Json(propose_for::<Peer>(&app, cmd).await?).into_response())
 }
 
 #[utoipa::path(

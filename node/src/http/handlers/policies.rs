@@ -2,11 +2,13 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::Json;
 use raftwire_api::requests::{CreatePolicy, CreateRule, RuleSpec, UpdatePolicy};
 use raftwire_api::*;
 use raftwire_raft_store::{Command, NetworkState};
 
+use super::dry_run::{answer, DryRun, DryRunQuery, PolicyOrPlan};
 use super::propose_done;
 use super::{find, if_match, items, new_id, now, Read, ReadQuery};
 use crate::app::App;
@@ -109,19 +111,20 @@ pub async fn get(Ids((nid, polid)): PolicyPath, read: Read) -> ApiResult<Json<Po
     path = "/api/v1/networks/{nid}/policies/{polid}",
     tag = "policies",
     operation_id = "update_policy",
-    params(PolicyPath, IfMatch),
+    params(PolicyPath, IfMatch, DryRunQuery),
     request_body = UpdatePolicy,
     responses(
-        (status = 200, description = "The policy as it now is", body = PolicyView),
+        (status = 200, description = "The policy as it now is; with `dry_run=true`, the plan of the change (nothing written)", body = PolicyOrPlan),
         Common, Missing, Conflict, TooLarge,
     ),
 )]
 pub async fn update(
     State(app): State<App>,
     Ids((nid, polid)): PolicyPath,
+    DryRun(dry_run): DryRun,
     headers: HeaderMap,
     JsonBody(body): JsonBody<UpdatePolicy>,
-) -> ApiResult<Json<PolicyView>> {
+) -> ApiResult<HttpResponse> {
     let patch = body.validate()?;
     let cmd = Command::UpdatePolicy {
         network_id: nid,
@@ -132,8 +135,11 @@ pub async fn update(
         description: patch.description,
         rules: patch.rules.map(with_ids),
     };
+    if dry_run {
+        return answer(&app, cmd).await;
+    }
     let policy = propose_for::<Policy>(&app, cmd).await?;
-    Ok(Json(written(&app, nid, policy)?))
+    Ok(Json(written(&app, nid, policy)?).into_response())
 }
 
 #[utoipa::path(
