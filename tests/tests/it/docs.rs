@@ -261,8 +261,14 @@ fn output_matches(expected: &[String], actual: &[&str]) -> bool {
 /// The lines of a text without leading and trailing blank lines.
 fn trimmed_lines(text: &str) -> Vec<&str> {
     let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
-    let start = lines.iter().position(|l| !l.is_empty()).unwrap_or(lines.len());
-    let end = lines.iter().rposition(|l| !l.is_empty()).map_or(start, |e| e + 1);
+    let start = lines
+        .iter()
+        .position(|l| !l.is_empty())
+        .unwrap_or(lines.len());
+    let end = lines
+        .iter()
+        .rposition(|l| !l.is_empty())
+        .map_or(start, |e| e + 1);
     lines[start..end].to_vec()
 }
 
@@ -357,7 +363,15 @@ fn run_script(dir: &Path, script: &str, wrap: &[&str], path: &str) -> String {
     std::fs::write(&file, script).unwrap();
     let limit = FILE_LIMIT.as_secs().to_string();
     let mut args: Vec<&str> = wrap.to_vec();
-    args.extend(["timeout", "-k", "5", &limit, "bash", "--noprofile", "--norc"]);
+    args.extend([
+        "timeout",
+        "-k",
+        "5",
+        &limit,
+        "bash",
+        "--noprofile",
+        "--norc",
+    ]);
     let file = file.to_string_lossy().into_owned();
     args.push(&file);
     let out = Command::new(args[0])
@@ -408,14 +422,19 @@ fn run_file(file: &str, doc: &Doc) -> Vec<String> {
         std::env::var("PATH").unwrap_or_default()
     );
     let mut cmd = ns.command(&node_bin.to_string_lossy());
-    cmd.current_dir(dir.path()).env("RUST_LOG", "info,openraft=warn");
+    cmd.current_dir(dir.path())
+        .env("RUST_LOG", "info,openraft=warn");
     let node = Proc::spawn("default node", cmd, dir.path().join("node.log"));
     let ready = poll(Duration::from_secs(30), || {
         ns.try_exec("curl", &["-sf", "-m", "2", "http://127.0.0.1:7070/readyz"])
             .0
             .then_some(())
     });
-    assert!(ready.is_some(), "{file}: the default node never got ready:\n{}", node.output());
+    assert!(
+        ready.is_some(),
+        "{file}: the default node never got ready:\n{}",
+        node.output()
+    );
     let wrap = ["ip", "netns", "exec", ns.name.as_str()];
     let output = run_script(dir.path(), &script(&doc.steps), &wrap, &path);
     let (mut failures, blessings) = check(file, &doc.steps, &output);
@@ -423,7 +442,10 @@ fn run_file(file: &str, doc: &Doc) -> Vec<String> {
         bless(&repo().join(file), blessings);
     }
     if !failures.is_empty() {
-        failures.push(format!("{file}: the default node's log:\n{}", indent(&node.output())));
+        failures.push(format!(
+            "{file}: the default node's log:\n{}",
+            indent(&node.output())
+        ));
     }
     drop(node);
     drop(ns);
@@ -442,11 +464,18 @@ fn every_command_of_the_readme_and_the_docs_runs_and_prints_what_they_show() {
         let text = std::fs::read_to_string(repo().join(&file)).unwrap();
         let doc = parse(&text);
         for (line, reason) in &doc.not_run {
-            assert!(!reason.is_empty(), "{file}:{line}: say why a block is not run");
+            assert!(
+                !reason.is_empty(),
+                "{file}:{line}: say why a block is not run"
+            );
             not_run.push(format!("{file}:{line} ({reason})"));
         }
         commands += doc.steps.len();
-        eprintln!("{file}: {} steps, {} not run", doc.steps.len(), doc.not_run.len());
+        eprintln!(
+            "{file}: {} steps, {} not run",
+            doc.steps.len(),
+            doc.not_run.len()
+        );
         failures.extend(run_file(&file, &doc));
     }
     eprintln!(
@@ -479,12 +508,19 @@ fn a_doc_command_whose_output_or_status_differs_from_what_is_shown_fails() {
     assert_eq!(doc(good), Vec::<String>::new());
     let wrong_output = doc("```console\n$ echo hello\ngoodbye\n```\n");
     assert_eq!(wrong_output.len(), 1, "{wrong_output:?}");
-    assert!(wrong_output[0].contains("t.md:2: $ echo hello"), "{wrong_output:?}");
+    assert!(
+        wrong_output[0].contains("t.md:2: $ echo hello"),
+        "{wrong_output:?}"
+    );
     let wrong_status = doc("```console\n$ false\n```\n");
     assert_eq!(wrong_status.len(), 1, "{wrong_status:?}");
-    let failing_script = doc("```sh\ntrue\nfalse\necho never\n```\n```console\n$ echo after\nafter\n```\n");
+    let failing_script =
+        doc("```sh\ntrue\nfalse\necho never\n```\n```console\n$ echo after\nafter\n```\n");
     assert_eq!(failing_script.len(), 1, "{failing_script:?}");
-    assert!(failing_script[0].contains("t.md:2: the script stopped"), "{failing_script:?}");
+    assert!(
+        failing_script[0].contains("t.md:2: the script stopped"),
+        "{failing_script:?}"
+    );
     let marked = parse("<!-- not run: needs systemd -->\n```sh\nsystemctl start x\n```\n");
     assert!(marked.steps.is_empty());
     assert_eq!(marked.not_run, vec![(2, "needs systemd".to_string())]);
@@ -503,7 +539,9 @@ fn api_doc_operations() -> Vec<(String, String, usize, bool)> {
         } else if line.starts_with('#') {
             // Another heading ends the previous operation's section.
             ops.push((String::new(), String::new(), n + 1, true));
-        } else if line.trim_start().starts_with("```sh") || line.trim_start().starts_with("```console") {
+        } else if line.trim_start().starts_with("```sh")
+            || line.trim_start().starts_with("```console")
+        {
             if let Some(last) = ops.last_mut() {
                 last.3 = true;
             }
@@ -528,13 +566,24 @@ fn the_api_doc_has_every_operation_of_the_openapi_document_with_an_example_and_n
     let ops = api_doc_operations();
     let in_doc: BTreeSet<(String, String)> =
         ops.iter().map(|o| (o.0.clone(), o.1.clone())).collect();
-    assert_eq!(ops.len(), in_doc.len(), "docs/api.md names an operation twice");
+    assert_eq!(
+        ops.len(),
+        in_doc.len(),
+        "docs/api.md names an operation twice"
+    );
     let missing: Vec<_> = in_openapi.difference(&in_doc).collect();
     let extra: Vec<_> = in_doc.difference(&in_openapi).collect();
     assert!(
         missing.is_empty() && extra.is_empty(),
         "docs/api.md lacks {missing:?}; it names operations the OpenAPI document does not have: {extra:?}"
     );
-    let without: Vec<_> = ops.iter().filter(|o| !o.3).map(|o| format!("line {}: {} {}", o.2, o.0, o.1)).collect();
-    assert!(without.is_empty(), "operations of docs/api.md without an example: {without:#?}");
+    let without: Vec<_> = ops
+        .iter()
+        .filter(|o| !o.3)
+        .map(|o| format!("line {}: {} {}", o.2, o.0, o.1))
+        .collect();
+    assert!(
+        without.is_empty(),
+        "operations of docs/api.md without an example: {without:#?}"
+    );
 }
