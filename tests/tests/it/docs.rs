@@ -356,6 +356,15 @@ fn indent(text: &str) -> String {
         .join("\n")
 }
 
+/// Removes every `RAFTWIRE_*` variable from `cmd`'s environment: the docs show what a reader
+/// who set none sees, whatever is set where the tests run (a server URL, a token, CI's own).
+fn as_reader(cmd: &mut Command) -> &mut Command {
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("RAFTWIRE_")) {
+        cmd.env_remove(k);
+    }
+    cmd
+}
+
 /// Runs `script` with bash in `dir` (through `wrap`, e.g. `ip netns exec …`), at most
 /// [`FILE_LIMIT`]; what it printed.
 fn run_script(dir: &Path, script: &str, wrap: &[&str], path: &str) -> String {
@@ -374,13 +383,10 @@ fn run_script(dir: &Path, script: &str, wrap: &[&str], path: &str) -> String {
     ]);
     let file = file.to_string_lossy().into_owned();
     args.push(&file);
-    let out = Command::new(args[0])
+    let out = as_reader(&mut Command::new(args[0]))
         .args(&args[1..])
         .current_dir(dir)
         .env("PATH", path)
-        .env_remove("RAFTWIRE_SERVER")
-        .env_remove("RAFTWIRE_TOKEN")
-        .env_remove("RAFTWIRE_TOKEN_FILE")
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -422,7 +428,8 @@ fn run_file(file: &str, doc: &Doc) -> Vec<String> {
         std::env::var("PATH").unwrap_or_default()
     );
     let mut cmd = ns.command(&node_bin.to_string_lossy());
-    cmd.current_dir(dir.path())
+    as_reader(&mut cmd)
+        .current_dir(dir.path())
         .env("RUST_LOG", "info,openraft=warn");
     let node = Proc::spawn("default node", cmd, dir.path().join("node.log"));
     let ready = poll(Duration::from_secs(30), || {
