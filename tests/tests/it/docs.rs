@@ -15,7 +15,8 @@
 //! Each file runs as one bash script, top to bottom (so a variable set in one block is seen by
 //! the next), in a fresh network namespace where `raftwire-node` was started with no arguments
 //! in a fresh directory — `./data`, `http://127.0.0.1:7070`, exactly what `make run` gives a
-//! reader — and the workspace's binaries come first on `PATH`. The namespace has its own
+//! reader — and the workspace's binaries come first on `PATH` (build them first:
+//! `cargo build -p raftwire-node -p raftwire-agent`). The namespace has its own
 //! loopback, so the docs use the default ports, and dropping it kills whatever a doc started
 //! in the background. Scripts do not expand aliases, so the README's `alias raftwire=…` for
 //! a checkout leaves `raftwire` to the binary on `PATH`.
@@ -420,8 +421,9 @@ fn run_file(file: &str, doc: &Doc) -> Vec<String> {
     let ns = Netns::new("doc");
     let node_bin = binary("raftwire-node");
     let bin_dir = node_bin.parent().expect("the binaries' directory");
-    // The CLI too, so a missing one fails here with a hint, not inside a script.
+    // The CLI and the agent too, so a missing one fails here with a hint, not in a script.
     binary("raftwire");
+    binary("raftwire-agent");
     let path = format!(
         "{}:{}",
         bin_dir.display(),
