@@ -125,7 +125,7 @@ fn fqdn(name: &str, domain: &str) -> String {
 /// exists in the view (creation order) an A or AAAA per its IP. Deterministic.
 ///
 /// A mapping whose route is gone yields nothing, so records disappear with their peer,
-/// mapping or route (R5.5). Records are not deduplicated: a peer and a mapping sharing a
+/// mapping or route (R5). Records are not deduplicated: a peer and a mapping sharing a
 /// name both appear (the lookup answers with both addresses).
 pub fn network_records(view: &NetworkView) -> Vec<DnsRecord> {
     let domain = view.network.domain.as_str();
@@ -436,7 +436,7 @@ mod tests {
         assert_eq!(back, records);
     }
 
-    // R5.5: records go with their source.
+    // R5: records go with their source.
     #[test]
     fn records_disappear_with_peer_and_mapping() {
         let mut data = corp();
@@ -657,7 +657,7 @@ mod tests {
         );
     }
 
-    // §6 + DNS convention: an existing name is answered by its own records, never a wildcard.
+    // DNS convention: an existing name is answered by its own records, never a wildcard.
     #[test]
     fn exact_name_beats_wildcard() {
         assert_eq!(

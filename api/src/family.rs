@@ -62,7 +62,7 @@ impl fmt::Display for IpFamily {
     }
 }
 
-/// Which families a network carries. Requests without a mode mean `ipv4` (R1.5, R14, P12).
+/// Which families a network carries. Requests without a mode mean `ipv4` (R1, R14, P12).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
@@ -159,7 +159,7 @@ impl From<IpFamily> for IpVersion {
     }
 }
 
-/// Detects the family of an address or CIDR written as text (R13, seed task 5.1).
+/// Detects the family of an address or CIDR written as text (R13 in docs/properties.md).
 ///
 /// `0.0.0.0/0` is IPv4 and `::/0` is IPv6. An IPv4-mapped IPv6 address (`::ffff:10.0.0.1`)
 /// is IPv6 as written: it is an IPv6 address on the wire and only ip6tables sees it.

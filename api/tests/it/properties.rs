@@ -226,7 +226,7 @@ proptest! {
         }
     }
 
-    /// P12 (R1.5, R14): without `ip_stack_mode` a body behaves exactly as the same body with
+    /// P12 (R1, R14): without `ip_stack_mode` a body behaves exactly as the same body with
     /// `"ip_stack_mode": "ipv4"`, whether the IPv4 prefix comes as `ipv4_cidr` or `cidr`.
     #[test]
     fn prop_p12_requests_without_a_mode_behave_as_ipv4_only(

@@ -81,7 +81,7 @@ pub(super) fn update(
     Ok(Response::Route(next))
 }
 
-/// Deleting a route detaches it from every group and deletes its DNS mappings (R5.5).
+/// Deleting a route detaches it from every group and deletes its DNS mappings (R5).
 pub(super) fn delete(
     state: &mut State,
     network_id: NetworkId,

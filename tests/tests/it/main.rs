@@ -12,6 +12,8 @@
 //!   policy rules that block exactly their family.
 //! - `migration`: a running network changed through the API on real packets: IPv4-only to
 //!   dual-stack and back without restarting anything, a route to a LAN behind the jump.
+//! - `docs`: every command of the README and `docs/` runs against a fresh node and prints
+//!   what the docs show; `docs/api.md` has every operation of the OpenAPI document.
 //! - `failover`: a three-node cluster loses its leader under a running ping: the agents move
 //!   to a survivor, a policy change made there is enforced, the pings never stop.
 //! - `ui`: the web UI in a real headless Chromium against a three-node cluster: forms,
@@ -25,6 +27,7 @@ mod common;
 
 mod agent;
 mod agent_runtime;
+mod docs;
 mod failover;
 mod harness;
 mod migration;
