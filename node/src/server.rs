@@ -140,6 +140,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         raft: raft.clone(),
         sm,
         http: http.clone(),
+        ui: crate::ui::Sessions::new(&cluster_secret),
         cluster_secret,
         local_admin_hash: hash_token(&admin_token),
         admin_pending: std::sync::atomic::AtomicBool::new(!registered_marker(&cfg).exists()),
@@ -149,7 +150,6 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         metrics,
         token_catch_up: Default::default(),
         leader_contact: Default::default(),
-        ui: Default::default(),
     });
 
     let (stop, stopped) = watch::channel(false);

@@ -176,7 +176,6 @@ fn json_of(raw: Raw) -> Result<Value, Problem> {
 /// A signed-in request: the node, the session and its id.
 pub struct Ui {
     app: App,
-    sid: String,
     session: session::Session,
 }
 
@@ -196,11 +195,9 @@ impl FromRequestParts<App> for Ui {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Response> {
-        let found = cookie(parts).and_then(|sid| app.ui.get(&sid).map(|s| (sid, s)));
-        match found {
-            Some((sid, session)) => Ok(Ui {
+        match cookie(parts).and_then(|sealed| app.ui.get(&sealed)) {
+            Some(session) => Ok(Ui {
                 app: app.clone(),
-                sid,
                 session,
             }),
             None => Err(Redirect::to("/ui/sign-in").into_response()),
@@ -363,7 +360,7 @@ async fn sign_in(State(app): State<App>, Form(form): Form<Fields>) -> Response {
     let cookie = format!(
         "{}={sid}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
         session::COOKIE,
-        session::IDLE.as_secs()
+        session::LIFETIME.as_secs()
     );
     let mut resp = Redirect::to("/").into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -374,7 +371,6 @@ async fn sign_in(State(app): State<App>, Form(form): Form<Fields>) -> Response {
 
 async fn sign_out(ui: Ui, Form(form): Form<Fields>) -> Page {
     ui.check(&form)?;
-    ui.app.ui.remove(&ui.sid);
     let mut resp = Redirect::to("/ui/sign-in").into_response();
     let gone = format!(
         "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",

@@ -395,6 +395,14 @@ async fn ui_in_chromium_creates_networks_shows_plans_and_badges_and_reads_a_lead
         "the follower shows the leader's write"
     );
     b.screenshot("follower-networks").await;
+    // The session the follower made opens the leader's pages too (cookies are per host, not
+    // per port, so the browser sends it there): behind a load balancer the next page may
+    // come from any node.
+    open(c, &format!("{base}/ui/networks")).await;
+    assert!(
+        text(c, "#networks").await.contains("from-leader"),
+        "a session made on one node is valid on another"
+    );
 
     eprintln!("screenshots in {}", b.screenshots().display());
     b.close().await;
