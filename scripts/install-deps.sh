@@ -7,11 +7,12 @@
 #   iptables wireguard-tools wireguard-go bind9-dnsutils iputils-ping iproute2
 #                             the agent's and the end-to-end tests in network namespaces
 #                             (real iptables/ip6tables, userspace WireGuard, dig, ping)
+#   haproxy                   deploy/local-cluster.sh and the load-balanced cluster tests
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
 
 packages=(librocksdb-dev clang libclang-dev curl python3-venv
-  iptables wireguard-tools wireguard-go bind9-dnsutils iputils-ping iproute2)
+  iptables wireguard-tools wireguard-go bind9-dnsutils iputils-ping iproute2 haproxy)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -14,6 +14,9 @@
 //!   dual-stack and back without restarting anything, a route to a LAN behind the jump.
 //! - `failover`: a three-node cluster loses its leader under a running ping: the agents move
 //!   to a survivor, a policy change made there is enforced, the pings never stop.
+//! - `deploy`: `deploy/local-cluster.sh` (three nodes behind HAProxy) losing its leader under
+//!   a write load and an agent socket, and the deploy files checked against the binaries.
+//!   Loopback only, no root.
 //!
 //! Both run the workspace's binaries: build them first
 //! (`cargo build -p raftwire-node -p raftwire-agent`); a missing one fails with that hint.
@@ -23,6 +26,7 @@ mod common;
 
 mod agent;
 mod agent_runtime;
+mod deploy;
 mod failover;
 mod harness;
 mod migration;
