@@ -80,7 +80,10 @@ impl LocalCluster {
             .arg(action)
             .env("LOCAL_CLUSTER_DIR", self.dir.path())
             .env("LOCAL_CLUSTER_PORT", self.port.to_string())
-            .env("LOCAL_CLUSTER_BIN", node.parent().expect("the binaries' dir"))
+            .env(
+                "LOCAL_CLUSTER_BIN",
+                node.parent().expect("the binaries' dir"),
+            )
             .output()
             .expect("run local-cluster.sh")
     }
@@ -147,7 +150,9 @@ impl Drop for LocalCluster {
         // Whatever `stop` could not end (it should have ended all).
         for name in ["haproxy", "n1", "n2", "n3"] {
             if let Some(pid) = self.pid(name) {
-                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
             }
         }
         // The cluster's processes need a moment to release the files before removal.
