@@ -93,7 +93,8 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
     };
     if created {
         println!(
-            "raftwire-node: generated the admin token (kept in {}):\n{admin_token}",
+            "raftwire-node: generated the admin token (kept in {}; valid on every node of the \
+             cluster once this one has joined):\n{admin_token}",
             cfg.admin_token_file.display()
         );
     }

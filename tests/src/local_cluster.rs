@@ -5,7 +5,6 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Duration;
 
 use crate::api::Api;
 use crate::procs::binary;
@@ -155,7 +154,5 @@ impl Drop for LocalCluster {
                     .status();
             }
         }
-        // The cluster's processes need a moment to release the files before removal.
-        std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -65,9 +65,9 @@ fn longest_gap(times: &[Instant]) -> Duration {
         .unwrap_or_default()
 }
 
-/// Writes through HAProxy, node `leader` gets `signal` after 3 s of them, writes go on for
-/// 8 s more; every write succeeded exactly once and the cluster is left with `voters`.
-/// The longest gap is printed.
+/// Writes through HAProxy; the leader gets `signal` after 3 s of them, writes go on for 8 s
+/// more. Writes succeeded before and after, each exactly once; the longest gap between
+/// successful writes is printed.
 fn writes_survive_the_loss_of_the_leader(signal: &str) {
     let c = LocalCluster::start();
     let network = c.lb.create(
