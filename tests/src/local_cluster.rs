@@ -5,6 +5,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU16, Ordering};
 
 use crate::api::Api;
 use crate::procs::binary;
@@ -25,12 +26,18 @@ pub struct LocalCluster {
     pub start_output: String,
 }
 
+/// Clusters this process started: each probes ports of its own, since a port found free
+/// stays free only until a cluster started alongside binds it.
+static STARTED: AtomicU16 = AtomicU16::new(0);
+
 /// A port `p` such that `p..p+4` are all free on loopback now (HAProxy and three nodes).
 fn four_free_ports() -> u16 {
-    // Spread by pid, so concurrent test binaries do not probe the same ports first.
-    let first = 20_000 + (std::process::id() % 2_000) as u16 * 8;
+    // Spread by pid, so concurrent test binaries do not probe the same ports first, and by
+    // cluster, so neither do concurrent tests.
+    let nth = STARTED.fetch_add(1, Ordering::Relaxed);
+    let first = 20_000 + (std::process::id() % 2_000) as u16 * 16 + nth * 4;
     (0..1_000u16)
-        .map(|i| first.wrapping_add(i * 4))
+        .map(|i| first.wrapping_add(i * 64))
         .filter(|p| (20_000..60_000).contains(p))
         .find(|&p| (p..p + 4).all(|q| TcpListener::bind(("127.0.0.1", q)).is_ok()))
         .expect("four consecutive free ports on loopback")

@@ -37,8 +37,8 @@ const RECOVER: Duration = Duration::from_secs(60);
 
 /// One write through the load balancer, retried under the same `Idempotency-Key` while
 /// no answer comes or the answer is a 5xx (no leader yet, node gone): the created peer.
-/// Every failed attempt's status (0: no answer) is added to `failed`.
-fn write_until_done(lb: &Api, nid: &str, i: usize, failed: &mut Vec<u16>) -> Value {
+/// Every failed attempt's status (0: no answer) and problem code is added to `failed`.
+fn write_until_done(lb: &Api, nid: &str, i: usize, failed: &mut Vec<String>) -> Value {
     let key = format!("deploy-{}-{i}", std::process::id());
     let body = json!({ "name": format!("w{i}") });
     let path = format!("/networks/{nid}/peers");
@@ -48,7 +48,8 @@ fn write_until_done(lb: &Api, nid: &str, i: usize, failed: &mut Vec<u16>) -> Val
         match a.status {
             201 => return a.body,
             0 | 500..=599 if Instant::now() < deadline => {
-                failed.push(a.status);
+                let code = a.body["code"].as_str().unwrap_or("-");
+                failed.push(format!("{} {code}", a.status));
                 std::thread::sleep(Duration::from_millis(100))
             }
             _ => panic!("write {i} (key {key}): {} {}", a.status, a.body),
@@ -96,7 +97,7 @@ fn writes_survive_the_loss_of_the_leader(signal: &str) {
     let (done, failed) = writer.join().expect("the writer thread");
     let mut by_status = std::collections::BTreeMap::new();
     for status in &failed {
-        *by_status.entry(*status).or_insert(0) += 1;
+        *by_status.entry(status.as_str()).or_insert(0) += 1;
     }
 
     let before = done.iter().filter(|t| **t < lost).count();
@@ -105,7 +106,7 @@ fn writes_survive_the_loss_of_the_leader(signal: &str) {
     println!(
         "SIG{signal} of leader node {leader} under load through HAProxy: {} writes ({before} before, {after} after), \
          longest gap between successful writes {:.3} s (goal: under 2 s); \
-         attempts retried, by status (0: no answer): {by_status:?}",
+         attempts retried, by status and code (0: no answer): {by_status:?}",
         done.len(),
         gap.as_secs_f64()
     );
