@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: deps run test bench lint jepsen-quick
+.PHONY: deps run test bench lint jepsen-quick deb deb-check
 
 deps:
 	./scripts/install-deps.sh
@@ -32,3 +32,16 @@ jepsen-quick: deps
 	$(or $(CARGO_TARGET_DIR),target)/debug/raftwire-jepsen --nodes 3 --time-limit 130 \
 		--nemesis partition-halves,partition-leader,partition-majority,bridge,one-way,kill,kill-leader,pause,slow,membership \
 		--hold 8 --quiet 4 --workload all --out $(JEPSEN_OUT)
+
+# The Debian package (cargo-deb): raftwire-node, raftwire and raftwire-agent with their
+# systemd units, in $(TARGET)/debian/. A release build of the workspace (10+ minutes on two
+# cores), so not part of CI. See deploy/README.md.
+TARGET = $(or $(CARGO_TARGET_DIR),target)
+deb: deps
+	command -v cargo-deb >/dev/null || $(CARGO) install cargo-deb --locked
+	$(CARGO) build --release -p raftwire-node -p raftwire-agent --bins
+	$(CARGO) deb -p raftwire-node --no-build
+
+# Unpacks the package built by `make deb` and runs every binary's --help from it.
+deb-check:
+	./scripts/deb-check.sh $(TARGET)/debian

@@ -93,12 +93,13 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
     };
     if created {
         println!(
-            "raftwire-node: generated the admin token (kept in {}):\n{admin_token}",
+            "raftwire-node: generated the admin token (kept in {}; valid on every node of the \
+             cluster once this one has joined):\n{admin_token}",
             cfg.admin_token_file.display()
         );
     }
-    let (cluster_secret, _) = read_or_create(&cfg.cluster_secret_file)
-        .with_context(|| format!("cluster secret file {}", cfg.cluster_secret_file.display()))?;
+    let bootstrap = cfg.bootstrap || (cfg.join.is_none() && fresh && cfg.id == 1);
+    let cluster_secret = cluster_secret(&cfg, fresh && bootstrap)?;
 
     let listener = TcpListener::bind(cfg.listen)
         .await
@@ -171,7 +172,6 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         tokio::spawn(crate::agent_status::run(app.clone(), status_queue)),
         tokio::spawn(crate::agent_status::mark_stale_disconnected(app.clone())),
     ];
-    let bootstrap = cfg.bootstrap || (cfg.join.is_none() && fresh && cfg.id == 1);
     if bootstrap {
         let members = BTreeMap::from([(cfg.id, Node::new(cfg.advertise.clone()))]);
         match raft.initialize(members).await {
@@ -288,6 +288,37 @@ async fn join(app: App, seed: String) {
 }
 
 /// Makes this node's bootstrap admin token valid on every node by replicating its hash.
+/// The cluster secret. Only a node creating a new cluster may generate it: any other node
+/// must be given the one its cluster uses (a secret of its own would make every call between
+/// it and the others fail authentication, and nodes started together would race to create
+/// a shared file), so a missing file is an error that says what to copy.
+fn cluster_secret(cfg: &NodeConfig, may_create: bool) -> anyhow::Result<String> {
+    let path = &cfg.cluster_secret_file;
+    let context = || format!("cluster secret file {}", path.display());
+    if may_create {
+        let (secret, created) = read_or_create(path).with_context(context)?;
+        if created {
+            println!(
+                "raftwire-node: generated the cluster secret in {}: copy this file to every \
+                 other node before starting it (--cluster-secret-file)",
+                path.display()
+            );
+        }
+        return Ok(secret);
+    }
+    match std::fs::read_to_string(path) {
+        Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+        Ok(_) => anyhow::bail!("{} is empty: copy the cluster secret file of a node of the cluster there", context()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+            "{} does not exist: a node that joins a cluster (or restarts without it) needs the \
+             cluster's secret, which the first node generated (by default <data-dir>/cluster-secret \
+             on that node); copy it here (mode 0600) and start again",
+            context()
+        ),
+        Err(e) => Err(e).with_context(context),
+    }
+}
+
 /// Marks that this node's bootstrap admin token has been replicated once.
 fn registered_marker(cfg: &NodeConfig) -> std::path::PathBuf {
     cfg.data_dir.join("admin-token-registered")

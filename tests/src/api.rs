@@ -23,11 +23,26 @@ pub struct Answer {
 impl Api {
     /// `method` on `/api/v1{path}` with an optional JSON body.
     pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Answer {
+        self.call_with(method, path, body, &[])
+    }
+
+    /// [`Api::call`] with extra request headers (`Idempotency-Key`, …); status 0 when no
+    /// answer came (refused, reset, timed out).
+    pub fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let url = format!("{}/api/v1{path}", self.base);
         let mut cmd = Command::new("curl");
         cmd.args(["-sS", "-m", "20", "-X", method, &url])
             .args(["-H", &format!("Authorization: Bearer {}", self.token)])
             .args(["-w", "\n%{http_code}"]);
+        for (name, value) in headers {
+            cmd.args(["-H", &format!("{name}: {value}")]);
+        }
         if let Some(b) = body {
             cmd.args(["-H", "Content-Type: application/json", "-d", &b.to_string()]);
         }

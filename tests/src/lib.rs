@@ -5,6 +5,8 @@
 //! - [`netns`]: namespaces, veth links, commands inside them; removed on drop.
 //! - [`procs`]: the workspace's binaries started as processes; killed and reaped on drop.
 //! - [`reexec`] and [`in_netns!`]: a test that runs inside a namespace of its own.
+//! - [`local_cluster`]: `deploy/local-cluster.sh` (three nodes behind HAProxy) as a test
+//!   fixture, stopped on drop.
 //! - [`probe`]: ping with a deadline, `dig` with its RCODE, waiting for a condition (also in
 //!   async tests).
 //! - [`root`]: skip loudly without root, unless `RAFTWIRE_REQUIRE_NETNS=1` (CI) forbids it.
@@ -18,6 +20,7 @@
 pub mod agent;
 pub mod api;
 pub mod browser;
+pub mod local_cluster;
 pub mod netns;
 pub mod node;
 pub mod probe;

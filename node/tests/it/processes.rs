@@ -321,3 +321,28 @@ async fn the_bootstrap_admin_token_can_come_from_the_environment() {
         "no token file is written when the environment gives one"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joining_node_without_the_cluster_secret_refuses_to_start_and_says_to_copy_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // Node 2 joining a cluster: its secret file (dir/secret) does not exist.
+    let args = Nodes::args(dir.path(), 1, &[1, 0]);
+    let log = log_path(dir.path(), 1);
+    let mut node = Proc::spawn(args, &log);
+    let child = node.child.as_mut().unwrap();
+    let status = wait_for(Duration::from_secs(30), || {
+        let exited = child.try_wait().ok().flatten();
+        async move { exited }
+    })
+    .await;
+    assert!(!status.success(), "it must not start");
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        stderr.contains("does not exist") && stderr.contains("copy it here"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("secret").exists(),
+        "a joining node must not make a secret of its own"
+    );
+}

@@ -18,6 +18,9 @@
 //!   to a survivor, a policy change made there is enforced, the pings never stop.
 //! - `ui`: the web UI in a real headless Chromium against a three-node cluster: forms,
 //!   field errors, a mode change's plan, badges, a follower showing a leader's write.
+//! - `deploy`: `deploy/local-cluster.sh` (three nodes behind HAProxy) losing its leader under
+//!   a write load and an agent socket, and the deploy files checked against the binaries.
+//!   Loopback only, no root.
 //!
 //! They run the workspace's binaries: build them first
 //! (`cargo build -p raftwire-node -p raftwire-agent`); a missing one fails with that hint.
@@ -28,6 +31,7 @@ mod common;
 mod agent;
 mod agent_runtime;
 mod docs;
+mod deploy;
 mod failover;
 mod harness;
 mod migration;
