@@ -7,11 +7,13 @@
 #   iptables wireguard-tools wireguard-go bind9-dnsutils iputils-ping iproute2
 #                             the agent's and the end-to-end tests in network namespaces
 #                             (real iptables/ip6tables, userspace WireGuard, dig, ping)
+#   etcd-server haproxy       raftwire-bench: etcd 3.4 side by side, HAProxy in front of the nodes
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
 
 packages=(librocksdb-dev clang libclang-dev curl python3-venv
-  iptables wireguard-tools wireguard-go bind9-dnsutils iputils-ping iproute2)
+  iptables wireguard-tools wireguard-go bind9-dnsutils iputils-ping iproute2
+  etcd-server haproxy)
 
 missing=()
 for p in "${packages[@]}"; do
