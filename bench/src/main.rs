@@ -189,6 +189,9 @@ fn main() -> anyhow::Result<()> {
         sections.push(section);
     }
     let mut run_params = params.describe();
+    if let Some(node) = std::env::var_os(raftwire::NODE_ENV) {
+        run_params.push(format!("node binary: {}", node.to_string_lossy()));
+    }
     run_params.push(format!(
         "run time: {:.0} s",
         started.elapsed().as_secs_f64()

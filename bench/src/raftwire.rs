@@ -15,6 +15,10 @@ use crate::procs::{free_ports, wait_for, workspace_binary};
 
 const STARTUP: Duration = Duration::from_secs(60);
 
+/// The environment variable naming the `raftwire-node` binary to measure instead of the one
+/// built next to the bench.
+pub const NODE_ENV: &str = "RAFTWIRE_BENCH_NODE";
+
 /// One node process.
 pub struct Node {
     pub proc: Proc,
@@ -29,7 +33,7 @@ impl Node {
 }
 
 pub struct Cluster {
-    // Dropped last: the nodes (fields above it) are killed before their data goes.
+    // Fields drop in order: the nodes are killed before `dir` removes their data.
     nodes: BTreeMap<u64, Node>,
     ports: BTreeMap<u64, u16>,
     bin: PathBuf,
@@ -41,7 +45,11 @@ pub struct Cluster {
 impl Cluster {
     /// Starts `size` nodes: node 1 bootstraps, the others join it and become voters.
     pub async fn start(size: u64) -> anyhow::Result<Cluster> {
-        let bin = workspace_binary("raftwire-node")?;
+        // Another build of the node (a before/after comparison in one run) or this one's.
+        let bin = match std::env::var_os(NODE_ENV) {
+            Some(path) => PathBuf::from(path),
+            None => workspace_binary("raftwire-node")?,
+        };
         let dir = tempfile::Builder::new().prefix("rwbench").tempdir()?;
         let ports = (1..=size).zip(free_ports(size as usize)?).collect();
         let mut c = Cluster {
