@@ -9,13 +9,14 @@
 #                             (real iptables/ip6tables, userspace WireGuard, dig, ping)
 #   chromium chromium-driver  the web UI's browser test (headless Chromium over WebDriver)
 #   jq                        the examples of the README and docs/, which a test runs
-#   haproxy                   deploy/local-cluster.sh and the load-balanced cluster tests
+#   haproxy                   deploy/local-cluster.sh, the load-balanced cluster tests, the bench
+#   etcd-server               raftwire-bench: etcd 3.4 side by side
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
 
 packages=(librocksdb-dev clang libclang-dev curl python3-venv
   iptables wireguard-tools wireguard-go bind9-dnsutils iputils-ping iproute2
-  chromium chromium-driver jq haproxy)
+  chromium chromium-driver jq haproxy etcd-server)
 
 missing=()
 for p in "${packages[@]}"; do

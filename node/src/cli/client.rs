@@ -463,10 +463,38 @@ impl Client {
         self.get(path).await?.json()
     }
 
-    /// The `items` of a list endpoint.
+    /// Every item of a list endpoint, read page by page (`limit` and the `next` cursor), so
+    /// no single answer grows with the state.
     pub async fn list(&self, path: &str) -> CliResult<Vec<Value>> {
-        let v = self.get_json(path).await?;
-        items(v)
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let page_path = match &after {
+                None => format!("{path}{sep}limit={LIST_PAGE}"),
+                Some(a) => format!("{path}{sep}limit={LIST_PAGE}&after={}", query_escape(a)),
+            };
+            let mut page = self.get_json(&page_path).await?;
+            let next = page
+                .get_mut("next")
+                .and_then(|n| n.as_str().map(str::to_string));
+            all.extend(items(page)?);
+            match next {
+                // A server that does not page answers everything at once, without `next`.
+                Some(n) if Some(&n) != after.as_ref() => after = Some(n),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    /// A list endpoint's whole answer (every page), as one `{"items": [...], "next": null}`.
+    pub async fn get_list(&self, path: &str) -> CliResult<Reply> {
+        let items = self.list(path).await?;
+        let text = serde_json::json!({ "items": items, "next": null }).to_string();
+        Ok(Reply {
+            status: StatusCode::OK,
+            text,
+        })
     }
 
     /// The id of the object `key` names among the items of the list at `path`: `key` is its
@@ -478,6 +506,21 @@ impl Client {
         let list = self.list(path).await?;
         pick(&list, kind, key)
     }
+}
+
+/// How many items the CLI asks for per page of a list.
+const LIST_PAGE: usize = 500;
+
+/// `s` percent-encoded for a query string (a cursor may hold `/` or `:`).
+fn query_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// The `items` array of a list answer.

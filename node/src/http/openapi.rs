@@ -170,14 +170,16 @@ impl PartialSchema for Binary {
 
 impl ToSchema for Binary {}
 
-/// The answers of the list endpoints: `{"items": [...]}`, in creation order.
+/// The answers of the list endpoints: `{"items": [...], "next": …}`, in creation order.
 macro_rules! lists {
     ($($list:ident of $item:ty),* $(,)?) => {$(
-        /// A list answer: the items in creation order.
+        /// A list answer: the items in creation order (one page with `?limit=`).
         #[derive(ToSchema)]
         #[allow(dead_code)]
         pub struct $list {
             items: Vec<$item>,
+            /// When more items follow this page: the `after` of the next page; else null.
+            next: Option<String>,
         }
     )*};
 }

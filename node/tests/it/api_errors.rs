@@ -201,7 +201,11 @@ async fn invalid_networks_are_400_with_the_code_and_the_field() {
         .await;
     assert_problem(&a, 400, "malformed_body", None);
     let (_, list) = c.get(1, "/networks").await;
-    assert_eq!(list, json!({"items": []}), "nothing was created");
+    assert_eq!(
+        list,
+        json!({"items": [], "next": null}),
+        "nothing was created"
+    );
     c.shutdown().await;
 }
 

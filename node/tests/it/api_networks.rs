@@ -259,7 +259,7 @@ async fn deleting_a_network_is_204_then_404_and_removes_its_peers_and_prefix() {
         .await;
     assert_problem(&again, 404, "not_found", None);
     let (_, list) = c.get(1, "/networks").await;
-    assert_eq!(list, json!({"items": []}));
+    assert_eq!(list, json!({"items": [], "next": null}));
     // The prefix is free for a new network.
     c.create(
         "/networks",

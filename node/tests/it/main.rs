@@ -12,6 +12,7 @@ mod api_dry_run;
 mod api_errors;
 mod api_idempotency;
 mod api_networks;
+mod api_pagination;
 mod api_peers;
 mod api_policy_routes_dns;
 mod api_unavailable;

@@ -1,10 +1,14 @@
 //! The Raft log and vote on RocksDB: openraft's `RaftLogStorage` (storage-v2).
 //!
-//! Every write that openraft must be able to rely on after a crash (appends, votes,
-//! truncation, purges) is one `WriteBatch` written with `sync = true`, and an append is
-//! reported flushed only after that write returned. The committed log id is written without
-//! an fsync of its own: it sits in the same write-ahead log, behind the entries it refers
-//! to, and losing it only means re-applying less after a power failure.
+//! Every write that openraft must be able to rely on after a crash (votes, truncation,
+//! purges) is one `WriteBatch` written with `sync = true`. Appends are group-committed: an
+//! append writes its entries at once (readable by replication straight away) without an
+//! fsync, and hands its flush callback to the log's syncer thread, which syncs the
+//! write-ahead log once for every append that arrived meanwhile and only then reports them
+//! flushed. So no entry is counted towards a quorum before it is on disk, Raft's core never
+//! waits for a disk flush, and a burst of appends shares one fsync. The committed log id is
+//! written without an fsync of its own: it sits in the same write-ahead log, behind the
+//! entries it refers to, and losing it only means re-applying less after a power failure.
 
 use std::fmt::Debug;
 use std::io;
@@ -80,15 +84,70 @@ fn write_err(e: impl std::fmt::Display) -> StorageError {
 /// database); a clone is the log reader openraft's replication tasks use.
 #[derive(Clone)]
 pub struct LogStore {
+    // Dropped first: the last clone stops the syncer (which lets go of its database handle)
+    // before its own handle goes, so the database closes where the stores are dropped.
+    syncer: Arc<Syncer>,
     db: Arc<DB>,
     committed: Arc<watch::Sender<u64>>,
+}
+
+/// The thread that makes appends durable: it syncs the write-ahead log once per group of
+/// waiting appends, then reports each of them flushed, in order. Dropping it closes its
+/// channel and waits for the thread to end.
+struct Syncer {
+    tx: Option<std::sync::mpsc::Sender<LogFlushed<TypeConfig>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Syncer {
+    fn start(db: &Arc<DB>) -> Result<Syncer, StorageError> {
+        let (tx, rx) = std::sync::mpsc::channel::<LogFlushed<TypeConfig>>();
+        let db = db.clone();
+        let thread = std::thread::Builder::new()
+            .name("raft-log-sync".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut group = vec![first];
+                    group.extend(rx.try_iter());
+                    let synced = db.flush_wal(true).map_err(|e| e.to_string());
+                    for callback in group {
+                        callback.log_io_completed(synced.clone().map_err(io::Error::other));
+                    }
+                }
+            })
+            .map_err(write_err)?;
+        Ok(Syncer {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues `callback` for the next sync; gives it back if the thread is gone.
+    fn flush(&self, callback: LogFlushed<TypeConfig>) -> Result<(), LogFlushed<TypeConfig>> {
+        match &self.tx {
+            Some(tx) => tx.send(callback).map_err(|e| e.0),
+            None => Err(callback),
+        }
+    }
+}
+
+impl Drop for Syncer {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(thread) = self.thread.take() {
+            // The thread ends once the queued syncs are done (the channel is closed).
+            let _ = thread.join();
+        }
+    }
 }
 
 impl LogStore {
     /// Wraps the shared database and repairs a torn log tail (see [`super::open`]).
     pub fn open(db: Arc<DB>) -> Result<LogStore, StorageError> {
         let (committed, _) = watch::channel(0);
+        let syncer = Arc::new(Syncer::start(&db)?);
         let store = LogStore {
+            syncer,
             db,
             committed: Arc::new(committed),
         };
@@ -344,20 +403,19 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let batch = self.append_batch(entries)?;
-        let db = self.db.clone();
-        // Durable first, reported second: the callback tells openraft the entries may be
-        // counted toward a quorum.
-        let res = blocking(move || db.write_opt(batch, &sync_write()).map_err(write_err)).await;
-        match res {
-            Ok(()) => {
-                callback.log_io_completed(Ok(()));
-                Ok(())
-            }
-            Err(e) => {
-                callback.log_io_completed(Err(io::Error::other(e.to_string())));
-                Err(e)
-            }
+        // Written now (a memtable insert and a write-ahead log append, no fsync), durable
+        // once the syncer has synced the write-ahead log: only then does the callback tell
+        // openraft the entries may be counted toward a quorum.
+        if let Err(e) = self.db.write(batch).map_err(write_err) {
+            callback.log_io_completed(Err(io::Error::other(e.to_string())));
+            return Err(e);
         }
+        if let Err(callback) = self.syncer.flush(callback) {
+            let e = write_err("the log's sync thread has stopped");
+            callback.log_io_completed(Err(io::Error::other(e.to_string())));
+            return Err(e);
+        }
+        Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {

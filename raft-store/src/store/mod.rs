@@ -6,8 +6,10 @@
 //! | `meta` | `vote`, `committed`, `last_purged_log_id` | versioned bincode |
 //! | `snapshot` | `meta`, `data` | versioned bincode of the `SnapshotMeta`; [`crate::codec::encode_snapshot`] |
 //!
-//! Log appends, votes, truncation, purges and snapshots are written with `sync = true`
-//! before they are reported done. The state machine lives in memory and is persisted as
+//! Votes, truncation, purges and snapshots are written with `sync = true` before they are
+//! reported done; log appends are reported flushed only after the write-ahead log holding
+//! them was synced (group commit: one fsync for the appends that arrived meanwhile, see
+//! `log`). The state machine lives in memory and is persisted as
 //! snapshots: a restart loads the last snapshot and openraft re-applies the committed log
 //! after it (the committed log id is saved for that).
 

@@ -58,7 +58,7 @@ pub(super) async fn run(ctx: &Ctx, cmd: DnsCmd) -> CliResult<()> {
             route: None,
         } => {
             let net = ctx.network(&network).await?;
-            let reply = ctx.get(&format!("{net}/dns")).await?;
+            let reply = ctx.get_list(&format!("{net}/dns")).await?;
             ctx.show_list(&reply, |l| object_table(RECORD_COLUMNS, l))
         }
         DnsCmd::List {
@@ -67,7 +67,7 @@ pub(super) async fn run(ctx: &Ctx, cmd: DnsCmd) -> CliResult<()> {
         } => {
             let net = ctx.network(&network).await?;
             let path = ctx.route(&net, &route).await?;
-            let reply = ctx.get(&format!("{path}/dns")).await?;
+            let reply = ctx.get_list(&format!("{path}/dns")).await?;
             ctx.show_list(&reply, |l| object_table(MAPPING_COLUMNS, l))
         }
         DnsCmd::Show {

@@ -88,7 +88,7 @@ pub(super) async fn run(ctx: &Ctx, cmd: GroupCmd) -> CliResult<()> {
         }
         GroupCmd::List { network } => {
             let net = ctx.network(&network).await?;
-            let reply = ctx.get(&format!("{net}/groups")).await?;
+            let reply = ctx.get_list(&format!("{net}/groups")).await?;
             ctx.show_list(&reply, group_table)
         }
         GroupCmd::Show { network, group } => {

@@ -185,6 +185,11 @@ impl Ctx {
         self.client.get(path).await
     }
 
+    /// A whole list, read page by page.
+    async fn get_list(&self, path: &str) -> CliResult<Reply> {
+        self.client.get_list(path).await
+    }
+
     async fn send(
         &self,
         method: Method,

@@ -72,7 +72,7 @@ pub(super) async fn run(ctx: &Ctx, cmd: NetworkCmd) -> CliResult<()> {
             ctx.show(&reply, show_network)
         }
         NetworkCmd::List => {
-            let reply = ctx.get("/networks").await?;
+            let reply = ctx.get_list("/networks").await?;
             ctx.show_list(&reply, |l| object_table(NETWORK_COLUMNS, l))
         }
         NetworkCmd::Show { network } => {

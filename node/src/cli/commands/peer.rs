@@ -165,7 +165,7 @@ pub(super) async fn run(ctx: &Ctx, cmd: PeerCmd) -> CliResult<()> {
         }
         PeerCmd::List { network } => {
             let net = ctx.network(&network).await?;
-            let reply = ctx.get(&format!("{net}/peers")).await?;
+            let reply = ctx.get_list(&format!("{net}/peers")).await?;
             ctx.show_list(&reply, |l| {
                 let rows: Vec<Value> = l
                     .iter()

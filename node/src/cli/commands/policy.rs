@@ -86,7 +86,7 @@ pub(super) async fn run(ctx: &Ctx, cmd: PolicyCmd) -> CliResult<()> {
         }
         PolicyCmd::List { network } => {
             let net = ctx.network(&network).await?;
-            let reply = ctx.get(&format!("{net}/policies")).await?;
+            let reply = ctx.get_list(&format!("{net}/policies")).await?;
             ctx.show_list(&reply, policy_table)
         }
         PolicyCmd::Show { network, policy } => {

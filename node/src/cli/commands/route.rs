@@ -83,7 +83,7 @@ pub(super) async fn run(ctx: &Ctx, cmd: RouteCmd) -> CliResult<()> {
         }
         RouteCmd::List { network } => {
             let net = ctx.network(&network).await?;
-            let reply = ctx.get(&format!("{net}/routes")).await?;
+            let reply = ctx.get_list(&format!("{net}/routes")).await?;
             let names = ctx.names(&net, &["peers"]).await;
             ctx.show_list(&reply, |l| route_table(l, &names))
         }

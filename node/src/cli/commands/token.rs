@@ -23,7 +23,7 @@ pub(super) async fn run(ctx: &Ctx, cmd: TokenCmd) -> CliResult<()> {
             })
         }
         TokenCmd::List => {
-            let reply = ctx.get("/tokens").await?;
+            let reply = ctx.get_list("/tokens").await?;
             ctx.show_list(&reply, |l| object_table(TOKEN_COLUMNS, l))
         }
         TokenCmd::Delete { token } => {

@@ -10,7 +10,7 @@ use raftwire_api::*;
 use raftwire_raft_store::Command;
 
 use super::propose_done;
-use super::{find, if_match, items, new_id, now, Read, ReadQuery};
+use super::{find, if_match, new_id, now, List, ListQuery, Read, ReadQuery};
 use crate::app::App;
 use crate::consensus::propose_for;
 use crate::http::error::{ApiError, ApiResult};
@@ -24,16 +24,26 @@ use crate::http::params::{Ids, IfMatch, MappingPath, NetworkPath, RoutePath};
     path = "/api/v1/networks/{nid}/dns",
     tag = "dns",
     operation_id = "list_dns_records",
-    params(NetworkPath, ReadQuery),
+    params(NetworkPath, ListQuery),
     responses(
-        (status = 200, description = "Every record of the network's zone: peers' names and route mappings", body = crate::http::openapi::DnsRecordList),
+        (status = 200, description = "Every record of the network's zone: peers' names and route mappings; all of them, or one page with `limit` and `after`", body = crate::http::openapi::DnsRecordList),
         Common, Missing,
     ),
 )]
-pub async fn records(Ids(nid): NetworkPath, read: Read) -> ApiResult<Json<serde_json::Value>> {
-    read.network(nid, |ns| Ok(network_records(&ns.view())))
-        .await
-        .map(items::<DnsRecord>)
+pub async fn records(
+    Ids(nid): NetworkPath,
+    List { read, page }: List,
+) -> ApiResult<Json<serde_json::Value>> {
+    read.network(nid, |ns| {
+        // A record is its name and address (a name has one record per address); the
+        // cursor of the next page is `<name>/<address>`.
+        page.answer(
+            &network_records(&ns.view()),
+            |r| format!("{}/{}", r.name, r.value),
+            DnsRecord::clone,
+        )
+    })
+    .await
 }
 
 /// The mappings of one route, in creation order.
@@ -42,24 +52,25 @@ pub async fn records(Ids(nid): NetworkPath, read: Read) -> ApiResult<Json<serde_
     path = "/api/v1/networks/{nid}/routes/{rid}/dns",
     tag = "dns",
     operation_id = "list_dns_mappings",
-    params(RoutePath, ReadQuery),
+    params(RoutePath, ListQuery),
     responses(
-        (status = 200, description = "Every DNS mapping of the route of the network, in creation order", body = crate::http::openapi::DnsMappingList),
+        (status = 200, description = "Every DNS mapping of the route of the network, in creation order; all of them, or one page with `limit` and `after`", body = crate::http::openapi::DnsMappingList),
         Common, Missing,
     ),
 )]
-pub async fn list(Ids((nid, rid)): RoutePath, read: Read) -> ApiResult<Json<serde_json::Value>> {
+pub async fn list(
+    Ids((nid, rid)): RoutePath,
+    List { read, page }: List,
+) -> ApiResult<Json<serde_json::Value>> {
     read.network(nid, |ns| {
         find(ns, rid)?;
-        Ok(ns
-            .dns_mappings
-            .iter()
-            .filter(|m| m.route_id == rid)
-            .cloned()
-            .collect())
+        page.answer(
+            ns.dns_mappings.iter().filter(|m| m.route_id == rid),
+            |m| m.id.to_string(),
+            DnsMapping::clone,
+        )
     })
     .await
-    .map(items::<DnsMapping>)
 }
 
 #[utoipa::path(

@@ -9,7 +9,7 @@ use raftwire_raft_store::{Command, NetworkState};
 use serde::Serialize;
 
 use super::propose_done;
-use super::{find, if_match, items, new_id, now, Read, ReadQuery};
+use super::{find, if_match, new_id, now, List, ListQuery, Read, ReadQuery};
 use crate::app::App;
 use crate::consensus::propose_for;
 use crate::http::error::ApiResult;
@@ -57,18 +57,24 @@ fn with_members(app: &App, nid: NetworkId, group: Group) -> ApiResult<GroupView>
     path = "/api/v1/networks/{nid}/groups",
     tag = "groups",
     operation_id = "list_groups",
-    params(NetworkPath, ReadQuery),
+    params(NetworkPath, ListQuery),
     responses(
-        (status = 200, description = "Every group of the network, in creation order", body = crate::http::openapi::GroupList),
+        (status = 200, description = "Every group of the network, in creation order; all of them, or one page with `limit` and `after`", body = crate::http::openapi::GroupList),
         Common, Missing,
     ),
 )]
-pub async fn list(Ids(nid): NetworkPath, read: Read) -> ApiResult<Json<serde_json::Value>> {
+pub async fn list(
+    Ids(nid): NetworkPath,
+    List { read, page }: List,
+) -> ApiResult<Json<serde_json::Value>> {
     read.network(nid, |ns| {
-        Ok(ns.groups.iter().map(|g| group_view(ns, g)).collect())
+        page.answer(
+            ns.groups.iter(),
+            |g| g.id.to_string(),
+            |g| group_view(ns, g),
+        )
     })
     .await
-    .map(items::<GroupView>)
 }
 
 #[utoipa::path(

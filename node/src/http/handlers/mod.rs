@@ -70,13 +70,24 @@ impl FromRequestParts<App> for Read {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
-        match Query::<ReadQuery>::from_request_parts(parts, app).await {
-            Ok(Query(q)) => Ok(Read {
-                app: app.clone(),
-                consistency: q.consistency,
-            }),
-            Err(r) => Err(query_rejection(r, "consistency")),
-        }
+        let q: ReadQuery = query(parts, app, "consistency").await?;
+        Ok(Read {
+            app: app.clone(),
+            consistency: q.consistency,
+        })
+    }
+}
+
+/// The query string as `T`; a parameter it does not know, or a value that does not parse,
+/// is a 400 `invalid_value` naming the parameter (`fallback` when serde does not say).
+async fn query<T: serde::de::DeserializeOwned + Send>(
+    parts: &mut Parts,
+    app: &App,
+    fallback: &str,
+) -> Result<T, ApiError> {
+    match Query::<T>::from_request_parts(parts, app).await {
+        Ok(Query(q)) => Ok(q),
+        Err(r) => Err(query_rejection(r, fallback)),
     }
 }
 
@@ -90,6 +101,115 @@ pub fn query_rejection(r: QueryRejection, default_field: &str) -> ApiError {
         .unwrap_or(default_field)
         .to_string();
     DomainError::field(ErrorCode::InvalidValue, field, msg).into()
+}
+
+/// The most items one page may hold (`?limit=`).
+pub const MAX_PAGE: usize = 10_000;
+
+/// `?consistency=…&limit=…&after=…` on lists.
+///
+/// Without `limit` a list answers every item, as before pagination existed, so old clients
+/// keep working; a client that pages asks for `limit` items and follows `next`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    #[serde(default)]
+    #[param(inline)]
+    pub consistency: Consistency,
+    /// At most this many items (1 to 10000); every item when absent.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 10000)]
+    pub limit: Option<String>,
+    /// Continue after the item with this key: the `next` of the previous page.
+    pub after: Option<String>,
+}
+
+/// A read of one page of a list: [`Read`] and the page asked for.
+pub struct List {
+    pub read: Read,
+    pub page: Page,
+}
+
+/// Which items of a list an answer holds: at most `limit`, after the item `after`.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    limit: Option<usize>,
+    after: Option<String>,
+}
+
+impl FromRequestParts<App> for List {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        let q: ListQuery = query(parts, app, "consistency").await?;
+        let limit = match q.limit.as_deref() {
+            None => None,
+            Some(l) => match l.parse::<usize>() {
+                Ok(n) if (1..=MAX_PAGE).contains(&n) => Some(n),
+                _ => {
+                    return Err(DomainError::field(
+                        ErrorCode::InvalidValue,
+                        "limit",
+                        format!("limit must be a whole number from 1 to {MAX_PAGE}, not {l:?}"),
+                    )
+                    .into())
+                }
+            },
+        };
+        Ok(List {
+            read: Read {
+                app: app.clone(),
+                consistency: q.consistency,
+            },
+            page: Page {
+                limit,
+                after: q.after,
+            },
+        })
+    }
+}
+
+impl Page {
+    /// The page of `all` (in list order) as `{"items": [...], "next": key | null}`: the
+    /// items after the one whose `key` is `after`, at most `limit` of them, each shown by
+    /// `view`. `next` is the last item's key when more follow. Only the page's items are
+    /// rendered. A cursor that names no item (deleted since the previous page) is a 400
+    /// `invalid_value` on `after`: the list is read again from the start.
+    pub fn answer<'a, S: 'a, T: Serialize>(
+        &self,
+        all: impl IntoIterator<Item = &'a S>,
+        key: impl Fn(&S) -> String,
+        mut view: impl FnMut(&S) -> T,
+    ) -> ApiResult<Json<serde_json::Value>> {
+        let mut all = all.into_iter().peekable();
+        if let Some(after) = &self.after {
+            if !all.by_ref().any(|s| key(s) == *after) {
+                return Err(DomainError::field(
+                    ErrorCode::InvalidValue,
+                    "after",
+                    format!("no item has the key {after:?} (deleted since the previous page?): list again from the start"),
+                )
+                .into());
+            }
+        }
+        let limit = self.limit.unwrap_or(usize::MAX);
+        let mut items = Vec::new();
+        let mut last = None;
+        while items.len() < limit {
+            match all.next() {
+                Some(s) => {
+                    items.push(view(s));
+                    last = Some(s);
+                }
+                None => break,
+            }
+        }
+        let next = match (all.peek(), last) {
+            (Some(_), Some(l)) => Some(key(l)),
+            _ => None,
+        };
+        Ok(Json(serde_json::json!({ "items": items, "next": next })))
+    }
 }
 
 impl Read {

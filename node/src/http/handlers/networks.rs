@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::dry_run::{answer, DryRun, DryRunQuery, NetworkOrPlan};
 use super::propose_done;
-use super::{if_match, items, new_id, now, Read, ReadQuery};
+use super::{if_match, new_id, now, List, ListQuery, Read, ReadQuery};
 use crate::app::App;
 use crate::consensus::propose_for;
 use crate::http::error::ApiResult;
@@ -25,16 +25,21 @@ use crate::http::params::{Ids, IfMatch, NetworkPath};
     path = "/api/v1/networks",
     tag = "networks",
     operation_id = "list_networks",
-    params(ReadQuery),
+    params(ListQuery),
     responses(
-        (status = 200, description = "Every network, in creation order", body = crate::http::openapi::NetworkList),
+        (status = 200, description = "Every network, in creation order; all of them, or one page with `limit` and `after`", body = crate::http::openapi::NetworkList),
         Common,
     ),
 )]
-pub async fn list(read: Read) -> ApiResult<Json<serde_json::Value>> {
-    read.state(|s| Ok(s.networks().map(|n| n.network.clone()).collect()))
-        .await
-        .map(items::<Network>)
+pub async fn list(List { read, page }: List) -> ApiResult<Json<serde_json::Value>> {
+    read.state(|s| {
+        page.answer(
+            s.networks(),
+            |n| n.network.id.to_string(),
+            |n| n.network.clone(),
+        )
+    })
+    .await
 }
 
 #[utoipa::path(

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::dry_run::{answer, DryRun, DryRunQuery, PeerOrPlan};
 use super::propose_done;
-use super::{find, if_match, items, new_id, now, Read, ReadQuery};
+use super::{find, if_match, new_id, now, List, ListQuery, Read, ReadQuery};
 use crate::app::App;
 use crate::consensus::propose_for;
 use crate::http::error::{ApiError, ApiResult};
@@ -93,21 +93,27 @@ pub struct AgentToken {
     path = "/api/v1/networks/{nid}/peers",
     tag = "peers",
     operation_id = "list_peers",
-    params(NetworkPath, ReadQuery),
+    params(NetworkPath, ListQuery),
     responses(
-        (status = 200, description = "Every peer of the network, in creation order", body = crate::http::openapi::PeerList),
+        (status = 200, description = "Every peer of the network, in creation order; all of them, or one page with `limit` and `after`", body = crate::http::openapi::PeerList),
         Common, Missing,
     ),
 )]
-pub async fn list(Ids(nid): NetworkPath, read: Read) -> ApiResult<Json<serde_json::Value>> {
+pub async fn list(
+    Ids(nid): NetworkPath,
+    List { read, page }: List,
+) -> ApiResult<Json<serde_json::Value>> {
     read.state(|s| {
         let ns = s
             .network(nid)
             .ok_or_else(|| ApiError::not_found("network", nid))?;
-        Ok(ns.peers.iter().map(|p| PeerView::of(s, p)).collect())
+        page.answer(
+            ns.peers.iter(),
+            |p| p.id.to_string(),
+            |p| PeerView::of(s, p),
+        )
     })
     .await
-    .map(items::<PeerView>)
 }
 
 #[utoipa::path(

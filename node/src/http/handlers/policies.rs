@@ -10,7 +10,7 @@ use raftwire_raft_store::{Command, NetworkState};
 
 use super::dry_run::{answer, DryRun, DryRunQuery, PolicyOrPlan};
 use super::propose_done;
-use super::{find, if_match, items, new_id, now, Read, ReadQuery};
+use super::{find, if_match, new_id, now, List, ListQuery, Read, ReadQuery};
 use crate::app::App;
 use crate::consensus::propose_for;
 use crate::http::error::ApiResult;
@@ -45,18 +45,20 @@ fn with_ids(specs: Vec<RuleSpec>) -> Vec<Rule> {
     path = "/api/v1/networks/{nid}/policies",
     tag = "policies",
     operation_id = "list_policies",
-    params(NetworkPath, ReadQuery),
+    params(NetworkPath, ListQuery),
     responses(
-        (status = 200, description = "Every policy of the network, in creation order", body = crate::http::openapi::PolicyList),
+        (status = 200, description = "Every policy of the network, in creation order; all of them, or one page with `limit` and `after`", body = crate::http::openapi::PolicyList),
         Common, Missing,
     ),
 )]
-pub async fn list(Ids(nid): NetworkPath, read: Read) -> ApiResult<Json<serde_json::Value>> {
+pub async fn list(
+    Ids(nid): NetworkPath,
+    List { read, page }: List,
+) -> ApiResult<Json<serde_json::Value>> {
     read.network(nid, |ns| {
-        Ok(ns.policies.iter().map(|p| view(ns, p)).collect())
+        page.answer(ns.policies.iter(), |p| p.id.to_string(), |p| view(ns, p))
     })
     .await
-    .map(items::<PolicyView>)
 }
 
 #[utoipa::path(

@@ -8,7 +8,7 @@ use raftwire_api::*;
 use raftwire_raft_store::Command;
 
 use super::propose_done;
-use super::{find, if_match, items, new_id, now, Read, ReadQuery};
+use super::{find, if_match, new_id, now, List, ListQuery, Read, ReadQuery};
 use crate::app::App;
 use crate::consensus::propose_for;
 use crate::http::error::ApiResult;
@@ -21,16 +21,20 @@ use crate::http::params::{Ids, IfMatch, NetworkPath, RoutePath};
     path = "/api/v1/networks/{nid}/routes",
     tag = "routes",
     operation_id = "list_routes",
-    params(NetworkPath, ReadQuery),
+    params(NetworkPath, ListQuery),
     responses(
-        (status = 200, description = "Every route of the network, in creation order", body = crate::http::openapi::RouteList),
+        (status = 200, description = "Every route of the network, in creation order; all of them, or one page with `limit` and `after`", body = crate::http::openapi::RouteList),
         Common, Missing,
     ),
 )]
-pub async fn list(Ids(nid): NetworkPath, read: Read) -> ApiResult<Json<serde_json::Value>> {
-    read.network(nid, |ns| Ok(ns.routes.iter().cloned().collect()))
-        .await
-        .map(items::<Route>)
+pub async fn list(
+    Ids(nid): NetworkPath,
+    List { read, page }: List,
+) -> ApiResult<Json<serde_json::Value>> {
+    read.network(nid, |ns| {
+        page.answer(ns.routes.iter(), |r| r.id.to_string(), Route::clone)
+    })
+    .await
 }
 
 #[utoipa::path(

@@ -9,7 +9,7 @@ use raftwire_api::{Timestamp, TokenId};
 use raftwire_raft_store::{AdminToken, Command, Response};
 use serde::{Deserialize, Serialize};
 
-use super::{items, new_id, now, Read, ReadQuery};
+use super::{new_id, now, List, ListQuery};
 use crate::app::App;
 use crate::consensus::{propose, propose_for, unexpected};
 use crate::http::error::ApiResult;
@@ -56,16 +56,21 @@ pub struct TokenCreated {
     path = "/api/v1/tokens",
     tag = "tokens",
     operation_id = "list_tokens",
-    params(ReadQuery),
+    params(ListQuery),
     responses(
-        (status = 200, description = "Every admin token (never the token itself)", body = crate::http::openapi::TokenList),
+        (status = 200, description = "Every admin token (never the token itself); all of them, or one page with `limit` and `after`", body = crate::http::openapi::TokenList),
         Common,
     ),
 )]
-pub async fn list(read: Read) -> ApiResult<Json<serde_json::Value>> {
-    read.state(|s| Ok(s.admin_tokens().map(TokenInfo::from).collect()))
-        .await
-        .map(items::<TokenInfo>)
+pub async fn list(List { read, page }: List) -> ApiResult<Json<serde_json::Value>> {
+    read.state(|s| {
+        page.answer(
+            s.admin_tokens(),
+            |t| t.id.to_string(),
+            |t| TokenInfo::from(t),
+        )
+    })
+    .await
 }
 
 #[utoipa::path(

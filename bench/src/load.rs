@@ -1,0 +1,149 @@
+//! A closed-loop load generator: `clients` tasks, each with its own keep-alive HTTP
+//! connection, sending one request after the other for a fixed time. The same driver runs
+//! against Raftwire and etcd, so their figures compare.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::stats::Latencies;
+
+/// One request's outcome: when it was sent and how long it took.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    pub sent: SystemTime,
+    pub took: Duration,
+    pub ok: bool,
+}
+
+/// What a load run measured.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub elapsed: Duration,
+    pub samples: Vec<Sample>,
+    /// The first failure seen, if any.
+    pub first_error: Option<String>,
+}
+
+impl Run {
+    pub fn ok(&self) -> usize {
+        self.samples.iter().filter(|s| s.ok).count()
+    }
+
+    pub fn errors(&self) -> usize {
+        self.samples.len() - self.ok()
+    }
+
+    /// Successful requests per second.
+    pub fn rate(&self) -> f64 {
+        self.ok() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Latencies of the successful requests.
+    pub fn latencies(&self) -> Latencies {
+        Latencies::new(
+            self.samples
+                .iter()
+                .filter(|s| s.ok)
+                .map(|s| s.took)
+                .collect(),
+        )
+    }
+}
+
+/// When a load run stops.
+#[derive(Debug, Clone, Copy)]
+pub enum Until {
+    /// After this long (requests in flight finish).
+    Elapsed(Duration),
+    /// After this many requests in total.
+    Requests(usize),
+}
+
+/// A new HTTP client holding its connection open between requests.
+pub fn http_client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(15))
+        .build()?)
+}
+
+/// Runs `request(client, n)` from `clients` concurrent clients until `until`; `n` numbers
+/// the requests of the whole run (unique names), `client` is the task's own HTTP client.
+pub async fn run<F, Fut>(clients: usize, until: Until, request: F) -> anyhow::Result<Run>
+where
+    F: Fn(reqwest::Client, usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
+    let request = Arc::new(request);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let http = http_client()?;
+        let request = request.clone();
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            let mut first_error = None;
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let more = match until {
+                    Until::Elapsed(d) => start.elapsed() < d,
+                    Until::Requests(total) => n < total,
+                };
+                if !more {
+                    break;
+                }
+                let sent = SystemTime::now();
+                let t = Instant::now();
+                let outcome = request(http.clone(), n).await;
+                let took = t.elapsed();
+                if let Err(e) = &outcome {
+                    first_error.get_or_insert_with(|| e.clone());
+                }
+                samples.push(Sample {
+                    sent,
+                    took,
+                    ok: outcome.is_ok(),
+                });
+            }
+            (samples, first_error)
+        }));
+    }
+    let mut samples = Vec::new();
+    let mut first_error = None;
+    for t in tasks {
+        let (s, e) = t.await?;
+        samples.extend(s);
+        if first_error.is_none() {
+            first_error = e;
+        }
+    }
+    Ok(Run {
+        elapsed: start.elapsed(),
+        samples,
+        first_error,
+    })
+}
+
+/// The longest time without a successful answer between `from` and the end of the run:
+/// gaps between consecutive successful completions, and from `from` to the first one.
+pub fn longest_gap(run: &Run, from: SystemTime) -> Duration {
+    let mut done: Vec<SystemTime> = run
+        .samples
+        .iter()
+        .filter(|s| s.ok)
+        .map(|s| s.sent + s.took)
+        .filter(|t| *t >= from)
+        .collect();
+    done.sort_unstable();
+    let mut longest = Duration::ZERO;
+    let mut last = from;
+    for t in done {
+        longest = longest.max(t.duration_since(last).unwrap_or_default());
+        last = t;
+    }
+    longest
+}
