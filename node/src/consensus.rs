@@ -135,6 +135,11 @@ fn lost_while_waiting(why: String) -> ConsensusError {
 /// Translates a Raft failure that is not "forward to the leader".
 fn raft_failure<E: std::fmt::Display>(e: RaftError<NodeId, E>, what: &str) -> ConsensusError {
     match e {
+        // A node shutting down (SIGTERM) stops Raft under requests in flight: what they
+        // handed on may still commit elsewhere, and another node serves a retry.
+        RaftError::Fatal(openraft::error::Fatal::Stopped) => ConsensusError::OutcomeUnknown(
+            format!("{what}: this node is stopping; read the result back, or retry on another node under the same Idempotency-Key"),
+        ),
         RaftError::Fatal(f) => ConsensusError::Fatal(format!("{what}: Raft stopped: {f}")),
         RaftError::APIError(e) => ConsensusError::NoLeader(format!("{what}: {e}")),
     }
@@ -250,7 +255,11 @@ pub async fn wait_applied(app: &App, index: u64) -> ConsensusResult<()> {
     .await;
     match waited {
         Ok(true) => Ok(()),
-        Ok(false) => Err(ConsensusError::Fatal("the state machine stopped".into())),
+        // The entry is committed; this node stopped (shutting down) before applying it.
+        Ok(false) => Err(ConsensusError::OutcomeUnknown(format!(
+            "log entry {index} is committed, but this node stopped before applying it: read \
+             the result back on another node"
+        ))),
         Err(_) => Err(ConsensusError::OutcomeUnknown(format!(
             "this node has not yet applied the committed log entry {index}; retry a read, \
              but read a write's result back instead of repeating the write"

@@ -30,8 +30,8 @@ mod common;
 
 mod agent;
 mod agent_runtime;
-mod docs;
 mod deploy;
+mod docs;
 mod failover;
 mod harness;
 mod migration;
