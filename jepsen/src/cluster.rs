@@ -78,6 +78,9 @@ impl Cluster {
             token: token.to_string(),
             bridge,
         };
+        // The operator's part: one cluster secret, on every node before any starts (a
+        // joining node never generates one; nodes started together would race for it).
+        write_secret(&c.dir.join("secret"))?;
         for id in 1..=n {
             c.spawn(id, (id > 1).then(|| url(1)).as_deref());
         }
@@ -260,4 +263,20 @@ fn in_ns(ns: &Netns, program: &str, args: &[&str]) -> anyhow::Result<()> {
         bail!("{program} {} in {}: {text}", args.join(" "), ns.name);
     }
     Ok(())
+}
+
+/// A fresh cluster secret in `path` (mode 0600): 32 bytes of the OS's randomness, hex.
+fn write_secret(path: &std::path::Path) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(format!("{hex}\n").as_bytes())
 }
