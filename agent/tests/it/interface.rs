@@ -302,8 +302,10 @@ netns_test! {
         let f = Fixture::new();
         let iface = ctx.iface();
         sh("wireguard-go", &[iface]);
+        // wireguard-go daemonises: its child may show in /proc a moment after the parent
+        // returned.
+        assert!(eventually(Duration::from_secs(3), || wireguard_go_pids(iface).len() == 1));
         let pids = wireguard_go_pids(iface);
-        assert_eq!(pids.len(), 1);
         let mut ms = modules(&ctx.settings(WgBackend::Userspace, &f.private));
         converge(&mut ms, &f.dual_stack(iface));
         assert_eq!(wireguard_go_pids(iface), pids, "the running wireguard-go is used");
