@@ -2,7 +2,7 @@
 //! to push when a jump's configuration of tens of megabytes changes by one peer.
 //!
 //! A jump of a 10,000-peer network holds ~10 MB of configuration (WireGuard peers, rule sets
-//! in both forms, DNS records); a new regular peer changes a few hundred bytes of it. Sending
+//! in both forms, DNS records); a new regular peer changes only its own entries in each list. Sending
 //! (and serialising, and parsing) the whole of it for every change is what bounds how fast a
 //! change reaches the jumps, so the node sends agents that accept them a [`ConfigDelta`]
 //! against the configuration the agent holds instead.

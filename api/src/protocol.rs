@@ -9,7 +9,7 @@
 //!    every applied change that alters this agent's configuration, and only then.
 //!    An agent whose hello lists [`FEATURE_DELTA`] is sent, once it holds a configuration
 //!    the node knows, [`ServerMessage::Delta`]s instead: only what changed, so one new peer
-//!    costs a jump a few hundred bytes rather than its whole configuration.
+//!    costs a jump that peer's entries rather than its whole configuration.
 //! 3. After each apply the agent reports [`AgentMessage::Status`]: the version it applied,
 //!    and the errors of each module that failed. It pings while idle; either side closes a
 //!    connection silent for [`SILENCE_LIMIT_SECS`].

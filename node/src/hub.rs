@@ -37,7 +37,7 @@
 //! the jumps (~200 ms at 10,000 agents). To an agent whose hello accepts deltas, the hub
 //! sends, once it knows the config the agent holds (it sent it on this connection, or the
 //! hello's fingerprint proved it), only a `ConfigDelta` against it (`raftwire_api::delta`):
-//! a few hundred bytes for one new peer. What the jumps share (the DNS records) is derived
+//! for one new peer, only its own entries in each list. What the jumps share (the DNS records) is derived
 //! once per round for all of them, and the parts of the jumps' configs are derived side by
 //! side on every core.
 
