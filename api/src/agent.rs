@@ -3,6 +3,7 @@
 //! NAT and the DNS zone to serve. Everything is derived from one [`NetworkView`].
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +30,10 @@ pub struct DnsConfig {
     pub listen: Vec<IpAddr>,
     /// The network domain.
     pub zone: String,
-    pub records: Vec<DnsRecord>,
+    /// Shared: every jump of a network serves the same records, and the node renders them
+    /// once for all of its jumps.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<DnsRecord>))]
+    pub records: Arc<[DnsRecord]>,
     /// Where names outside the zone are forwarded.
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub upstreams: Vec<IpAddr>,
@@ -103,7 +107,7 @@ pub fn assemble(
     peer: PeerId,
     wg: WgPart,
     filter: Option<FilterPart>,
-    records: Option<Vec<DnsRecord>>,
+    records: Option<Arc<[DnsRecord]>>,
 ) -> Option<AgentConfig> {
     let p = idx.peer(peer)?;
     let WgPart { wg, text } = wg;
@@ -112,7 +116,7 @@ pub fn assemble(
             let dns = DnsConfig {
                 listen: p.addresses(),
                 zone: view.network.domain.clone(),
-                records: records.unwrap_or_else(|| network_records(view)),
+                records: records.unwrap_or_else(|| network_records(view).into()),
                 upstreams: view.network.dns_servers.clone(),
             };
             (

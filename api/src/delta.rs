@@ -56,12 +56,12 @@ fn common_ends<T: PartialEq>(old: &[T], new: &[T]) -> (usize, usize) {
 }
 
 impl<T: Clone + PartialEq> Splice<T> {
-    /// The splice from `old` to `new`, `None` when they are equal.
+    /// The splice from `old` to `new`, `None` when they are equal (one pass over each end).
     pub fn between(old: &[T], new: &[T]) -> Option<Splice<T>> {
-        if old == new {
+        let (head, tail) = common_ends(old, new);
+        if head == old.len() && head == new.len() {
             return None;
         }
-        let (head, tail) = common_ends(old, new);
         Some(Splice {
             head,
             tail,
@@ -90,18 +90,55 @@ pub struct TextSplice {
     pub middle: String,
 }
 
+/// Whether a line starts at byte `at` of `text`.
+fn line_starts_at(text: &[u8], at: usize) -> bool {
+    at == 0 || text[at - 1] == b'\n'
+}
+
+fn count_lines(text: &[u8]) -> usize {
+    let newlines = text.iter().filter(|&&c| c == b'\n').count();
+    newlines + usize::from(text.last().is_some_and(|&c| c != b'\n'))
+}
+
 impl TextSplice {
+    /// The splice from `old` to `new` by lines, `None` when they are equal: the whole lines
+    /// of their common prefix are kept at the head, the whole lines of their common suffix
+    /// (beyond the head) at the tail. Computed on bytes, without splitting either text: the
+    /// same splice as comparing them line by line (a property test checks it), in a fraction
+    /// of the time for the megabytes of a jump's configuration.
     pub fn between(old: &str, new: &str) -> Option<TextSplice> {
         if old == new {
             return None;
         }
-        let a: Vec<&str> = old.split_inclusive('\n').collect();
-        let b: Vec<&str> = new.split_inclusive('\n').collect();
-        let (head, tail) = common_ends(&a, &b);
+        let (a, b) = (old.as_bytes(), new.as_bytes());
+        let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        let head_bytes = a[..prefix]
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map_or(0, |i| i + 1);
+        let room = a.len().min(b.len()) - head_bytes;
+        let suffix = a[head_bytes..]
+            .iter()
+            .rev()
+            .zip(b[head_bytes..].iter().rev())
+            .take(room)
+            .take_while(|(x, y)| x == y)
+            .count();
+        // The tail starts at the first line start (in both texts) of the common suffix.
+        let common = &a[a.len() - suffix..];
+        let skip = if line_starts_at(a, a.len() - suffix) && line_starts_at(b, b.len() - suffix) {
+            0
+        } else {
+            common
+                .iter()
+                .position(|&c| c == b'\n')
+                .map_or(common.len(), |i| i + 1)
+        };
+        let tail_bytes = suffix - skip;
         Some(TextSplice {
-            head,
-            tail,
-            middle: b[head..b.len() - tail].concat(),
+            head: count_lines(&a[..head_bytes]),
+            tail: count_lines(&a[a.len() - tail_bytes..]),
+            middle: new[head_bytes..new.len() - tail_bytes].to_string(),
         })
     }
 
@@ -182,15 +219,19 @@ fn replaced<T: Clone + PartialEq>(old: &T, new: &T) -> Option<T> {
     (old != new).then(|| new.clone())
 }
 
-/// An optional section: edited when present on both sides, else set.
-fn section<T: Clone + PartialEq, E>(
+/// An optional section: edited when present on both sides, else set; `None` when unchanged
+/// (an edit that changes nothing, the default, means equal sections).
+fn section<T: Clone + PartialEq, E: Default + PartialEq>(
     old: &Option<T>,
     new: &Option<T>,
     edit: impl FnOnce(&T, &T) -> E,
 ) -> Option<Change<Option<T>, E>> {
     match (old, new) {
-        _ if old == new => None,
-        (Some(a), Some(b)) => Some(Change::Edit(edit(a, b))),
+        (None, None) => None,
+        (Some(a), Some(b)) => {
+            let e = edit(a, b);
+            (e != E::default()).then_some(Change::Edit(e))
+        }
         _ => Some(Change::Set(new.clone())),
     }
 }
@@ -258,7 +299,7 @@ fn apply_dns(held: &DnsConfig, e: &DnsEdit) -> Result<DnsConfig, Mismatch> {
         listen: e.listen.clone().unwrap_or_else(|| held.listen.clone()),
         zone: e.zone.clone().unwrap_or_else(|| held.zone.clone()),
         records: match &e.records {
-            Some(s) => s.apply(&held.records)?,
+            Some(s) => s.apply(&held.records)?.into(),
             None => held.records.clone(),
         },
         upstreams: e
@@ -350,6 +391,21 @@ mod tests {
             prop_assert_eq!(s.is_none(), old == new);
             if let Some(s) = s {
                 prop_assert_eq!(s.apply(&old).unwrap(), new);
+            }
+        }
+
+        #[test]
+        fn the_text_splice_keeps_exactly_the_lines_a_line_by_line_comparison_keeps(
+            old in "([ab]{0,2}\n?){0,12}",
+            new in "([ab]{0,2}\n?){0,12}",
+        ) {
+            let a: Vec<&str> = old.split_inclusive('\n').collect();
+            let b: Vec<&str> = new.split_inclusive('\n').collect();
+            let (head, tail) = common_ends(&a, &b);
+            let s = TextSplice::between(&old, &new);
+            if let Some(s) = s {
+                prop_assert_eq!((s.head, s.tail), (head, tail));
+                prop_assert_eq!(s.middle, b[head..b.len() - tail].concat());
             }
         }
 

@@ -42,7 +42,6 @@
 //! CIDR, peer and `any` targets; a group target is expanded once per family and cached, and
 //! then costs one rule per member of the group, which is inherent to its meaning.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -50,6 +49,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::family::IpFamily;
+use crate::hash::FastMap;
 use crate::ids::{GroupId, PeerId};
 use crate::model::{Action, Direction, Peer, RuleTarget};
 use crate::view::{NetworkView, ViewIndex};
@@ -471,7 +471,7 @@ fn slot(family: IpFamily) -> usize {
 struct Resolver<'i, 'a> {
     idx: &'i ViewIndex<'a>,
     any: [IpNet; 2],
-    groups: HashMap<GroupId, [Vec<IpNet>; 2]>,
+    groups: FastMap<GroupId, [Vec<IpNet>; 2]>,
 }
 
 impl<'i, 'a> Resolver<'i, 'a> {
@@ -479,7 +479,7 @@ impl<'i, 'a> Resolver<'i, 'a> {
         Resolver {
             idx,
             any: IpFamily::ALL.map(IpFamily::any_net),
-            groups: HashMap::new(),
+            groups: FastMap::default(),
         }
     }
 

@@ -13,6 +13,7 @@ pub mod endpoint;
 pub mod error;
 pub mod family;
 pub mod firewall;
+pub mod hash;
 pub mod ids;
 pub mod ipam;
 pub mod model;

@@ -5,7 +5,7 @@
 //! view never mixes two states. Lists are in creation order, which is what makes every
 //! derivation deterministic.
 
-use std::collections::HashMap;
+use crate::hash::{FastMap, FastSet};
 
 use crate::ids::{GroupId, PeerId, PolicyId, RouteId};
 use crate::model::{DnsMapping, Group, Network, Peer, Policy, Route};
@@ -63,13 +63,13 @@ impl<'a> NetworkView<'a> {
 
     /// Lookup tables over the view, built once per derivation.
     pub fn index(&self) -> ViewIndex<'a> {
-        let group_pos: HashMap<GroupId, usize> = self
+        let group_pos: FastMap<GroupId, usize> = self
             .groups
             .iter()
             .enumerate()
             .map(|(i, g)| (g.id, i))
             .collect();
-        let mut members: HashMap<GroupId, Vec<&'a Peer>> = HashMap::new();
+        let mut members: FastMap<GroupId, Vec<&'a Peer>> = FastMap::default();
         for p in &self.peers {
             for g in &p.group_ids {
                 members.entry(*g).or_default().push(p);
@@ -89,12 +89,12 @@ impl<'a> NetworkView<'a> {
 /// Id lookups and group membership for one view.
 #[derive(Debug, Clone)]
 pub struct ViewIndex<'a> {
-    peers: HashMap<PeerId, &'a Peer>,
-    groups: HashMap<GroupId, &'a Group>,
-    policies: HashMap<PolicyId, &'a Policy>,
-    routes: HashMap<RouteId, &'a Route>,
-    group_pos: HashMap<GroupId, usize>,
-    members: HashMap<GroupId, Vec<&'a Peer>>,
+    peers: FastMap<PeerId, &'a Peer>,
+    groups: FastMap<GroupId, &'a Group>,
+    policies: FastMap<PolicyId, &'a Policy>,
+    routes: FastMap<RouteId, &'a Route>,
+    group_pos: FastMap<GroupId, usize>,
+    members: FastMap<GroupId, Vec<&'a Peer>>,
 }
 
 impl<'a> ViewIndex<'a> {
@@ -139,7 +139,7 @@ impl<'a> ViewIndex<'a> {
     /// Routes the peer sees through its groups: groups by priority, routes in attachment
     /// order, each route once.
     pub fn visible_routes(&self, peer: &Peer) -> Vec<&'a Route> {
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = FastSet::default();
         self.groups_by_priority(peer)
             .into_iter()
             .flat_map(|g| g.route_ids.iter())

@@ -24,7 +24,6 @@
 //! byte-identical text for the same state. A jump's config costs O(peers + routes): prefixes
 //! are deduplicated through a hash set.
 
-use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
@@ -32,6 +31,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::family::IpFamily;
+use crate::hash::{FastMap, FastSet};
 use crate::ids::{NetworkId, PeerId};
 use crate::model::{Peer, PERSISTENT_KEEPALIVE};
 use crate::view::{NetworkView, ViewIndex};
@@ -133,7 +133,7 @@ fn host_nets(peer: &Peer) -> impl Iterator<Item = IpNet> + '_ {
 /// as WireGuard does (`10.1.0.5/16` is `10.1.0.0/16` to it).
 struct Allowed<'s> {
     me: &'s Peer,
-    seen: HashSet<IpNet>,
+    seen: FastSet<IpNet>,
 }
 
 impl Allowed<'_> {
@@ -147,8 +147,8 @@ impl Allowed<'_> {
 
 /// Route destinations visible to `viewer` through its groups, by gateway, in visibility
 /// order. Routes through `viewer` itself are left out (a jump never routes through itself).
-fn routes_by_gateway(idx: &ViewIndex, viewer: &Peer) -> HashMap<PeerId, Vec<IpNet>> {
-    let mut by_gateway: HashMap<PeerId, Vec<IpNet>> = HashMap::new();
+fn routes_by_gateway(idx: &ViewIndex, viewer: &Peer) -> FastMap<PeerId, Vec<IpNet>> {
+    let mut by_gateway: FastMap<PeerId, Vec<IpNet>> = FastMap::default();
     for route in idx.visible_routes(viewer) {
         if route.jump_peer_id != viewer.id {
             by_gateway
@@ -173,7 +173,7 @@ fn regular_sections(view: &NetworkView, idx: &ViewIndex, me: &Peer) -> Vec<WgPee
     let network = view.network;
     let mut allowed = Allowed {
         me,
-        seen: HashSet::new(),
+        seen: FastSet::default(),
     };
     let mut sections = Vec::new();
     for jump in view.jumps() {
@@ -213,7 +213,7 @@ fn jump_sections(view: &NetworkView, idx: &ViewIndex, me: &Peer) -> Vec<WgPeer> 
     let routes = routes_by_gateway(idx, me);
     let mut allowed = Allowed {
         me,
-        seen: HashSet::with_capacity(view.peers.len() * 2),
+        seen: FastSet::with_capacity_and_hasher(view.peers.len() * 2, Default::default()),
     };
     let mut sections = Vec::with_capacity(view.peers.len());
     for other in view.peers.iter().copied() {
@@ -1166,7 +1166,7 @@ PublicKey = k
                             prop_assert!(has(IpFamily::of_addr(&a)), "DNS {} in {}", a, text);
                         }
                     }
-                    let mut seen = HashSet::new();
+                    let mut seen = std::collections::HashSet::new();
                     for (key, allowed) in &parsed.sections {
                         for net in allowed {
                             prop_assert!(has(IpFamily::of_net(net)), "{} in {}", net, text);

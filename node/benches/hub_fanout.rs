@@ -261,6 +261,10 @@ fn main() {
         rt.block_on(agents_process(JUMPS));
     } else {
         rt.block_on(bench(n, rounds));
+        // Tasks still holding the node's state (its agent sockets) go with the runtime, and
+        // the database closes before the process exits: exiting with it open ran RocksDB's
+        // static destructors under its own threads (a SIGSEGV at exit, now and then).
+        rt.shutdown_timeout(Duration::from_secs(10));
     }
 }
 
@@ -436,5 +440,10 @@ async fn bench(n: usize, rounds: usize) {
     );
     println!("| node RSS per connected agent | {per_agent:.1} KiB | | |");
     println!("| agents process RSS per agent (client side) | {per_client:.1} KiB | | |");
-    std::process::exit(0);
+    // Stop the node before exiting: exiting with it running ran RocksDB's static destructors
+    // while its log-sync thread was still syncing the agents' last status writes.
+    match Arc::try_unwrap(c) {
+        Ok(c) => c.shutdown().await,
+        Err(_) => eprintln!("hub_fanout: the cluster is still shared at the end; not stopped"),
+    }
 }

