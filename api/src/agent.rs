@@ -69,6 +69,20 @@ pub fn agent_config(view: &NetworkView, idx: &ViewIndex, peer: PeerId) -> Option
     assemble(view, idx, peer, wg, filter, None)
 }
 
+/// Whether every regular (non-jump) peer that is the same row in both views also has the
+/// same configuration in both. A regular peer's configuration is derived from the network,
+/// the jumps, the groups and the routes, and its own row: never from another regular peer,
+/// a policy or a DNS mapping (the property test
+/// `a_regular_peers_config_changes_only_with_the_network_jumps_groups_routes_or_its_own_row`).
+/// The hub relies on it to leave 10,000 regular configurations alone when a regular peer
+/// joins a network: only the jumps' configurations change.
+pub fn regular_inputs_equal(a: &NetworkView, b: &NetworkView) -> bool {
+    a.network == b.network
+        && a.groups == b.groups
+        && a.routes == b.routes
+        && a.jumps().eq(b.jumps())
+}
+
 /// The WireGuard part of a configuration: the interface and peers, and their wg-quick text.
 pub struct WgPart {
     wg: WgConfig,
@@ -196,6 +210,84 @@ mod tests {
         // The whole message round-trips through JSON, as it travels on the WebSocket.
         let json = serde_json::to_string(&cfg).unwrap();
         assert_eq!(serde_json::from_str::<AgentConfig>(&json).unwrap(), cfg);
+    }
+
+    use crate::endpoint::Endpoint;
+    use crate::model::{Action, Direction, RuleTarget};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Changes of every kind, to anything but the watched peer's row: whenever
+        /// `regular_inputs_equal` holds, the watched peer's configuration is unchanged.
+        #[test]
+        fn a_regular_peers_config_changes_only_with_the_network_jumps_groups_routes_or_its_own_row(
+            mode in 0usize..3,
+            others in 0usize..5,
+            changes in proptest::collection::vec((0u8..13, 0usize..8), 1..5),
+        ) {
+            let (v4, v6) = [
+                (Some("10.7.0.0/24"), None),
+                (None, Some("fd07::/64")),
+                (Some("10.7.0.0/24"), Some("fd07::/64")),
+            ][mode];
+            let stack = [IpStackMode::Ipv4, IpStackMode::Ipv6, IpStackMode::Dual][mode];
+            let lab = ["172.16.0.0/16", "fd16::/64", "172.16.0.0/16"][mode];
+            let mut b = Builder::new("dep", stack, v4, v6);
+            let jump = b.jump("jump");
+            let watched = b.peer("watched");
+            let mut regular: Vec<_> = (0..others).map(|i| b.peer(&format!("p{i}"))).collect();
+            let group = b.group("ops", 10);
+            b.join(watched, group);
+            let route = b.route("lab", lab, jump);
+            b.attach_route(group, route);
+            let spare = b.route("spare", lab, jump);
+            b.route_mut(spare).destination_cidr = match mode {
+                1 => "fd17::/64",
+                _ => "172.17.0.0/16",
+            }
+            .parse()
+            .unwrap();
+            let before = b.clone().build();
+            for (i, (what, at)) in changes.into_iter().enumerate() {
+                let pick = |list: &[PeerId]| (!list.is_empty()).then(|| list[at % list.len()]);
+                match what {
+                    // Other regular peers: never a reason for the watched one to change.
+                    0 => regular.push(b.peer(&format!("new{i}"))),
+                    1 => if let Some(p) = pick(&regular) {
+                        regular.retain(|q| *q != p);
+                        b.remove_peer(p);
+                    },
+                    2 => if let Some(p) = pick(&regular) {
+                        b.peer_mut(p).endpoint = Endpoint::parse(&format!("o{i}.example.net")).ok();
+                    },
+                    3 => if let Some(p) = pick(&regular) {
+                        b.peer_mut(p).additional_allowed_ips.push(lab.parse().unwrap());
+                    },
+                    4 => if let Some(p) = pick(&regular) { b.join(p, group) },
+                    // Policies and DNS mappings: not inputs either.
+                    5 => { b.policy(&format!("pol{i}"), &[(Direction::Input, Action::Deny, RuleTarget::Any)]); }
+                    6 => { b.mapping(route, &format!("host{i}"), "172.16.0.9"); }
+                    // Each of these changes one input alone, and can change the config.
+                    7 => b.attach_route(group, spare),
+                    8 => b.peer_mut(jump).endpoint = Endpoint::parse(&format!("j{i}.example.net")).ok(),
+                    9 => b.route_mut(route).destination_cidr = match mode {
+                        1 => "fd18::/64",
+                        _ => "172.18.0.0/16",
+                    }
+                    .parse()
+                    .unwrap(),
+                    10 => b.network_mut().domain = format!("d{i}.internal"),
+                    11 => { b.jump(&format!("jump{i}")); }
+                    _ => b.peer_mut(watched).listen_port = Some(40000 + i as u16),
+                }
+            }
+            let after = b.build();
+            let (va, vb) = (before.view(), after.view());
+            let (ia, ib) = (va.index(), vb.index());
+            if regular_inputs_equal(&va, &vb) && ia.peer(watched) == ib.peer(watched) {
+                prop_assert_eq!(agent_config(&va, &ia, watched), agent_config(&vb, &ib, watched));
+            }
+        }
     }
 
     #[test]

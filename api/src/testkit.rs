@@ -257,6 +257,14 @@ impl Builder {
         id
     }
 
+    pub fn route_mut(&mut self, id: RouteId) -> &mut Route {
+        self.data
+            .routes
+            .iter_mut()
+            .find(|r| r.id == id)
+            .expect("route")
+    }
+
     pub fn attach_route(&mut self, group: GroupId, route: RouteId) {
         self.group_mut(group).route_ids.push(route);
     }

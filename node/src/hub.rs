@@ -30,7 +30,10 @@
 //! only the agents of networks that changed, plus new connections (each only its own
 //! agent), each network's view and index built once per round, jumps first: a new regular
 //! peer changes only the jumps' configs, and theirs are the largest (the jumps of a network
-//! render side by side). A rendered config is compared with the last one rendered for the
+//! render side by side). When nothing a regular peer's config derives from changed (the
+//! network, the jumps, groups and routes: `agent::regular_inputs_equal`, a property of the
+//! core), only the jumps and the peers whose own row changed are rendered at all, not the
+//! 10,000 others. A rendered config is compared with the last one rendered for the
 //! connection as a structure, so an unchanged config is never serialised; a changed one is
 //! serialised once, and only a hello's fingerprint is ever hashed.
 //!
@@ -48,7 +51,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use raftwire_api::agent::{
-    agent_config, assemble, filter_part, wireguard_part, AgentConfig, FilterPart, WgPart,
+    agent_config, assemble, filter_part, regular_inputs_equal, wireguard_part, AgentConfig,
+    FilterPart, WgPart,
 };
 use raftwire_api::delta::ConfigDelta;
 use raftwire_api::dns::{network_records, DnsRecord};
@@ -356,6 +360,15 @@ impl Hub {
         (fresh, inner.by_network.keys().copied().collect())
     }
 
+    /// Those of `peers` whose agent is connected (to `network`).
+    fn connected_among(&self, network: NetworkId, peers: Vec<PeerId>) -> Vec<PeerId> {
+        let inner = self.lock();
+        let Some(set) = inner.by_network.get(&network) else {
+            return Vec::new();
+        };
+        peers.into_iter().filter(|p| set.contains(p)).collect()
+    }
+
     /// The connected agents of `network`.
     fn peers_of(&self, network: NetworkId) -> Vec<PeerId> {
         self.lock()
@@ -440,18 +453,27 @@ impl Pusher {
                 self.cache.remove(&nid);
                 continue;
             };
-            // Every connected agent of a changed network is due, the unfinished ones first.
+            // The connected agents of a changed network are due, the unfinished ones first:
+            // all of them, or, when nothing a regular peer's config derives from changed
+            // (`regular_inputs_equal`), the jumps and the peers whose own row changed.
             let mut carried = HashSet::new();
+            let mut touched = None;
             if let Some(old) = self.cache.remove(&nid) {
                 carried.extend(old.carried);
                 carried.extend(old.fresh);
+                if regular_inputs_equal(&old.ns.view(), &ns.view()) {
+                    let mut due = old.ns.peers.changed_keys(&ns.peers);
+                    due.extend(ns.peers.iter().filter(|p| p.is_jump).map(|p| p.id));
+                    touched = Some(due);
+                }
             }
-            let fresh = app
-                .hub
-                .peers_of(nid)
-                .into_iter()
-                .filter(|p| !carried.contains(p))
-                .collect();
+            let fresh = match touched {
+                Some(due) => app.hub.connected_among(nid, due),
+                None => app.hub.peers_of(nid),
+            }
+            .into_iter()
+            .filter(|p| !carried.contains(p))
+            .collect();
             self.cache.insert(
                 nid,
                 Cached {

@@ -143,6 +143,40 @@ keyed!(
     DnsMapping => DnsMappingId,
 );
 
+impl<V: Keyed + PartialEq> Table<V> {
+    /// The keys of the rows that differ between `self` and `other`: in one only, or changed.
+    /// One pass over both in creation order; a row shared by both (a copy of the same table)
+    /// costs a pointer comparison.
+    pub fn changed_keys(&self, other: &Table<V>) -> Vec<V::Key> {
+        let mut changed = Vec::new();
+        let (mut a, mut b) = (self.rows.iter().peekable(), other.rows.iter().peekable());
+        loop {
+            match (a.peek(), b.peek()) {
+                (None, None) => return changed,
+                (Some((sa, ra)), Some((sb, rb))) if sa == sb => {
+                    if !Arc::ptr_eq(ra, rb) && ra != rb {
+                        changed.push(ra.key());
+                    }
+                    a.next();
+                    b.next();
+                }
+                (Some((sa, ra)), Some((sb, _))) if sa < sb => {
+                    changed.push(ra.key());
+                    a.next();
+                }
+                (Some((_, ra)), None) => {
+                    changed.push(ra.key());
+                    a.next();
+                }
+                (_, Some((_, rb))) => {
+                    changed.push(rb.key());
+                    b.next();
+                }
+            }
+        }
+    }
+}
+
 impl<V: Keyed> Table<V> {
     /// The highest creation sequence of a row, if any.
     pub fn last_seq(&self) -> Option<u64> {
@@ -173,6 +207,43 @@ mod tests {
         bincode::serde::decode_from_slice::<Table<Row>, _>(&bytes, config)
             .map(|(t, _)| t)
             .map_err(|e| e.to_string())
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct Named {
+        id: u32,
+        name: &'static str,
+    }
+
+    impl Keyed for Named {
+        type Key = u32;
+        fn key(&self) -> u32 {
+            self.id
+        }
+    }
+
+    #[test]
+    fn changed_keys_are_the_rows_added_removed_or_changed_on_either_side() {
+        let mut a: Table<Named> = Table::default();
+        for (seq, id) in [(1, 10), (2, 11), (3, 12), (4, 13)] {
+            a.insert(seq, Named { id, name: "x" });
+        }
+        let mut b = a.clone();
+        assert!(a.changed_keys(&b).is_empty());
+        b.remove(11);
+        b.get_mut(12).unwrap().name = "y";
+        b.insert(5, Named { id: 14, name: "x" });
+        let mut changed = a.changed_keys(&b);
+        changed.sort_unstable();
+        assert_eq!(changed, vec![11, 12, 14]);
+        // Equal rows that are not shared are not changes.
+        let mut c: Table<Named> = Table::default();
+        for (seq, id) in [(1, 10), (2, 11), (3, 12), (4, 13)] {
+            c.insert(seq, Named { id, name: "x" });
+        }
+        assert!(a.changed_keys(&c).is_empty());
+        // The change a write made after the copy was taken is seen, the copy kept intact.
+        assert_eq!(a.get(12).unwrap().name, "x");
     }
 
     #[test]

@@ -514,7 +514,12 @@ fn the_agent_answers_exactly_what_the_node_derives_for_the_network() {
     assert!(!nxdomain_seen);
     let mut no_star = cfg.clone();
     let d = no_star.dns.as_mut().unwrap();
-    d.records = d.records.iter().filter(|r| r.name != "*").cloned().collect();
+    d.records = d
+        .records
+        .iter()
+        .filter(|r| r.name != "*")
+        .cloned()
+        .collect();
     let records = d.records.clone();
     dns.converge(&no_star).unwrap();
     for name in ["anything.corp.internal", "x.db.corp.internal"] {

@@ -423,6 +423,57 @@ async fn a_regular_agent_gets_no_firewall_or_dns_and_is_told_about_a_new_jump() 
     c.shutdown().await;
 }
 
+/// The hub leaves regular agents alone when only other regular peers change (their configs
+/// cannot change), but still sends a regular agent what its own row changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_regular_agent_gets_changes_of_its_own_row_but_nothing_for_other_regular_peers() {
+    let c = Cluster::single().await;
+    let n = jump_network(&c).await;
+    let agent = c
+        .create(
+            &format!("/networks/{}/peers", n.nid),
+            json!({"name": "agent", "use_agent": true}),
+        )
+        .await;
+    let mut ws = connect(&c, agent["agent_token"].as_str().unwrap()).await;
+    hello(&mut ws, &wg_key(5), 0).await;
+    let first = config_at_connect(&mut ws).await;
+    assert_eq!(first["config"]["interface"]["listen_port"], Value::Null);
+
+    // Other regular peers come, change and go: nothing for this agent, and the next message
+    // is the change of its own row.
+    let other = c
+        .create(
+            &format!("/networks/{}/peers", n.nid),
+            json!({"name": "laptop", "public_key": wg_key(8)}),
+        )
+        .await;
+    let (status, _) = c
+        .patch(
+            1,
+            &format!("/networks/{}/peers/{}", n.nid, id_of(&other)),
+            json!({"endpoint": "laptop.example.net"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = c
+        .delete(1, &format!("/networks/{}/peers/{}", n.nid, id_of(&other)))
+        .await;
+    assert_eq!(status, 204);
+    let path = format!("/networks/{}/peers/{}", n.nid, id_of(&agent));
+    nothing_sent_before(
+        &mut ws,
+        "other regular peers' changes",
+        || async {
+            let (status, body) = c.patch(1, &path, json!({"listen_port": 41000})).await;
+            assert_eq!(status, 200, "{body}");
+        },
+        |m| m["config"]["interface"]["listen_port"] == 41000 && version(m) > version(&first),
+    )
+    .await;
+    c.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_that_does_not_start_with_hello_is_closed() {
     let c = Cluster::single().await;
