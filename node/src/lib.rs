@@ -8,6 +8,7 @@ pub mod app;
 pub mod cluster;
 pub mod config;
 pub mod consensus;
+pub mod election;
 pub mod http;
 pub mod hub;
 pub mod metrics;

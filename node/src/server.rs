@@ -171,6 +171,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         tokio::spawn(crate::hub::run(app.clone())),
         tokio::spawn(crate::agent_status::run(app.clone(), status_queue)),
         tokio::spawn(crate::agent_status::mark_stale_disconnected(app.clone())),
+        tokio::spawn(crate::election::run(app.clone())),
     ];
     if bootstrap {
         let members = BTreeMap::from([(cfg.id, Node::new(cfg.advertise.clone()))]);
