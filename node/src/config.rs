@@ -43,6 +43,11 @@ pub struct NodeArgs {
     /// Certificates (PEM) trusted when calling other nodes over HTTPS; default: --tls-cert.
     #[arg(long, env = "RAFTWIRE_TLS_CA")]
     pub tls_ca: Option<PathBuf>,
+    /// Take a Raft snapshot (and purge the log before it) after this many entries since the
+    /// last one. Fewer means smaller logs and faster restarts, more snapshot work.
+    #[arg(long, env = "RAFTWIRE_SNAPSHOT_EVERY", default_value_t = RaftTiming::default().snapshot_every,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub snapshot_every: u64,
 }
 
 /// The resolved configuration a node runs with.
@@ -133,7 +138,10 @@ impl NodeArgs {
             bootstrap: self.bootstrap,
             join: self.join,
             tls,
-            raft: RaftTiming::default(),
+            raft: RaftTiming {
+                snapshot_every: self.snapshot_every,
+                ..RaftTiming::default()
+            },
         }
     }
 }

@@ -58,6 +58,7 @@ impl Node {
             tls_cert,
             tls_key,
             tls_ca: None,
+            snapshot_every: 10_000,
         }
         .resolve();
         let handle = start(cfg).await.expect("node starts");

@@ -32,6 +32,7 @@ async fn a_cluster_runs_over_https_with_a_self_signed_certificate() {
             tls_cert: Some(cert_pem.clone()),
             tls_key: Some(key_pem.clone()),
             tls_ca: None,
+            snapshot_every: 10_000,
         }
         .resolve();
         cfg.raft = test_timing();

@@ -55,6 +55,7 @@ impl Cluster {
             tls_cert: self.tls.as_ref().map(|t| t.0.clone()),
             tls_key: self.tls.as_ref().map(|t| t.1.clone()),
             tls_ca: None,
+            snapshot_every: 10_000,
         }
         .resolve();
         // Fast elections, so a cluster that lost its leader recovers within a second.

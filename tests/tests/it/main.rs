@@ -21,6 +21,9 @@
 //! - `deploy`: `deploy/local-cluster.sh` (three nodes behind HAProxy) losing its leader under
 //!   a write load and an agent socket, and the deploy files checked against the binaries.
 //!   Loopback only, no root.
+//! - `upgrade`: a rolling upgrade from the previous release (`scripts/previous-release`,
+//!   built once by `scripts/build-previous.sh`): new nodes join an old cluster, old nodes
+//!   are replaced one at a time, an old node joins the new cluster; every write survives.
 //!
 //! They run the workspace's binaries: build them first
 //! (`cargo build -p raftwire-node -p raftwire-agent`); a missing one fails with that hint.
@@ -37,3 +40,4 @@ mod harness;
 mod migration;
 mod packets;
 mod ui;
+mod upgrade;

@@ -64,6 +64,7 @@ impl Cluster {
             tls_cert: None,
             tls_key: None,
             tls_ca: None,
+            snapshot_every: 10_000,
         }
         .resolve();
         cfg.raft = self.timing;
