@@ -360,13 +360,21 @@ impl Hub {
         (fresh, inner.by_network.keys().copied().collect())
     }
 
-    /// Those of `peers` whose agent is connected (to `network`).
+    /// Those of `peers` whose agent is connected (to `network`), and every connected agent
+    /// of `network` that holds nothing from this node yet (its node lagged behind it at
+    /// connect, so it still waits for a config whatever changes).
     fn connected_among(&self, network: NetworkId, peers: Vec<PeerId>) -> Vec<PeerId> {
         let inner = self.lock();
         let Some(set) = inner.by_network.get(&network) else {
             return Vec::new();
         };
-        peers.into_iter().filter(|p| set.contains(p)).collect()
+        let waiting = set
+            .iter()
+            .filter(|p| inner.conns.get(p).is_some_and(|c| c.last.is_none()))
+            .copied();
+        let mut due: Vec<PeerId> = peers.into_iter().filter(|p| set.contains(p)).collect();
+        due.extend(waiting);
+        due
     }
 
     /// The connected agents of `network`.

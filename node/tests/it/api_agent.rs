@@ -474,6 +474,39 @@ async fn a_regular_agent_gets_changes_of_its_own_row_but_nothing_for_other_regul
     c.shutdown().await;
 }
 
+/// An agent that holds a newer config than its node has rendered (it came from a node
+/// further ahead) gets nothing until the node caught up, then its config, even when what the
+/// node applied meanwhile changed only other regular peers (so its config did not change).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_ahead_of_its_node_gets_its_config_once_the_node_caught_up() {
+    let c = Cluster::single().await;
+    let n = jump_network(&c).await;
+    let agent = c
+        .create(
+            &format!("/networks/{}/peers", n.nid),
+            json!({"name": "agent", "use_agent": true, "public_key": wg_key(5)}),
+        )
+        .await;
+    let token = agent["agent_token"].as_str().unwrap().to_string();
+    let v = version(&http_config(&c, 1, &token).await);
+    let mut ws = connect(&c, &token).await;
+    hello(&mut ws, &wg_key(5), v + 2).await;
+    for (i, name) in ["laptop", "phone"].into_iter().enumerate() {
+        c.create(
+            &format!("/networks/{}/peers", n.nid),
+            json!({"name": name, "public_key": wg_key(8 + i as u8)}),
+        )
+        .await;
+    }
+    let msg = config(&mut ws).await;
+    assert!(
+        version(&msg) >= v + 2,
+        "sent before the node caught up: {msg}"
+    );
+    assert_eq!(msg["config"]["peer_id"], agent["id"]);
+    c.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_that_does_not_start_with_hello_is_closed() {
     let c = Cluster::single().await;
