@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: deps run test bench lint jepsen-quick deb deb-check
+.PHONY: deps run test bench lint jepsen-quick deb deb-check deb-test
 
 deps:
 	./scripts/install-deps.sh
@@ -34,8 +34,8 @@ jepsen-quick: deps
 		--hold 8 --quiet 4 --workload all --out $(JEPSEN_OUT)
 
 # The Debian package (cargo-deb): raftwire-node, raftwire and raftwire-agent with their
-# systemd units, in $(TARGET)/debian/. A release build of the workspace (10+ minutes on two
-# cores), so not part of CI. See deploy/README.md.
+# systemd units, in $(TARGET)/debian/. A release build of those three binaries (10+ minutes
+# cold on two cores; CI reuses the release build its benchmark made). See deploy/README.md.
 TARGET = $(or $(CARGO_TARGET_DIR),target)
 deb: deps
 	command -v cargo-deb >/dev/null || $(CARGO) install cargo-deb --locked
@@ -45,3 +45,8 @@ deb: deps
 # Unpacks the package built by `make deb` and runs every binary's --help from it.
 deb-check:
 	./scripts/deb-check.sh $(TARGET)/debian
+
+# Builds the package, then installs it with dpkg (root), runs the installed node and CLI,
+# and purges it again (scripts/deb-install-test.sh). CI runs it.
+deb-test: deb deb-check
+	./scripts/deb-install-test.sh $(TARGET)/debian
