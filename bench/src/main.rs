@@ -11,8 +11,7 @@
 //! - W5 agent convergence on a real host (WireGuard, a 5,000-rule firewall, DNS), in a
 //!   network namespace of its own (root only).
 //!
-//! Each workload is one entry of [`WORKLOADS`] producing one [`report::Section`]; a new
-//! workload (hub propagation to simulated agents, W2) is one more entry. `--quick` uses
+//! Each workload is one entry of [`WORKLOADS`] producing one [`report::Section`]. `--quick` uses
 //! smaller sizes and shorter runs (under 5 minutes in all). The report is also written to
 //! `bench/results/<date>.md` (see `bench/README.md`).
 
@@ -23,6 +22,7 @@ mod raftwire;
 mod report;
 mod stats;
 mod w1;
+mod w2;
 mod w3;
 mod w4;
 mod w5;
@@ -44,7 +44,7 @@ struct Args {
     /// Smaller sizes and shorter runs (CI).
     #[arg(long)]
     quick: bool,
-    /// Run only these workloads (W1, W3, W4, W5); all by default.
+    /// Run only these workloads (W1, W2, W3, W4, W5); all by default.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where the report goes; default `bench/results/<date>.md` (`<date>-quick.md` with --quick).
@@ -62,6 +62,9 @@ pub struct Params {
     /// How long each W1 load runs, per side and client count.
     pub w1_duration: Duration,
     pub w1_clients: Vec<usize>,
+    /// W2: simulated agents per case, and the new-peer rounds of each.
+    pub w2_agents: Vec<usize>,
+    pub w2_rounds: usize,
     /// W3: the load's length, and when the leader is killed into it.
     pub w3_duration: Duration,
     pub w3_kill_after: Duration,
@@ -82,6 +85,8 @@ impl Params {
                 quick,
                 w1_duration: Duration::from_secs(4),
                 w1_clients: vec![1, 16, 64],
+                w2_agents: vec![1_000],
+                w2_rounds: 20,
                 w3_duration: Duration::from_secs(7),
                 w3_kill_after: Duration::from_secs(2),
                 w3_clients: 8,
@@ -96,6 +101,8 @@ impl Params {
                 quick,
                 w1_duration: Duration::from_secs(15),
                 w1_clients: vec![1, 16, 64],
+                w2_agents: vec![1_000, 10_000],
+                w2_rounds: 100,
                 w3_duration: Duration::from_secs(10),
                 w3_kill_after: Duration::from_secs(3),
                 w3_clients: 8,
@@ -127,12 +134,17 @@ struct Workload {
     run: RunFn,
 }
 
-/// Every workload of a run, in order. Hub propagation (W2) joins as one more entry.
+/// Every workload of a run, in order.
 const WORKLOADS: &[Workload] = &[
     Workload {
         id: "W1",
         title: "writes: peer creations vs etcd puts",
         run: |p| Box::pin(w1::run(p)),
+    },
+    Workload {
+        id: "W2",
+        title: "propagation to simulated agents",
+        run: |p| Box::pin(w2::run(p)),
     },
     Workload {
         id: "W3",
