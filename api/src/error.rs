@@ -70,7 +70,8 @@ pub enum ErrorCode {
     MalformedBody,
     Internal,
     // Appended (the enum is bincode-encoded in remembered results and between nodes).
-    /// 409: another cluster membership change is still in flight; try again shortly.
+    /// 409: another cluster membership change is still in flight, or another restore
+    /// replaced the parts of this one; try again shortly.
     ChangeInProgress,
     /// 503: the write was handed to Raft but not seen committed in time: it may still apply.
     OutcomeUnknown,

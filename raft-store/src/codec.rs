@@ -16,23 +16,43 @@
 //! `raftwire_api::Timestamp` is a `u64` of milliseconds here (tested below).
 //!
 //! Evolution: a new schema version adds a branch to the `match` in the decoders that
-//! converts the old layout; decoding a version newer than [`SCHEMA_VERSION`] is an
+//! converts the old layout; decoding a version newer than [`NEWEST_SCHEMA_VERSION`] is an
 //! [`CodecError::UnsupportedVersion`] error.
+//!
+//! The rule for writing: **write the oldest version that can hold the value**, so a node of
+//! the previous release keeps reading what a new node writes during a rolling upgrade.
+//! Version 4 is a snapshot whose state holds a [`StagedRestore`] (a large backup being
+//! uploaded in parts): the v3 payload followed by the staging. A snapshot without one — every
+//! snapshot except those taken during such an upload — is written as version 3, byte for
+//! byte as before. Log entries and records have the same layout in versions 3 and 4 and are
+//! written as version 3 (the `StageRestore` and `CommitRestore` commands are appended
+//! variants; a node of the previous release cannot decode those two entries, so upgrade
+//! every node before restoring a backup larger than one part, see `docs/operations.md`).
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::state::{State, StateData, StateMeta};
+use crate::state::{StagedRestore, State, StateData, StateMeta};
 use crate::types::{Entry, LogId, StoredMembership};
 
-/// The schema version this build writes (and the newest it reads).
+/// The schema version this build writes log entries, records and snapshots without a staged
+/// restore in (the oldest that holds them, see the module docs).
 ///
 /// - 1: the first release.
 /// - 2: `StateData` gained `idempotency` (in snapshots and in `RestoreState` backups);
 ///   `Command` gained `Idempotent` (appended, so the other v1 variants decode unchanged).
 /// - 3: snapshots carry the [`StateMeta`] (per-network revisions) after the state; backups
-///   in `RestoreState` entries are unchanged, so v2 entries decode as they are.
+///   in `RestoreState` entries are unchanged, so v2 entries decode as they are. Later
+///   appended, within version 3: `StageRestore` and `CommitRestore`.
+/// - 4 ([`STAGED_SCHEMA_VERSION`]): snapshots whose state holds a [`StagedRestore`].
 pub const SCHEMA_VERSION: u16 = 3;
+
+/// The schema version of a snapshot holding a [`StagedRestore`]: the version 3 payload, then
+/// the staging.
+pub const STAGED_SCHEMA_VERSION: u16 = 4;
+
+/// The newest schema version this build reads.
+pub const NEWEST_SCHEMA_VERSION: u16 = STAGED_SCHEMA_VERSION;
 
 /// The first bytes of every snapshot.
 pub const SNAPSHOT_MAGIC: &[u8; 6] = b"RWSNAP";
@@ -113,6 +133,28 @@ impl From<SnapshotPayloadV3> for SnapshotPayload {
     }
 }
 
+/// A snapshot as schema version 4 writes it: version 3's, then the staged restore.
+#[derive(Deserialize)]
+struct SnapshotPayloadV4 {
+    last_applied: Option<LogId>,
+    last_membership: StoredMembership,
+    state: StateData,
+    meta: StateMeta,
+    staged: StagedRestore,
+}
+
+impl From<SnapshotPayloadV4> for SnapshotPayload {
+    fn from(v4: SnapshotPayloadV4) -> SnapshotPayload {
+        let mut state = State::with_meta(v4.state, v4.meta);
+        state.staged = Some(v4.staged);
+        SnapshotPayload {
+            last_applied: v4.last_applied,
+            last_membership: v4.last_membership,
+            state,
+        }
+    }
+}
+
 /// A snapshot as schema version 2 wrote it (no bookkeeping).
 #[derive(Deserialize)]
 struct SnapshotPayloadV2 {
@@ -184,13 +226,60 @@ impl From<SnapshotPayloadV1> for SnapshotPayload {
 }
 
 /// The serialised form of [`SnapshotPayload`], borrowing (so encoding does not clone the
-/// state). The field order and types must match `SnapshotPayloadV3`.
+/// state). The field order and types must match `SnapshotPayloadV3`, then (version 4 only)
+/// the staging of `SnapshotPayloadV4`.
 #[derive(Serialize)]
 struct SnapshotPayloadRef<'a> {
     last_applied: &'a Option<LogId>,
     last_membership: &'a StoredMembership,
     state: &'a StateData,
     meta: &'a StateMeta,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "inner")]
+    staged: Option<&'a StagedRestore>,
+}
+
+/// Writes the value of a present `Option` field without the tag of `Some` (version 4 holds a
+/// staging, never the absence of one).
+fn inner<S: serde::Serializer>(v: &Option<&StagedRestore>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(staged) => staged.serialize(s),
+        None => s.serialize_none(),
+    }
+}
+
+/// Serde of a `Vec<u8>` as one byte string: the same bincode bytes as the default (a
+/// length, then one byte per element), written and read in one copy instead of byte by byte.
+pub(crate) mod bytes {
+    use serde::de::{Deserializer, SeqAccess, Visitor};
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(bytes)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct Bytes;
+        impl<'de> Visitor<'de> for Bytes {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+            fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(v)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
+                while let Some(b) = seq.next_element()? {
+                    out.push(b);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_byte_buf(Bytes)
+    }
 }
 
 fn config() -> bincode::config::Configuration {
@@ -250,7 +339,7 @@ fn unsupported(what: &'static str, found: u16) -> CodecError {
     CodecError::UnsupportedVersion {
         what,
         found,
-        supported: SCHEMA_VERSION,
+        supported: NEWEST_SCHEMA_VERSION,
     }
 }
 
@@ -273,7 +362,7 @@ pub(crate) fn decode_versioned<T: DeserializeOwned>(
     let (version, body) = split_version(what, bytes)?;
     match version {
         // Records (vote, committed, purged) have the same layout in every version.
-        1..=3 => bincode_decode(what, version, body),
+        1..=4 => bincode_decode(what, version, body),
         v => Err(unsupported(what, v)),
     }
 }
@@ -291,13 +380,15 @@ pub fn decode_entry(bytes: &[u8]) -> Result<Entry, CodecError> {
         // Version 1 commands lack `Idempotent` (appended in 2, so indexes agree) and their
         // `RestoreState` backup has the version 1 state layout.
         1 => bincode_decode::<crate::command::v1::EntryV1>(what, version, body).map(Entry::from),
-        // Version 3 appended variants only and kept the backup layout.
-        2 | 3 => bincode_decode(what, version, body),
+        // Version 3 appended variants only and kept the backup layout; version 4 changed
+        // only the snapshot layout.
+        2..=4 => bincode_decode(what, version, body),
         v => Err(unsupported(what, v)),
     }
 }
 
 /// Encodes a snapshot of the state machine: magic, version, bincode of [`SnapshotPayload`].
+/// Version 3 unless the state holds a staged restore (then version 4).
 pub fn encode_snapshot(
     last_applied: &Option<LogId>,
     last_membership: &StoredMembership,
@@ -306,12 +397,18 @@ pub fn encode_snapshot(
     let what = "snapshot";
     let mut out = Vec::with_capacity(4096);
     out.extend_from_slice(SNAPSHOT_MAGIC);
-    out.extend_from_slice(&SCHEMA_VERSION.to_be_bytes());
+    let staged = state.staged_restore();
+    let version = match staged {
+        None => SCHEMA_VERSION,
+        Some(_) => STAGED_SCHEMA_VERSION,
+    };
+    out.extend_from_slice(&version.to_be_bytes());
     let payload = SnapshotPayloadRef {
         last_applied,
         last_membership,
         state: state.data(),
         meta: state.meta(),
+        staged,
     };
     bincode_encode(what, &payload, &mut out)?;
     Ok(out)
@@ -335,6 +432,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<SnapshotPayload, CodecError> {
         1 => bincode_decode::<SnapshotPayloadV1>(what, version, body).map(SnapshotPayload::from),
         2 => bincode_decode::<SnapshotPayloadV2>(what, version, body).map(SnapshotPayload::from),
         3 => bincode_decode::<SnapshotPayloadV3>(what, version, body).map(SnapshotPayload::from),
+        4 => bincode_decode::<SnapshotPayloadV4>(what, version, body).map(SnapshotPayload::from),
         v => Err(unsupported(what, v)),
     }
 }
@@ -445,9 +543,9 @@ mod tests {
             payload: EntryPayload::Blank,
         };
         let mut bytes = encode_entry(&e).unwrap();
-        bytes[..2].copy_from_slice(&(SCHEMA_VERSION + 1).to_be_bytes());
+        bytes[..2].copy_from_slice(&(NEWEST_SCHEMA_VERSION + 1).to_be_bytes());
         let err = decode_entry(&bytes).unwrap_err();
-        assert_eq!(err, unsupported("log entry", SCHEMA_VERSION + 1));
+        assert_eq!(err, unsupported("log entry", NEWEST_SCHEMA_VERSION + 1));
         assert!(err.to_string().contains("upgrade this node"), "{err}");
 
         let mut snap = encode_snapshot(&None, &StoredMembership::default(), &State::new()).unwrap();

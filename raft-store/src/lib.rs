@@ -26,8 +26,8 @@ pub use command::{
 pub use dry_run::{dry_run, DryRun};
 pub use revision::apply_entry;
 pub use state::{
-    AdminToken, AgentRecord, NetworkContents, NetworkState, PeerSecrets, Remembered, State,
-    StateData, StateMeta, IDEMPOTENCY_KEYS_KEPT,
+    AdminToken, AgentRecord, NetworkContents, NetworkState, PeerSecrets, Remembered, StagedRestore,
+    State, StateData, StateMeta, IDEMPOTENCY_KEYS_KEPT,
 };
 pub use store::{LogStore, StateMachineData, StateMachineStore};
 pub use types::TypeConfig;

@@ -60,7 +60,9 @@ pub fn touched(state: &State, command: &Command) -> Touched {
         },
         // Agent status changes no configuration.
         CreateAdminToken { .. } | DeleteAdminToken { .. } | RecordAgents { .. } => Touched::Nothing,
-        RestoreState { .. } => Touched::All,
+        // Staging changes no network until the commit restores the backup.
+        StageRestore { .. } => Touched::Nothing,
+        RestoreState { .. } | CommitRestore { .. } => Touched::All,
         Idempotent { key, command } => match state.remembered(key) {
             // A retry answers the remembered result and changes nothing.
             Some(_) => Touched::Nothing,
@@ -74,12 +76,8 @@ pub fn touched(state: &State, command: &Command) -> Touched {
 pub fn apply_entry(state: &mut State, command: Command, index: u64) -> ApplyResult {
     let touched = touched(state, &command);
     let peers_before = state.idx.peer_network.len();
-    // A backup replaces the data, not the cluster's own bookkeeping.
-    let meta = matches!(touched, Touched::All).then(|| state.meta.clone());
+    // A restored backup replaces the data and keeps the bookkeeping, updated below.
     let result = crate::apply(state, command)?;
-    if let Some(meta) = meta {
-        state.meta = meta;
-    }
     let deleted = state.idx.peer_network.len() < peers_before;
     if matches!(touched, Touched::All) || (deleted && !matches!(touched, Touched::Nothing)) {
         // Peers were deleted (or replaced): their agents' status goes with them.

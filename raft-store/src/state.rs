@@ -461,16 +461,32 @@ pub struct AgentRecord {
     pub status: crate::command::AgentStatus,
 }
 
+/// A backup being uploaded in parts (`StageRestore`) until its `CommitRestore`: replicated
+/// like the data and kept in snapshots (schema version 4, see [`crate::codec`]), but never
+/// part of a backup. See "Backup and restore" in `docs/operations.md`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedRestore {
+    /// The upload, chosen by the node that accepted it.
+    pub id: u64,
+    /// How many parts arrived (the next one must be part `parts`).
+    pub parts: u32,
+    /// The parts so far, concatenated: a prefix of an encoded backup.
+    #[serde(with = "crate::codec::bytes")]
+    pub bytes: Vec<u8>,
+}
+
 /// The state with its derived indexes.
 ///
 /// Its serde form is [`StateData`] alone (what a backup holds); snapshots add the
-/// [`StateMeta`] next to it (see [`crate::codec`]).
+/// [`StateMeta`] next to it, and the [`StagedRestore`] while there is one (see
+/// [`crate::codec`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "StateData", into = "StateData")]
 pub struct State {
     pub(crate) data: StateData,
     pub(crate) idx: GlobalIndex,
     pub(crate) meta: StateMeta,
+    pub(crate) staged: Option<StagedRestore>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -509,6 +525,7 @@ impl From<StateData> for State {
             data,
             idx,
             meta: StateMeta::default(),
+            staged: None,
         }
     }
 }
@@ -542,6 +559,11 @@ impl State {
         let mut s = State::from(data);
         s.meta = meta;
         s
+    }
+
+    /// The backup being uploaded in parts, if one is.
+    pub fn staged_restore(&self) -> Option<&StagedRestore> {
+        self.staged.as_ref()
     }
 
     /// The connection status of `peer`'s agent, if it ever reported one.

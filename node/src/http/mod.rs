@@ -112,7 +112,9 @@ fn api() -> Router<App> {
             "/snapshot",
             get(snapshot::save)
                 .post(snapshot::restore)
-                .layer(DefaultBodyLimit::max(snapshot::RESTORE_LIMIT)),
+                .layer(DefaultBodyLimit::max(
+                    raftwire_raft_store::command::RESTORE_MAX_LEN,
+                )),
         )
         .route("/cluster", get(cluster::status))
         .route("/cluster/members", post(cluster::add))

@@ -269,7 +269,7 @@ const PROBLEMS: [(&str, u16, &str); 7] = [
     (
         "PayloadTooLarge",
         413,
-        "The body is over the limit (1 MiB; 4 MiB for a restore).",
+        "The body is over the limit (1 MiB; 512 MiB for a restore).",
     ),
     (
         "Unavailable",
@@ -430,7 +430,10 @@ mod tests {
             text.contains(&mib(crate::http::extract::BODY_LIMIT)),
             "{text}"
         );
-        assert!(text.contains(&mib(snapshot::RESTORE_LIMIT)), "{text}");
+        assert!(
+            text.contains(&mib(raftwire_raft_store::command::RESTORE_MAX_LEN)),
+            "{text}"
+        );
     }
 
     #[test]

@@ -12,7 +12,11 @@ const V4: &str = "10.20.0.0/16";
 const V6: &str = "fd20::/64";
 
 async fn three_nodes() -> Cluster {
-    let mut c = Cluster::new();
+    start_three(Cluster::new()).await
+}
+
+/// Starts nodes 1 to 3 of `c` and waits until all are voters.
+async fn start_three(mut c: Cluster) -> Cluster {
     c.start(1).await;
     c.leader().await;
     c.start(2).await;
@@ -496,5 +500,414 @@ async fn a_leader_cut_off_from_its_quorum_reports_not_ready_and_refuses_writes_a
         (a.status == 200).then_some(())
     })
     .await;
+    c.shutdown().await;
+}
+
+// ------------------------------------------------------------ restoring large backups
+
+/// Three nodes for large restores. The heartbeat stays the tests' 50 ms (it bounds every
+/// AppendEntries round, which each 1 MiB part must fit in); leader-loss detection gets the
+/// production election timeouts and more, because a debug build takes seconds to decode and
+/// check a large backup on each of three nodes sharing the machine's cores.
+async fn restore_cluster() -> Cluster {
+    let mut c = Cluster::new();
+    c.timing.election_min_ms = 2000;
+    c.timing.election_max_ms = 4000;
+    start_three(c).await
+}
+
+/// The network of [`big_backup`].
+const BIG: u128 = 0xb16;
+
+/// A backup of one network, `big`, with `peers` agent peers, as `GET /snapshot` encodes it:
+/// built by applying commands to a `State` (as many API calls would take minutes).
+fn big_backup(peers: u128) -> Vec<u8> {
+    use raftwire_api::*;
+    use raftwire_raft_store::{apply, Command, NetworkDefaults, PeerSecretsInput, State};
+    let mut s = State::new();
+    let spec = raftwire_api::requests::CreateNetwork {
+        name: Some("big".into()),
+        ipv4_cidr: Some("10.64.0.0/14".into()),
+        ..Default::default()
+    };
+    let create = Command::CreateNetwork {
+        id: NetworkId::from_u128(BIG),
+        at: Timestamp(1),
+        spec: spec.validate().unwrap().into(),
+        defaults: NetworkDefaults {
+            group_id: GroupId::from_u128(BIG + 1),
+            policy_id: PolicyId::from_u128(BIG + 2),
+            rule_ids: [RuleId::from_u128(BIG + 3), RuleId::from_u128(BIG + 4)],
+        },
+    };
+    apply(&mut s, create).unwrap();
+    for i in 0..peers {
+        let spec = raftwire_api::requests::CreatePeer {
+            name: Some(format!("peer-{i}")),
+            use_agent: Some(true),
+            public_key: Some(raftwire_api::testkit::test_key(i)),
+            endpoint: Some("host.example.com:51820".into()),
+            ..Default::default()
+        };
+        let peer = Command::CreatePeer {
+            network_id: NetworkId::from_u128(BIG),
+            id: PeerId::from_u128(0x1_0000_0000 + i),
+            at: Timestamp(2 + i as u64),
+            spec: spec.validate().unwrap().into(),
+            secrets: PeerSecretsInput {
+                generated_keypair: None,
+                agent_token_hash: Some(format!("{i:064x}")),
+            },
+        };
+        apply(&mut s, peer).unwrap();
+    }
+    raftwire_raft_store::codec::encode_snapshot(&None, &Default::default(), &s).unwrap()
+}
+
+fn big_id() -> String {
+    raftwire_api::NetworkId::from_u128(BIG).to_string()
+}
+
+async fn post_backup(c: &Cluster, via: u64, backup: Vec<u8>) -> (u16, Value) {
+    let r = c
+        .http
+        .post(format!("{}/api/v1/snapshot", c.node(via).url))
+        .bearer_auth(&c.token)
+        .body(backup)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// Every peer of network `nid` as node `id` lists them, page by page.
+async fn all_peers(c: &Cluster, id: u64, nid: &str) -> Vec<Value> {
+    let mut peers = Vec::new();
+    let mut after = String::new();
+    loop {
+        let (status, page) = c
+            .get(id, &format!("/networks/{nid}/peers?limit=10000{after}"))
+            .await;
+        assert_eq!(status, 200, "node {id}: {page}");
+        peers.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next"].as_str() {
+            Some(next) => after = format!("&after={next}"),
+            None => return peers,
+        }
+    }
+}
+
+fn staged_anywhere(c: &Cluster, ids: &[u64]) -> bool {
+    ids.iter().any(|id| {
+        c.node(*id)
+            .handle
+            .app
+            .with_state(|s| s.staged_restore().is_some())
+            .unwrap()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backup_of_100k_peers_restores_on_every_node_of_a_three_node_cluster() {
+    let built = std::time::Instant::now();
+    let backup = big_backup(100_000);
+    let len = backup.len();
+    println!(
+        "backup of 100,000 peers: {len} bytes ({:.1} MiB), built in {:.1?}",
+        len as f64 / (1024.0 * 1024.0),
+        built.elapsed()
+    );
+    let c = restore_cluster().await;
+    let (status, old) = c
+        .post(1, "/networks", json!({"name": "old", "ipv4_cidr": V4}))
+        .await;
+    assert_eq!(status, 201, "{old}");
+    // Through a follower: every part is forwarded to the leader.
+    let via = follower_of(c.leader().await, &[1, 2, 3]);
+    let started = std::time::Instant::now();
+    let (status, body) = post_backup(&c, via, backup).await;
+    assert_eq!(status, 204, "{body}");
+    println!(
+        "restore of {len} bytes through node {via}: {:.1?}",
+        started.elapsed()
+    );
+
+    let nid = big_id();
+    let mut restored = HashSet::new();
+    for id in 1..=3 {
+        let (_, nets) = c.get(id, "/networks").await;
+        assert_eq!(
+            nets["items"].as_array().unwrap().len(),
+            1,
+            "node {id}: {nets}"
+        );
+        assert_eq!(nets["items"][0]["name"], "big", "node {id}");
+        let peers = all_peers(&c, id, &nid).await;
+        assert_eq!(peers.len(), 100_000, "node {id}");
+        let addresses: HashSet<String> = peers
+            .iter()
+            .map(|p| p["ipv4_address"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(addresses.len(), 100_000, "node {id}: addresses not unique");
+        restored = addresses;
+    }
+    assert!(!staged_anywhere(&c, &[1, 2, 3]));
+
+    // The restored cluster takes writes: a new peer gets an address no restored peer has.
+    let (status, peer) = c
+        .post(
+            via,
+            &format!("/networks/{nid}/peers"),
+            json!({"name": "after"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{peer}");
+    assert!(
+        !restored.contains(peer["ipv4_address"].as_str().unwrap()),
+        "{peer}"
+    );
+    let pid = id_of(&peer);
+    for id in 1..=3 {
+        let (status, p) = c.get(id, &format!("/networks/{nid}/peers/{pid}")).await;
+        assert_eq!(status, 200, "node {id}: {p}");
+    }
+    same_state_everywhere(&c, &[1, 2, 3]).await;
+    c.shutdown().await;
+}
+
+/// Proposes `command` through node `id`'s consensus, as a handler does.
+async fn propose_on(
+    c: &Cluster,
+    id: u64,
+    command: raftwire_raft_store::Command,
+) -> Result<(), raftwire_api::DomainError> {
+    match raftwire_node::consensus::propose(&c.node(id).handle.app, command).await {
+        Ok(_) => Ok(()),
+        Err(raftwire_node::consensus::ConsensusError::Refused(e)) => Err(e),
+        Err(e) => panic!("proposal failed: {e}"),
+    }
+}
+
+fn stage(id: u64, part: usize, bytes: &[u8]) -> raftwire_raft_store::Command {
+    raftwire_raft_store::Command::StageRestore {
+        id,
+        part: part as u32,
+        bytes: bytes.to_vec(),
+    }
+}
+
+fn commit(id: u64, parts: usize, backup: &[u8]) -> raftwire_raft_store::Command {
+    use sha2::Digest;
+    raftwire_raft_store::Command::CommitRestore {
+        id,
+        parts: parts as u32,
+        len: backup.len() as u64,
+        sha256: sha2::Sha256::digest(backup).into(),
+    }
+}
+
+const PART: usize = raftwire_raft_store::command::RESTORE_PART_LEN;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_follower_down_during_an_upload_catches_up_by_a_snapshot_holding_the_staged_parts() {
+    let backup = big_backup(20_000);
+    let parts: Vec<&[u8]> = backup.chunks(PART).collect();
+    assert!(parts.len() >= 3, "{} bytes", backup.len());
+    let mut c = restore_cluster().await;
+    let leader = c.leader().await;
+    let down = follower_of(leader, &[1, 2, 3]);
+    let up = *[1, 2, 3]
+        .iter()
+        .find(|i| **i != leader && **i != down)
+        .unwrap();
+    c.stop(down).await;
+
+    // All parts but the last, then enough writes for a snapshot (every 20 entries here) and
+    // a purge of the log past the first part: the node that was down can only catch up from
+    // a snapshot taken mid-upload.
+    for (i, p) in parts[..parts.len() - 1].iter().enumerate() {
+        propose_on(&c, leader, stage(7, i, p)).await.unwrap();
+    }
+    let first_part = c
+        .node(leader)
+        .handle
+        .app
+        .raft
+        .metrics()
+        .borrow()
+        .last_applied
+        .unwrap()
+        .index;
+    for i in 0..45 {
+        let (status, t) = c
+            .post(leader, "/tokens", json!({"name": format!("t{i}")}))
+            .await;
+        assert_eq!(status, 201, "{t}");
+    }
+    wait_for(Duration::from_secs(20), || async {
+        let m = c.node(leader).handle.app.raft.metrics().borrow().clone();
+        m.purged
+            .is_some_and(|p| p.index >= first_part)
+            .then_some(())
+    })
+    .await;
+    c.start(down).await;
+    wait_for(Duration::from_secs(30), || async {
+        let m = c.node(down).handle.app.raft.metrics().borrow().clone();
+        let at = c
+            .node(leader)
+            .handle
+            .app
+            .raft
+            .metrics()
+            .borrow()
+            .last_applied;
+        (m.last_applied == at).then_some(())
+    })
+    .await;
+    assert!(
+        staged_anywhere(&c, &[down]),
+        "the snapshot carried the staging"
+    );
+    same_state_everywhere(&c, &[1, 2, 3]).await;
+
+    // The upload finishes through the node that was not down; every node restores alike.
+    let last = parts.len() - 1;
+    propose_on(&c, up, stage(7, last, parts[last]))
+        .await
+        .unwrap();
+    propose_on(&c, up, commit(7, parts.len(), &backup))
+        .await
+        .unwrap();
+    same_state_everywhere(&c, &[1, 2, 3]).await;
+    assert!(!staged_anywhere(&c, &[1, 2, 3]));
+    for id in 1..=3 {
+        assert_eq!(
+            all_peers(&c, id, &big_id()).await.len(),
+            20_000,
+            "node {id}"
+        );
+    }
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_corrupted_large_backup_is_refused_and_changes_nothing_on_any_node() {
+    let backup = big_backup(20_000);
+    assert!(backup.len() > PART, "large enough to be staged");
+    let c = restore_cluster().await;
+    let (status, net) = c
+        .post(1, "/networks", json!({"name": "old", "ipv4_cidr": V4}))
+        .await;
+    assert_eq!(status, 201, "{net}");
+    let (status, p) = c
+        .post(
+            2,
+            &format!("/networks/{}/peers", id_of(&net)),
+            json!({"name": "keep"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{p}");
+    same_state_everywhere(&c, &[1, 2, 3]).await;
+    // The networks, not the whole state: joined nodes may still register admin tokens.
+    let networks = |id: u64| {
+        c.node(id)
+            .handle
+            .app
+            .with_state(|s| {
+                bincode::serde::encode_to_vec(&s.data().networks, bincode::config::standard())
+                    .unwrap()
+            })
+            .unwrap()
+    };
+    let before = networks(1);
+    let unchanged = |what: &str| {
+        for id in 1..=3u64 {
+            assert!(networks(id) == before, "{what}: node {id} changed");
+        }
+        assert!(
+            !staged_anywhere(&c, &[1, 2, 3]),
+            "{what}: parts left staged"
+        );
+    };
+
+    // Cut short, or with bytes after it: refused before anything is proposed.
+    let (status, e) = post_backup(&c, 1, backup[..backup.len() - 1000].to_vec()).await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (400, Some("malformed_body")),
+        "{e}"
+    );
+    let mut longer = backup.clone();
+    longer.extend_from_slice(b"trailing");
+    let (status, e) = post_backup(&c, 3, longer).await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (400, Some("malformed_body")),
+        "{e}"
+    );
+    unchanged("a truncated backup");
+
+    // Decodes, but two peers share an address: the consistency check refuses it.
+    let mut payload = raftwire_raft_store::codec::decode_snapshot(&backup).unwrap();
+    let state = payload.state.clone();
+    let ns = state
+        .network(raftwire_api::NetworkId::from_u128(BIG))
+        .unwrap();
+    let mut data = state.clone().into_data();
+    let mut peers = ns.peers.iter();
+    let (a, b) = (peers.next().unwrap().clone(), peers.next().unwrap().id);
+    let net = data
+        .networks
+        .get_mut(raftwire_api::NetworkId::from_u128(BIG))
+        .unwrap();
+    net.peers.get_mut(b).unwrap().ipv4_address = a.ipv4_address;
+    payload.state = raftwire_raft_store::State::from(data);
+    let broken =
+        raftwire_raft_store::codec::encode_snapshot(&None, &Default::default(), &payload.state)
+            .unwrap();
+    let (status, e) = post_backup(&c, 2, broken).await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (400, Some("invalid_value")),
+        "{e}"
+    );
+    assert!(
+        e["detail"]
+            .as_str()
+            .unwrap()
+            .contains("inconsistent backup"),
+        "{e}"
+    );
+    unchanged("an inconsistent backup");
+
+    // Staged parts whose hash does not match the commit (what a part lost or altered on the
+    // way would give): refused by every node's apply, the staging dropped everywhere.
+    let parts: Vec<&[u8]> = backup.chunks(PART).collect();
+    for (i, p) in parts.iter().enumerate() {
+        propose_on(&c, 1, stage(9, i, p)).await.unwrap();
+    }
+    assert!(staged_anywhere(&c, &[1]));
+    let mut other = backup.clone();
+    other[100] ^= 0xff;
+    let e = propose_on(&c, 1, commit(9, parts.len(), &other))
+        .await
+        .unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("sha256"), "{e}");
+    wait_for(Duration::from_secs(10), || async {
+        (!staged_anywhere(&c, &[1, 2, 3])).then_some(())
+    })
+    .await;
+    unchanged("a commit with the wrong hash");
+
+    // The cluster still works, and the intact backup restores.
+    let (status, body) = post_backup(&c, 1, backup).await;
+    assert_eq!(status, 204, "{body}");
+    same_state_everywhere(&c, &[1, 2, 3]).await;
     c.shutdown().await;
 }

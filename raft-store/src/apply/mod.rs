@@ -10,15 +10,18 @@ mod groups;
 mod networks;
 mod peers;
 mod policies;
+mod restore;
 mod routes;
 mod tokens;
 
 use raftwire_api::*;
+pub use restore::restored_state;
 
 use crate::command::{ApplyResult, Command};
 use crate::state::{NetworkState, State};
 
-/// Applies one command. On `Err`, `state` is unchanged.
+/// Applies one command. On `Err`, `state` is unchanged, except that a failed
+/// `CommitRestore` drops the staged restore it was about.
 pub fn apply(state: &mut State, command: Command) -> ApplyResult {
     use Command::*;
     match command {
@@ -204,9 +207,16 @@ pub fn apply(state: &mut State, command: Command) -> ApplyResult {
         } => routes::delete_mapping(state, network_id, route_id, id, if_match),
         CreateAdminToken { token } => tokens::create(state, token),
         DeleteAdminToken { id } => tokens::delete(state, id),
-        RestoreState { data } => restore(state, *data),
+        RestoreState { data } => restore::restore(state, *data),
         Idempotent { key, command } => idempotent(state, key, *command),
         RecordAgents { reports } => agents::record(state, reports),
+        StageRestore { id, part, bytes } => restore::stage(state, id, part, bytes),
+        CommitRestore {
+            id,
+            parts,
+            len,
+            sha256,
+        } => restore::commit(state, id, parts, len, sha256),
     }
 }
 
@@ -219,30 +229,6 @@ fn idempotent(state: &mut State, key: String, command: Command) -> ApplyResult {
     let result = apply(state, command)?;
     state.remember(key, Ok(result.clone()));
     Ok(result)
-}
-
-/// Replaces the state with a backup once it proved consistent. The cluster's own admin
-/// tokens are kept next to the backup's, so whoever restores is not locked out.
-fn restore(state: &mut State, mut data: crate::state::StateData) -> ApplyResult {
-    for t in state.data.admin_tokens.iter() {
-        let known = data
-            .admin_tokens
-            .iter()
-            .any(|b| b.token_hash == t.token_hash || b.id == t.id);
-        if !known {
-            data.seq += 1;
-            data.admin_tokens.insert(data.seq, t.clone());
-        }
-    }
-    let restored = State::from(data);
-    restored.check_consistency().map_err(|why| {
-        DomainError::new(
-            ErrorCode::InvalidValue,
-            format!("inconsistent backup: {why}"),
-        )
-    })?;
-    *state = restored;
-    Ok(crate::command::Response::Done)
 }
 
 /// `If-Match`: a stale version is a 409 `version_mismatch`.

@@ -553,7 +553,7 @@ mod tests {
     fn an_entry_of_a_newer_schema_is_not_discarded() {
         let dir = tempfile::tempdir().unwrap();
         let mut newer = blank(1);
-        newer[..2].copy_from_slice(&(codec::SCHEMA_VERSION + 1).to_be_bytes());
+        newer[..2].copy_from_slice(&(codec::NEWEST_SCHEMA_VERSION + 1).to_be_bytes());
         write_raw(dir.path(), &[(0, blank(0)), (1, newer)]);
         let err = open(dir.path()).err().expect("open refuses");
         assert!(err.to_string().contains("upgrade this node"), "{err}");

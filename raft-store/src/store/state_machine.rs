@@ -216,26 +216,72 @@ impl StateMachineStore {
         let mut replies = Vec::new();
         let mut last = None;
         for entry in entries {
-            let mut d = self.write_guard()?;
-            d.last_applied = Some(entry.log_id);
+            let log_id = entry.log_id;
             let reply = match entry.payload {
-                EntryPayload::Blank => Ok(Response::Done),
-                EntryPayload::Normal(command) => {
-                    crate::apply_entry(&mut d.state, command, entry.log_id.index)
+                EntryPayload::Normal(command) if replaces_the_state(&command) => {
+                    self.apply_restore(log_id, command)?
                 }
-                EntryPayload::Membership(m) => {
-                    d.last_membership = StoredMembership::new(Some(entry.log_id), m);
-                    Ok(Response::Done)
+                payload => {
+                    let mut d = self.write_guard()?;
+                    d.last_applied = Some(log_id);
+                    match payload {
+                        EntryPayload::Blank => Ok(Response::Done),
+                        EntryPayload::Normal(command) => {
+                            crate::apply_entry(&mut d.state, command, log_id.index)
+                        }
+                        EntryPayload::Membership(m) => {
+                            d.last_membership = StoredMembership::new(Some(log_id), m);
+                            Ok(Response::Done)
+                        }
+                    }
                 }
             };
-            drop(d);
             replies.push(reply);
-            last = Some(entry.log_id.index);
+            last = Some(log_id.index);
         }
         if let Some(index) = last {
             self.applied.send_replace(index);
         }
         Ok(replies)
+    }
+}
+
+impl StateMachineStore {
+    /// Applies a restore to a copy of the state (its rows are shared, so a copy is cheap)
+    /// and swaps the result in: decoding and checking a large backup takes long, and readers
+    /// keep the state as it was meanwhile instead of waiting on the lock. Only this store's
+    /// apply and install change the state, one call at a time, so the copy stays current.
+    fn apply_restore(
+        &self,
+        log_id: LogId,
+        command: crate::Command,
+    ) -> Result<ApplyResult, StorageError> {
+        let mut next = self.read_guard()?.state.clone();
+        let reply = off_the_runtime(|| crate::apply_entry(&mut next, command, log_id.index));
+        let mut d = self.write_guard()?;
+        d.last_applied = Some(log_id);
+        // Also on a refusal: a refused commit drops its staged parts.
+        d.state = next;
+        Ok(reply)
+    }
+}
+
+/// Whether `command` restores a backup: decoding and checking 100,000 peers takes a while
+/// (about a second in a release build).
+fn replaces_the_state(command: &crate::Command) -> bool {
+    matches!(
+        command,
+        crate::Command::RestoreState { .. } | crate::Command::CommitRestore { .. }
+    )
+}
+
+/// Runs the long, synchronous `f` so that the tasks queued on this runtime worker (Raft's
+/// heartbeats among them) move to another one meanwhile, on a multi-threaded runtime.
+fn off_the_runtime<R>(f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 
@@ -495,5 +541,81 @@ mod tests {
             a.read(|d| d.clone()).unwrap()
         );
         assert_eq!(*b.subscribe_applied().borrow(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_taken_mid_upload_finishes_the_restore_like_the_log_does() {
+        use sha2::Digest;
+        let normal = |index: u64, c: Command| Entry {
+            log_id: log_id(2, index),
+            payload: EntryPayload::Normal(c),
+        };
+        let mut source = crate::State::new();
+        for n in 10..14 {
+            crate::apply(&mut source, token(n)).unwrap();
+        }
+        let backup = codec::encode_snapshot(&None, &Default::default(), &source).unwrap();
+        let parts: Vec<&[u8]> = backup.chunks(backup.len() / 3 + 1).collect();
+        let stage = |part: usize| Command::StageRestore {
+            id: 77,
+            part: part as u32,
+            bytes: parts[part].to_vec(),
+        };
+
+        let dir_a = tempfile::tempdir().unwrap();
+        let (_la, mut a) = open(dir_a.path()).unwrap();
+        a.apply(entries()).await.unwrap();
+        a.apply([normal(4, stage(0)), normal(5, stage(1))])
+            .await
+            .unwrap();
+        let snap = a
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
+        assert_eq!(&snap.snapshot.get_ref()[6..8], &4u16.to_be_bytes());
+
+        // A follower installs it; node a restarts from it.
+        let dir_b = tempfile::tempdir().unwrap();
+        let (_lb, mut b) = open(dir_b.path()).unwrap();
+        b.install_snapshot(&snap.meta, snap.snapshot.clone())
+            .await
+            .unwrap();
+        let dir_c = tempfile::tempdir().unwrap();
+        std::fs::remove_dir(dir_c.path()).unwrap();
+        let (_lc, mut c) = {
+            // A copy of a's data dir, reopened: a restart.
+            let checkpoint = rocksdb::checkpoint::Checkpoint::new(a.db()).unwrap();
+            checkpoint.create_checkpoint(dir_c.path()).unwrap();
+            open(dir_c.path()).unwrap()
+        };
+
+        let rest = [
+            normal(6, stage(2)),
+            normal(
+                7,
+                Command::CommitRestore {
+                    id: 77,
+                    parts: 3,
+                    len: backup.len() as u64,
+                    sha256: sha2::Sha256::digest(&backup).into(),
+                },
+            ),
+        ];
+        let ra = a.apply(rest.clone()).await.unwrap();
+        let rb = b.apply(rest.clone()).await.unwrap();
+        let rc = c.apply(rest).await.unwrap();
+        assert_eq!(ra, [Ok(Response::Done), Ok(Response::Done)]);
+        assert_eq!((&rb, &rc), (&ra, &ra));
+        let state = a.read(|d| d.clone()).unwrap();
+        assert_eq!(b.read(|d| d.clone()).unwrap(), state);
+        assert_eq!(c.read(|d| d.clone()).unwrap(), state);
+        assert!(state.state.staged_restore().is_none());
+        assert_eq!(
+            state.state.admin_tokens().count(),
+            5,
+            "4 restored + the cluster's"
+        );
     }
 }

@@ -5,7 +5,10 @@
 //! (`tests/fixtures/v<N>/entry-<variant>.bin`, commands in `upgrade/variants.rs`): each
 //! decodes to the expected command, and the whole sequence replays into a consistent state.
 //! The v1 fixtures were written by the last v1 release (fe0efd6) running this same sequence
-//! without `Idempotent`; the v2 ones by the v2 release (91c86f2); the v3 ones by this build.
+//! without `Idempotent`; the v2 ones by the v2 release (91c86f2); the v3 ones by this build
+//! (`stage-restore` and `commit-restore` were appended later within version 3, the other v3
+//! fixtures left as they were). `snapshot-v4.bin` is a snapshot holding a staged restore, the
+//! only thing written as version 4.
 //!
 //! To (re)generate the current version's fixtures: `RAFTWIRE_WRITE_FIXTURES=1 cargo test -p
 //! raftwire-raft-store --test it upgrade::`. Never regenerate a released version's fixture: a
@@ -492,6 +495,106 @@ fn snapshot_v3_fixture_decodes_to_the_same_state() {
         // While v3 is the current version, what it writes must not drift.
         assert_eq!(bytes, current, "the v3 snapshot encoding changed");
     }
+}
+
+#[test]
+fn a_snapshot_without_a_staged_restore_is_still_written_as_v3() {
+    // The previous release reads only up to version 3: what a new node writes while no
+    // restore is staged must be exactly what it wrote.
+    let bytes = frozen("snapshot-v3.bin");
+    let payload = decode_snapshot(&bytes).expect("the v3 snapshot decodes");
+    assert!(payload.state.staged_restore().is_none());
+    let again = encode_snapshot(
+        &payload.last_applied,
+        &payload.last_membership,
+        &payload.state,
+    )
+    .unwrap();
+    assert_eq!(
+        again, bytes,
+        "a v3 snapshot no longer re-encodes byte for byte"
+    );
+    assert_eq!(&again[6..8], &3u16.to_be_bytes());
+}
+
+/// The v3 state with two parts of a backup (of the fixed state) staged, applied as log
+/// entries: what schema version 4 adds to snapshots. The backup is three parts long.
+fn build_state_v4() -> (State, Vec<u8>) {
+    let mut state = build_state_v3();
+    let backup = encode_snapshot(&None, &StoredMembership::default(), &build_state()).unwrap();
+    let third = backup.len() / 3;
+    for (part, bytes) in [&backup[..third], &backup[third..2 * third]]
+        .into_iter()
+        .enumerate()
+    {
+        let stage = Command::StageRestore {
+            id: 0x4000_0001,
+            part: part as u32,
+            bytes: bytes.to_vec(),
+        };
+        raftwire_raft_store::apply_entry(&mut state, stage, 300 + part as u64)
+            .expect("stage a part");
+    }
+    (state, backup)
+}
+
+/// The commands that finish the upload of [`build_state_v4`].
+fn finish_v4_upload(backup: &[u8]) -> [Command; 2] {
+    use sha2::Digest;
+    let third = backup.len() / 3;
+    [
+        Command::StageRestore {
+            id: 0x4000_0001,
+            part: 2,
+            bytes: backup[2 * third..].to_vec(),
+        },
+        Command::CommitRestore {
+            id: 0x4000_0001,
+            parts: 3,
+            len: backup.len() as u64,
+            sha256: sha2::Sha256::digest(backup).into(),
+        },
+    ]
+}
+
+#[test]
+fn snapshot_v4_fixture_holds_the_staged_restore_and_finishes_it_alike() {
+    let (state, backup) = build_state_v4();
+    let staged = state.staged_restore().expect("staged");
+    assert_eq!((staged.id, staged.parts), (0x4000_0001, 2));
+    let applied = Some(log_id(11, 3100));
+    let current = encode_snapshot(&applied, &stored_membership(), &state).unwrap();
+    let bytes = fixture_bytes("snapshot-v4.bin", &current);
+    assert_eq!(
+        &bytes[6..8],
+        &4u16.to_be_bytes(),
+        "a staged restore is version 4"
+    );
+    let payload = decode_snapshot(&bytes).expect("the v4 snapshot decodes");
+    assert_eq!(payload.last_applied, applied);
+    assert_eq!(
+        payload.state, state,
+        "data, bookkeeping and staging survive"
+    );
+    assert_eq!(bytes, current, "the v4 snapshot encoding changed");
+
+    // A node that installed this snapshot finishes the upload exactly like one that
+    // applied every part itself.
+    let (mut direct, mut installed) = (state, payload.state);
+    for (i, c) in finish_v4_upload(&backup).into_iter().enumerate() {
+        let index = 302 + i as u64;
+        let a = raftwire_raft_store::apply_entry(&mut direct, c.clone(), index);
+        let b = raftwire_raft_store::apply_entry(&mut installed, c, index);
+        assert_eq!(a, b);
+        assert!(a.is_ok(), "{a:?}");
+    }
+    assert_eq!(installed, direct);
+    assert!(direct.staged_restore().is_none());
+    assert_eq!(direct.data().networks, build_state().data().networks);
+    assert_eq!(direct.revision(net()), 303);
+    // Staging gone, the snapshot is version 3 again.
+    let after = encode_snapshot(&applied, &stored_membership(), &direct).unwrap();
+    assert_eq!(&after[6..8], &3u16.to_be_bytes());
 }
 
 #[test]

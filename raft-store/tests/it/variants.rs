@@ -53,6 +53,9 @@ pub const VARIANTS: &[(&str, u16)] = &[
     ("restore-state", 1),
     ("idempotent", 2),
     ("record-agents", 3),
+    // Appended within version 3: log entries keep the version 3 layout (see `codec`).
+    ("stage-restore", 3),
+    ("commit-restore", 3),
 ];
 
 /// The fixture name of a command's variant. Exhaustive on purpose: a new variant does not
@@ -92,6 +95,8 @@ pub fn fixture_name(c: &Command) -> &'static str {
         Command::RestoreState { .. } => "restore-state",
         Command::Idempotent { .. } => "idempotent",
         Command::RecordAgents { .. } => "record-agents",
+        Command::StageRestore { .. } => "stage-restore",
+        Command::CommitRestore { .. } => "commit-restore",
     }
 }
 
@@ -685,8 +690,39 @@ pub fn sequence(version: u16) -> Vec<Command> {
     }
     if version >= 3 {
         v.push(agents_command());
+        v.extend(staged_restore(&v));
     }
     v
+}
+
+/// The upload id of the staged restore in [`sequence`].
+pub const UPLOAD: u64 = 0x5eed_0ad0;
+
+/// A backup of the state `commands` build, staged in one part and committed: it restores
+/// that same state (the cluster's admin tokens are the backup's), so the sequence ends where
+/// it would without it.
+pub fn staged_restore(commands: &[Command]) -> [Command; 2] {
+    use sha2::Digest;
+    let mut state = State::new();
+    for c in commands {
+        raftwire_raft_store::apply(&mut state, c.clone()).expect("the sequence applies");
+    }
+    let backup = raftwire_raft_store::codec::encode_snapshot(&None, &Default::default(), &state)
+        .expect("encode the backup");
+    let (len, sha256) = (backup.len() as u64, sha2::Sha256::digest(&backup).into());
+    [
+        Command::StageRestore {
+            id: UPLOAD,
+            part: 0,
+            bytes: backup,
+        },
+        Command::CommitRestore {
+            id: UPLOAD,
+            parts: 1,
+            len,
+            sha256,
+        },
+    ]
 }
 
 /// Alice's agent connected to node 2 (schema version 3).

@@ -48,9 +48,12 @@ pub(super) async fn run(ctx: &Ctx, cmd: SnapshotCmd) -> CliResult<()> {
             ctx.client
                 .request_bytes(Method::POST, "/snapshot", Some(&bytes), SNAPSHOT_TIMEOUT)
                 .await?;
+            // The node answers once the restore is committed and applied on it (a large
+            // backup goes through the log in 1 MiB parts first): no progress to show.
             ctx.done(&format!(
-                "restored the cluster state from {}",
-                file.display()
+                "restored the cluster state from {} ({} bytes, committed through the Raft log)",
+                file.display(),
+                bytes.len()
             ));
             Ok(())
         }
