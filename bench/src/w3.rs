@@ -35,7 +35,7 @@ pub async fn run(p: Params) -> anyhow::Result<Section> {
         ],
     );
     s.params.push(format!(
-        "{} clients creating peers for {:.0} s; the leader is SIGKILLed after {:.0} s; election timeout 1–2 s, heartbeat 250 ms (as shipped)",
+        "{} clients creating peers for {:.0} s; the leader is SIGKILLed after {:.0} s; election timeout 0.6–1.2 s, heartbeat 150 ms, followers asking for an election once the lease ran out (as shipped)",
         p.w3_clients,
         p.w3_duration.as_secs_f64(),
         p.w3_kill_after.as_secs_f64()
