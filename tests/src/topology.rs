@@ -29,8 +29,10 @@ use crate::node::NodeProc;
 use crate::probe::{dig, ping_within, Dig};
 use crate::procs::Proc;
 
-/// How long the network may take to reach a state (the machine is shared and slow).
-pub const CONVERGE: Duration = Duration::from_secs(30);
+/// How long the network may take to reach a state (the machine is shared and slow). An agent
+/// whose first connection attempts time out (10 s each, seen under a loaded parallel run)
+/// reaches its third node after 30 s: the limit leaves room for that.
+pub const CONVERGE: Duration = Duration::from_secs(60);
 /// The agents' resync interval: drift and missed pushes are repaired within it.
 const RESYNC: Duration = Duration::from_secs(2);
 /// Where `wireguard-go` keeps its UAPI sockets, shared by every namespace.
@@ -347,6 +349,12 @@ impl Topology {
         std::fs::create_dir_all(&scratch.0).expect("scratch dir");
         let bridge = unique("br");
         sh("ip", &["link", "add", &bridge, "type", "bridge"]);
+        // A fixed address: a bridge otherwise takes the lowest address of its ports, which
+        // changes as hosts join, under the neighbour entries the hosts already hold for it.
+        sh(
+            "ip",
+            &["link", "set", &bridge, "address", "02:52:57:00:99:01"],
+        );
         sh("ip", &["addr", "add", "10.99.0.1/24", "dev", &bridge]);
         sh(
             "ip",
