@@ -88,7 +88,8 @@ pub struct RaftTiming {
 /// maximum, 1.2 s here) before a new leader is elected (`crate::election`), so the write gap
 /// through a load balancer stays under 2 s. openraft 0.9 also gives every append-entries
 /// round the heartbeat interval to complete, so the heartbeat bounds how large a batch can
-/// replicate (150 ms carries the ~1 MiB parts of a large restore on a LAN).
+/// replicate: a large restore travels in 1 MiB parts (its tests replicate them with a 50 ms
+/// heartbeat on loopback; across a slow link, measure before lowering the heartbeat).
 impl Default for RaftTiming {
     fn default() -> Self {
         RaftTiming {

@@ -24,8 +24,8 @@
 //! everything that happened since the last one (bursts coalesce). Under the state lock it
 //! only compares each connected network's revision with the one it last rendered and
 //! copies the networks that changed (or that a new connection needs and the task has not
-//! cached): the copy shares the state's rows, so it costs pointers, not rows (well under a
-//! millisecond at 10,000 peers). It renders outside the lock, so `apply` never waits for
+//! cached): the copy shares the state's rows, so it costs pointers, not rows (the round's whole look at
+//! the state took 1–2 ms at 10,000 peers, against 4–6 ms with a full copy). It renders outside the lock, so `apply` never waits for
 //! rendering, and checks agent tokens again only when the network's secrets changed. It renders
 //! only the agents of networks that changed, plus new connections (each only its own
 //! agent), each network's view and index built once per round, jumps first: a new regular

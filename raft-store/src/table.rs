@@ -16,7 +16,7 @@ pub trait Keyed {
 }
 
 /// Rows are shared (`Arc`): cloning a table copies pointers, not rows, so the agent hub
-/// takes a private copy of a 10,000-peer network in well under a millisecond, and a write
+/// takes a private copy of a 10,000-peer network without cloning a row, and a write
 /// copies only the row it changes while such a copy is alive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Table<V: Keyed> {

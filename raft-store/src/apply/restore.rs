@@ -161,16 +161,7 @@ mod tests {
     use crate::codec::encode_snapshot;
     use crate::command::Command;
 
-    fn token(n: u128) -> Command {
-        Command::CreateAdminToken {
-            token: AdminToken {
-                id: TokenId::from_u128(n),
-                name: format!("t{n}"),
-                token_hash: format!("hash{n}"),
-                created_at: Timestamp(n as u64),
-            },
-        }
-    }
+    use crate::command::test_token as token;
 
     fn with_tokens(ns: &[u128]) -> State {
         let mut s = State::new();

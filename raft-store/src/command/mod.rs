@@ -319,3 +319,17 @@ pub enum Response {
 
 /// The result of applying one command, as the Raft state machine returns it.
 pub type ApplyResult = Result<Response, DomainError>;
+
+/// A command creating admin token `n` (id, name, hash and time derived from `n`): the unit
+/// tests' smallest write.
+#[cfg(test)]
+pub(crate) fn test_token(n: u128) -> Command {
+    Command::CreateAdminToken {
+        token: crate::state::AdminToken {
+            id: raftwire_api::TokenId::from_u128(n),
+            name: format!("t{n}"),
+            token_hash: format!("h{n}"),
+            created_at: raftwire_api::Timestamp(n as u64),
+        },
+    }
+}

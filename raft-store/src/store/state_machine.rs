@@ -424,27 +424,25 @@ mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
     use openraft::{BasicNode, CommittedLeaderId, Membership};
-    use raftwire_api::{Timestamp, TokenId};
 
     use super::*;
-    use crate::state::AdminToken;
     use crate::store::open;
     use crate::Command;
+
+    /// A snapshot of `sm` now, as openraft has one built.
+    async fn build(sm: &mut StateMachineStore) -> Snapshot {
+        sm.get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap()
+    }
 
     fn log_id(term: u64, index: u64) -> LogId {
         LogId::new(CommittedLeaderId::new(term, 1), index)
     }
 
-    fn token(n: u128) -> Command {
-        Command::CreateAdminToken {
-            token: AdminToken {
-                id: TokenId::from_u128(n),
-                name: format!("t{n}"),
-                token_hash: format!("h{n}"),
-                created_at: Timestamp(n as u64),
-            },
-        }
-    }
+    use crate::command::test_token as token;
 
     fn membership() -> Membership<u64, BasicNode> {
         Membership::new(
@@ -502,12 +500,7 @@ mod tests {
         let (meta, data) = {
             let (_log, mut sm) = open(dir.path()).unwrap();
             sm.apply(entries()).await.unwrap();
-            let snap = sm
-                .get_snapshot_builder()
-                .await
-                .build_snapshot()
-                .await
-                .unwrap();
+            let snap = build(&mut sm).await;
             assert_eq!(snap.meta.snapshot_id, "1-3-1");
             (snap.meta, sm.read(|d| d.clone()).unwrap())
         };
@@ -521,12 +514,7 @@ mod tests {
             .expect("a snapshot");
         assert_eq!(current.meta, meta);
         // Ids stay unique across restarts.
-        let again = sm
-            .get_snapshot_builder()
-            .await
-            .build_snapshot()
-            .await
-            .unwrap();
+        let again = build(&mut sm).await;
         assert_eq!(again.meta.snapshot_id, "1-3-2");
     }
 
@@ -545,12 +533,7 @@ mod tests {
         let data = {
             let (_log, mut sm) = open(dir.path()).unwrap();
             sm.apply(entries()).await.unwrap();
-            let snap = sm
-                .get_snapshot_builder()
-                .await
-                .build_snapshot()
-                .await
-                .unwrap();
+            let snap = build(&mut sm).await;
             assert_eq!(snapshot_keys(&sm), ["data/1-3-1", "meta"]);
             // Rewrite it as builds before per-snapshot keys stored it.
             let bytes = snap.snapshot.into_inner();
@@ -562,12 +545,7 @@ mod tests {
         };
         let (log, mut sm) = open(dir.path()).unwrap();
         assert_eq!(sm.read(|d| d.clone()).unwrap(), data);
-        let next = sm
-            .get_snapshot_builder()
-            .await
-            .build_snapshot()
-            .await
-            .unwrap();
+        let next = build(&mut sm).await;
         // The new data under its own key; neither the old key nor an earlier snapshot's data
         // is left.
         assert_eq!(
@@ -584,12 +562,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (_log, mut sm) = open(dir.path()).unwrap();
         sm.apply(entries()).await.unwrap();
-        let newer = sm
-            .get_snapshot_builder()
-            .await
-            .build_snapshot()
-            .await
-            .unwrap();
+        let newer = build(&mut sm).await;
 
         let older = SnapshotMeta {
             last_log_id: Some(log_id(1, 1)),
@@ -610,12 +583,7 @@ mod tests {
         let dir_a = tempfile::tempdir().unwrap();
         let (_la, mut a) = open(dir_a.path()).unwrap();
         a.apply(entries()).await.unwrap();
-        let snap = a
-            .get_snapshot_builder()
-            .await
-            .build_snapshot()
-            .await
-            .unwrap();
+        let snap = build(&mut a).await;
 
         let dir_b = tempfile::tempdir().unwrap();
         let (_lb, mut b) = open(dir_b.path()).unwrap();
@@ -661,12 +629,7 @@ mod tests {
         a.apply([normal(4, stage(0)), normal(5, stage(1))])
             .await
             .unwrap();
-        let snap = a
-            .get_snapshot_builder()
-            .await
-            .build_snapshot()
-            .await
-            .unwrap();
+        let snap = build(&mut a).await;
         assert_eq!(&snap.snapshot.get_ref()[6..8], &4u16.to_be_bytes());
 
         // A follower installs it; node a restarts from it.
