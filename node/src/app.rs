@@ -20,6 +20,10 @@ pub struct AppInner {
     pub id: u64,
     pub advertise: String,
     pub raft: Raft,
+    /// Where every write is proposed (grouped into batch entries under load).
+    pub batcher: crate::batcher::Batcher,
+    /// What the members can read (whether the leader may batch).
+    pub features: Arc<crate::cluster::features::Features>,
     pub sm: StateMachineStore,
     /// Last log index applied by this node's state machine.
     pub applied: watch::Receiver<u64>,

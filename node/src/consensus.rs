@@ -192,14 +192,12 @@ pub async fn propose(app: &App, cmd: Command) -> ConsensusResult<Response> {
 
 /// Proposes `cmd` here if this node leads, else forwards it to the leader.
 async fn write_or_forward(app: &App, cmd: &Command) -> ConsensusResult<WriteOutcome> {
-    let written = tokio::time::timeout(apply_timeout(cmd), app.raft.client_write(cmd.clone()))
+    let written = tokio::time::timeout(apply_timeout(cmd), app.batcher.write(cmd.clone()))
         .await
-        .map_err(|_| not_committed_in_time())?;
+        .map_err(|_| not_committed_in_time())?
+        .ok_or_else(stopping)?;
     match written {
-        Ok(resp) => Ok(WriteOutcome {
-            index: resp.log_id.index,
-            result: resp.data,
-        }),
+        Ok((index, result)) => Ok(WriteOutcome { index, result }),
         Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => match f.leader_node {
             Some(leader) => forward_write(app, &leader.addr, cmd).await,
             None => Err(no_leader()),
@@ -213,14 +211,16 @@ pub async fn propose_as_leader(app: &App, cmd: Command) -> ConsensusResult<Write
     ensure_leader_reachable(app)?;
     let timeout = apply_timeout(&cmd);
     let written = tokio::select! {
-        written = tokio::time::timeout(timeout, app.raft.client_write(cmd)) => written,
+        written = tokio::time::timeout(timeout, app.batcher.write(cmd)) => written,
         why = leader_lost(app) => return Err(lost_while_waiting(why)),
     };
+    let written = match written {
+        Ok(Some(w)) => Ok(w),
+        Ok(None) => return Err(stopping()),
+        Err(elapsed) => Err(elapsed),
+    };
     match written {
-        Ok(Ok(resp)) => Ok(WriteOutcome {
-            index: resp.log_id.index,
-            result: resp.data,
-        }),
+        Ok(Ok((index, result))) => Ok(WriteOutcome { index, result }),
         // The sender believed we lead; we do not (any more): it may ask again.
         Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => Err(
             ConsensusError::NoLeader("the node asked is not the leader any more".into()),
@@ -228,6 +228,15 @@ pub async fn propose_as_leader(app: &App, cmd: Command) -> ConsensusResult<Write
         Ok(Err(e)) => Err(raft_failure(e, "write not accepted")),
         Err(_) => Err(not_committed_in_time()),
     }
+}
+
+/// The batching task is gone: this node is shutting down under a write it took.
+fn stopping() -> ConsensusError {
+    ConsensusError::OutcomeUnknown(
+        "this node is stopping; read the result back, or retry on another node under the same \
+         Idempotency-Key"
+            .into(),
+    )
 }
 
 fn no_leader() -> ConsensusError {

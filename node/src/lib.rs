@@ -5,6 +5,7 @@
 
 pub mod agent_status;
 pub mod app;
+pub mod batcher;
 pub mod cluster;
 pub mod config;
 pub mod consensus;

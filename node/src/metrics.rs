@@ -29,6 +29,9 @@ pub struct Metrics {
     /// Leadership confirmations with a quorum run by this node (its own reads and those it
     /// serves for followers).
     pub read_index: Counter,
+    /// Log entries holding a batch of writes (`batcher.rs`), and the writes they held.
+    pub write_batches: Counter,
+    pub batched_writes: Counter,
     pub requests: Family<RouteLabels, Histogram>,
 }
 
@@ -50,6 +53,8 @@ impl Metrics {
             applied_index: Gauge::default(),
             connected_agents: Gauge::default(),
             read_index: Counter::default(),
+            write_batches: Counter::default(),
+            batched_writes: Counter::default(),
             requests: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.0005, 2.0, 16))
             }),
@@ -84,6 +89,16 @@ impl Metrics {
             "read_index",
             "Leadership confirmations (read-index quorum rounds) run by this node",
             m.read_index.clone(),
+        );
+        registry.register(
+            "write_batches",
+            "Log entries this node proposed holding more than one write",
+            m.write_batches.clone(),
+        );
+        registry.register(
+            "batched_writes",
+            "Writes this node proposed inside such batch entries",
+            m.batched_writes.clone(),
         );
         registry.register(
             "http_request_duration_seconds",

@@ -133,9 +133,13 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
 
     let metrics = Metrics::new();
     let (agent_status, status_queue) = crate::agent_status::StatusWriter::new();
+    let (batcher, batch_queue) = crate::batcher::Batcher::new();
+    let features = Arc::new(crate::cluster::features::Features::new(cfg.id));
     let app = App::new(AppInner {
         id: cfg.id,
         advertise: cfg.advertise.clone(),
+        batcher,
+        features: features.clone(),
         applied: sm.subscribe_applied(),
         committed: log_store.subscribe_committed(),
         raft: raft.clone(),
@@ -172,6 +176,13 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         tokio::spawn(crate::agent_status::run(app.clone(), status_queue)),
         tokio::spawn(crate::agent_status::mark_stale_disconnected(app.clone())),
         tokio::spawn(crate::election::run(app.clone())),
+        tokio::spawn(crate::batcher::run(
+            raft.clone(),
+            features,
+            app.metrics.clone(),
+            batch_queue,
+        )),
+        tokio::spawn(crate::cluster::features::watch(app.clone())),
     ];
     if bootstrap {
         let members = BTreeMap::from([(cfg.id, Node::new(cfg.advertise.clone()))]);

@@ -45,14 +45,21 @@ use crate::types::{Entry, LogId, StoredMembership};
 ///   in `RestoreState` entries are unchanged, so v2 entries decode as they are. Later
 ///   appended, within version 3: `StageRestore` and `CommitRestore`.
 /// - 4 ([`STAGED_SCHEMA_VERSION`]): snapshots whose state holds a [`StagedRestore`].
+/// - 5 ([`BATCH_SCHEMA_VERSION`]): log entries holding a `Command::Batch` (an appended
+///   variant; every other entry keeps version 3).
 pub const SCHEMA_VERSION: u16 = 3;
 
 /// The schema version of a snapshot holding a [`StagedRestore`]: the version 3 payload, then
 /// the staging.
 pub const STAGED_SCHEMA_VERSION: u16 = 4;
 
+/// The schema version of a log entry holding a `Command::Batch`: the version 3 layout, with
+/// the appended variant. A node reads batches if it reads this version; the leader writes
+/// them only while every member does.
+pub const BATCH_SCHEMA_VERSION: u16 = 5;
+
 /// The newest schema version this build reads.
-pub const NEWEST_SCHEMA_VERSION: u16 = STAGED_SCHEMA_VERSION;
+pub const NEWEST_SCHEMA_VERSION: u16 = BATCH_SCHEMA_VERSION;
 
 /// The first bytes of every snapshot.
 pub const SNAPSHOT_MAGIC: &[u8; 6] = b"RWSNAP";
@@ -362,14 +369,21 @@ pub(crate) fn decode_versioned<T: DeserializeOwned>(
     let (version, body) = split_version(what, bytes)?;
     match version {
         // Records (vote, committed, purged) have the same layout in every version.
-        1..=4 => bincode_decode(what, version, body),
+        1..=5 => bincode_decode(what, version, body),
         v => Err(unsupported(what, v)),
     }
 }
 
 /// Encodes a log entry: version prefix, then bincode.
 pub fn encode_entry(entry: &Entry) -> Result<Vec<u8>, CodecError> {
-    encode_versioned("log entry", entry)
+    let version = match &entry.payload {
+        openraft::EntryPayload::Normal(crate::Command::Batch { .. }) => BATCH_SCHEMA_VERSION,
+        _ => SCHEMA_VERSION,
+    };
+    let mut out = Vec::with_capacity(64);
+    out.extend_from_slice(&version.to_be_bytes());
+    bincode_encode("log entry", entry, &mut out)?;
+    Ok(out)
 }
 
 /// Decodes a log entry written by this or an older schema version.
@@ -381,8 +395,8 @@ pub fn decode_entry(bytes: &[u8]) -> Result<Entry, CodecError> {
         // `RestoreState` backup has the version 1 state layout.
         1 => bincode_decode::<crate::command::v1::EntryV1>(what, version, body).map(Entry::from),
         // Version 3 appended variants only and kept the backup layout; version 4 changed
-        // only the snapshot layout.
-        2..=4 => bincode_decode(what, version, body),
+        // only the snapshot layout; version 5 is an entry holding the appended `Batch`.
+        2..=5 => bincode_decode(what, version, body),
         v => Err(unsupported(what, v)),
     }
 }

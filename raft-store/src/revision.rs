@@ -9,7 +9,7 @@
 
 use raftwire_api::NetworkId;
 
-use crate::command::{ApplyResult, Command};
+use crate::command::{ApplyResult, Command, Response};
 use crate::state::State;
 
 /// The networks a command may change.
@@ -68,12 +68,40 @@ pub fn touched(state: &State, command: &Command) -> Touched {
             Some(_) => Touched::Nothing,
             None => touched(state, command),
         },
+        // What each command would touch on its own (an idempotent replay that an earlier
+        // command of the batch makes is still counted: more, never less).
+        Batch { commands } => {
+            commands
+                .iter()
+                .fold(Touched::Nothing, |all, c| match (all, touched(state, c)) {
+                    (Touched::All, _) | (_, Touched::All) => Touched::All,
+                    (Touched::Nothing, t) | (t, Touched::Nothing) => t,
+                    (Touched::Networks(mut a), Touched::Networks(b)) => {
+                        for id in b {
+                            if !a.contains(&id) {
+                                a.push(id);
+                            }
+                        }
+                        Touched::Networks(a)
+                    }
+                })
+        }
     }
 }
 
 /// Applies the command of the log entry at `index`: on success, every network it touched
 /// gets revision `index` (a deleted network loses its revision). On `Err`, nothing changed.
 pub fn apply_entry(state: &mut State, command: Command, index: u64) -> ApplyResult {
+    if let Command::Batch { commands } = command {
+        // Each command as if it had this entry to itself: its own checks, its own
+        // bookkeeping, its own answer.
+        return Ok(Response::Batch(
+            commands
+                .into_iter()
+                .map(|c| apply_entry(state, c, index))
+                .collect(),
+        ));
+    }
     let touched = touched(state, &command);
     let peers_before = state.idx.peer_network.len();
     // A restored backup replaces the data and keeps the bookkeeping, updated below.

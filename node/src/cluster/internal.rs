@@ -103,6 +103,13 @@ async fn membership(State(app): State<App>, bytes: Bytes) -> Response {
     }
 }
 
+async fn features(bytes: Bytes) -> Response {
+    match body::<()>(&bytes) {
+        Ok(()) => reply(&super::features::FeatureSet::own()),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
 async fn membership_local(State(app): State<App>, bytes: Bytes) -> Response {
     match body::<MembershipOp>(&bytes) {
         Ok(op) => reply(&membership::change_local(&app, op).await),
@@ -120,6 +127,7 @@ pub fn routes(app: App) -> Router<App> {
         .route(INTERNAL_READ_INDEX, post(read_index))
         .route(INTERNAL_MEMBERSHIP, post(membership))
         .route(INTERNAL_MEMBERSHIP_LOCAL, post(membership_local))
+        .route(INTERNAL_FEATURES, post(features))
         .layer(axum::extract::DefaultBodyLimit::max(INTERNAL_BODY_LIMIT))
         // The secret is checked before any body is read: no unauthenticated upload.
         .route_layer(axum::middleware::from_fn_with_state(app, require_secret))

@@ -52,11 +52,14 @@ async fn change_inner(app: &App, op: MembershipOp, forward: bool) -> ConsensusRe
         _ => {}
     }
     let result = match &op {
-        MembershipOp::AddLearner { id, addr, wait } => app
-            .raft
-            .add_learner(*id, Node::new(addr.clone()), *wait)
-            .await
-            .map(|_| ()),
+        MembershipOp::AddLearner { id, addr, wait } => {
+            // A node of an earlier release must not be sent an entry it cannot read.
+            super::features::admit(app, *id, addr).await;
+            app.raft
+                .add_learner(*id, Node::new(addr.clone()), *wait)
+                .await
+                .map(|_| ())
+        }
         MembershipOp::Promote { id } => app
             .raft
             .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([*id])), false)

@@ -17,6 +17,8 @@ pub const INTERNAL_SNAPSHOT: &str = "/internal/raft/snapshot";
 pub const INTERNAL_WRITE: &str = "/internal/write";
 pub const INTERNAL_READ_INDEX: &str = "/internal/read-index";
 pub const INTERNAL_MEMBERSHIP: &str = "/internal/membership";
+/// What the node reads (`cluster::features`); nodes of earlier releases answer 404.
+pub const INTERNAL_FEATURES: &str = "/internal/features";
 /// Membership change that must not be forwarded again (the sender believed this node leads).
 pub const INTERNAL_MEMBERSHIP_LOCAL: &str = "/internal/membership/local";
 

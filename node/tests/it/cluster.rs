@@ -163,6 +163,82 @@ async fn concurrent_peer_creation_through_every_node_never_duplicates_an_address
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writes_share_batch_entries_and_each_gets_its_own_answer() {
+    let c = three_nodes().await;
+    let leader = c.leader().await;
+    let app = &c.node(leader).handle.app;
+    wait_for(Duration::from_secs(10), || async {
+        app.features.batches().then_some(())
+    })
+    .await;
+    let (status, net) = c
+        .post(
+            leader,
+            "/networks",
+            json!({"name": "batched", "ip_stack_mode": "dual", "ipv4_cidr": V4, "ipv6_cidr": V6}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let nid = net["id"].as_str().unwrap().to_string();
+    // 64 writers, two per name: of every pair exactly one creation succeeds, even when both
+    // land in the same batch entry.
+    let c = std::sync::Arc::new(c);
+    let mut tasks = Vec::new();
+    for writer in 0..64u64 {
+        let (c, nid) = (c.clone(), nid.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut answers = Vec::new();
+            for i in 0..4 {
+                let name = format!("b{}-{i}", writer / 2);
+                let path = format!("/networks/{nid}/peers");
+                let (status, body) = c.post(leader, &path, json!({ "name": name })).await;
+                answers.push((name, status, body));
+            }
+            answers
+        }));
+    }
+    let mut created = std::collections::HashMap::new();
+    let mut v4 = HashSet::new();
+    let mut refused = 0;
+    for t in tasks {
+        for (name, status, body) in t.await.unwrap() {
+            match status {
+                201 => {
+                    assert_eq!(body["name"], name.as_str());
+                    assert!(
+                        v4.insert(body["ipv4_address"].to_string()),
+                        "duplicate {body}"
+                    );
+                    assert!(created.insert(name, body).is_none(), "a name created twice");
+                }
+                409 => {
+                    assert_eq!(body["code"], "name_taken", "{body}");
+                    refused += 1;
+                }
+                other => panic!("{name}: {other} {body}"),
+            }
+        }
+    }
+    assert_eq!((created.len(), refused), (128, 128));
+    let app = &c.node(leader).handle.app;
+    let (batches, batched) = (
+        app.metrics.write_batches.get(),
+        app.metrics.batched_writes.get(),
+    );
+    assert!(
+        batches > 0 && batched > batches,
+        "no batches: {batches} entries held {batched} writes"
+    );
+    same_state_everywhere(&c, &[1, 2, 3]).await;
+    let (_, listed) = c
+        .get(leader, &format!("/networks/{nid}/peers?limit=1000"))
+        .await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 128);
+    let c = std::sync::Arc::into_inner(c).unwrap();
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn node_added_after_log_purge_catches_up_by_snapshot_and_nodes_can_be_removed() {
     let mut c = three_nodes().await;
     let (status, net) = c

@@ -17,7 +17,7 @@ mod tokens;
 use raftwire_api::*;
 pub use restore::restored_state;
 
-use crate::command::{ApplyResult, Command};
+use crate::command::{ApplyResult, Command, Response};
 use crate::state::{NetworkState, State};
 
 /// Applies one command. On `Err`, `state` is unchanged, except that a failed
@@ -217,6 +217,9 @@ pub fn apply(state: &mut State, command: Command) -> ApplyResult {
             len,
             sha256,
         } => restore::commit(state, id, parts, len, sha256),
+        Batch { commands } => Ok(Response::Batch(
+            commands.into_iter().map(|c| apply(state, c)).collect(),
+        )),
     }
 }
 

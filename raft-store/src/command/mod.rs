@@ -257,6 +257,15 @@ pub enum Command {
         len: u64,
         sha256: [u8; 32],
     },
+    /// Independent writes that reached the leader together, in one log entry (schema
+    /// version 5): they share one append, one fsync and one replication round. Each is
+    /// applied in order exactly as if it had an entry of its own at this index — it succeeds
+    /// or fails alone — and answers at its position in [`Response::Batch`]. The leader writes
+    /// one only while every member reads version 5 (see "Write batching" in
+    /// `docs/architecture.md`).
+    Batch {
+        commands: Vec<Command>,
+    },
 }
 
 /// The size of the parts a large backup is staged in (and the largest backup sent as one
@@ -315,6 +324,8 @@ pub enum Response {
     Deleted,
     /// A membership or attachment changed.
     Done,
+    /// The answers of a [`Command::Batch`], one per command, in order.
+    Batch(Vec<ApplyResult>),
 }
 
 /// The result of applying one command, as the Raft state machine returns it.

@@ -299,6 +299,62 @@ proptest! {
     }
 
     #[test]
+    fn prop_a_batch_entry_applies_and_answers_exactly_like_its_commands_each_in_an_entry_of_its_own(
+        ops in proptest::collection::vec((op(), proptest::option::of(0u8..4)), 1..60),
+        sizes in proptest::collection::vec(1usize..8, 60),
+    ) {
+        // Some commands carry an idempotency key, a few of them the same key: a retry inside
+        // the same batch answers what the first one did.
+        let commands: Vec<Command> = ops
+            .iter()
+            .filter_map(|(op, key)| {
+                let cmd = command(op)?;
+                Some(match key {
+                    Some(k) => Command::Idempotent { key: format!("k{k}"), command: Box::new(cmd) },
+                    None => cmd,
+                })
+            })
+            .collect();
+        // One entry per command (index i + 1)...
+        let mut one_by_one = State::new();
+        let answers: Vec<ApplyResult> = commands
+            .iter()
+            .enumerate()
+            .map(|(i, c)| apply_entry(&mut one_by_one, c.clone(), i as u64 + 1))
+            .collect();
+        // ... against the same commands cut into batches (entry j + 1 holding batch j).
+        let mut batched = State::new();
+        let mut batch_answers = Vec::new();
+        let mut entry_of = vec![0u64; commands.len() + 1];
+        let (mut start, mut j) = (0, 0);
+        while start < commands.len() {
+            let end = (start + sizes[j % sizes.len()]).min(commands.len());
+            for i in start..end {
+                entry_of[i + 1] = j as u64 + 1;
+            }
+            let batch = Command::Batch { commands: commands[start..end].to_vec() };
+            match apply_entry(&mut batched, batch, j as u64 + 1) {
+                Ok(Response::Batch(results)) => {
+                    prop_assert_eq!(results.len(), end - start);
+                    batch_answers.extend(results);
+                }
+                other => prop_assert!(false, "a batch answered {:?}", other),
+            }
+            start = end;
+            j += 1;
+        }
+        prop_assert_eq!(&batch_answers, &answers);
+        prop_assert_eq!(encode(&State::from(batched.clone().into_data())), encode(&State::from(one_by_one.clone().into_data())));
+        check_invariants(&batched)?;
+        // Every network's revision is the entry that held the last command that changed it.
+        for ns in one_by_one.networks() {
+            let id = ns.network.id;
+            prop_assert_eq!(batched.revision(id), entry_of[one_by_one.revision(id) as usize]);
+        }
+        prop_assert_eq!(batched.meta().revisions.len(), one_by_one.meta().revisions.len());
+    }
+
+    #[test]
     fn prop_p1_p3_p11_addresses_match_mode_are_unique_in_prefix_and_failed_commands_change_nothing(
         ops in proptest::collection::vec(op(), 1..80)
     ) {

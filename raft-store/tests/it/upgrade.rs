@@ -8,7 +8,8 @@
 //! without `Idempotent`; the v2 ones by the v2 release (91c86f2); the v3 ones by this build
 //! (`stage-restore` and `commit-restore` were appended later within version 3, the other v3
 //! fixtures left as they were). `snapshot-v4.bin` is a snapshot holding a staged restore, the
-//! only thing written as version 4.
+//! only thing written as version 4; `v5/entry-batch.bin` is an entry holding a batch, the only
+//! thing written as version 5.
 //!
 //! To (re)generate the current version's fixtures: `RAFTWIRE_WRITE_FIXTURES=1 cargo test -p
 //! raftwire-raft-store --test it upgrade::`. Never regenerate a released version's fixture: a
@@ -24,7 +25,8 @@ use raftwire_api::requests::{
 use raftwire_api::testkit::test_key;
 use raftwire_api::*;
 use raftwire_raft_store::codec::{
-    decode_entry, decode_snapshot, encode_entry, encode_snapshot, SCHEMA_VERSION,
+    decode_entry, decode_snapshot, encode_entry, encode_snapshot, BATCH_SCHEMA_VERSION,
+    SCHEMA_VERSION,
 };
 use raftwire_raft_store::types::{Entry, LogId, StoredMembership};
 use raftwire_raft_store::{AdminToken, Command, NetworkDefaults, PeerSecretsInput, State};
@@ -760,6 +762,66 @@ fn every_variant_fixture_decodes_to_its_command() {
             }
         }
     }
+}
+
+/// The batch of `v5/entry-batch.bin`: the sequence's network creation and update, the
+/// creation again (refused: the network exists), and an idempotent peer creation twice
+/// under one key (applied once, answered twice).
+fn batch_command() -> Command {
+    let sequence = variants::sequence(SCHEMA_VERSION);
+    let once = Command::Idempotent {
+        key: "batched".into(),
+        command: Box::new(variants::bob_command()),
+    };
+    Command::Batch {
+        commands: vec![
+            sequence[1].clone(),
+            sequence[2].clone(),
+            sequence[1].clone(),
+            once.clone(),
+            once,
+        ],
+    }
+}
+
+#[test]
+fn a_batch_entry_is_written_as_version_5_and_its_fixture_decodes_and_applies_command_by_command() {
+    let command = batch_command();
+    let entry = variant_entry(0, command.clone());
+    let current = encode_entry(&entry).unwrap();
+    assert_eq!(&current[..2], &BATCH_SCHEMA_VERSION.to_be_bytes());
+    if writing() {
+        std::fs::create_dir_all(fixture("v5")).unwrap();
+    }
+    let bytes = fixture_bytes("v5/entry-batch.bin", &current);
+    assert_eq!(bytes, current, "the batch entry's encoding changed");
+    let decoded = decode_entry(&bytes).unwrap();
+    assert_eq!(decoded.log_id, entry.log_id);
+    let EntryPayload::Normal(Command::Batch { commands }) = decoded.payload else {
+        panic!("not a batch: {:?}", decoded.payload);
+    };
+    let Command::Batch { commands: want } = command else {
+        unreachable!()
+    };
+    assert_eq!(
+        commands.into_iter().map(normalized).collect::<Vec<_>>(),
+        want.into_iter().map(normalized).collect::<Vec<_>>()
+    );
+
+    // Applied: one answer per command, a refusal refusing only itself.
+    let mut state = State::new();
+    let answer = raftwire_raft_store::apply_entry(&mut state, batch_command(), 7).unwrap();
+    let raftwire_raft_store::Response::Batch(answers) = answer else {
+        panic!("a batch answered {answer:?}");
+    };
+    assert_eq!(answers.len(), 5);
+    assert!(answers[0].is_ok() && answers[1].is_ok(), "{answers:?}");
+    assert!(answers[2].is_err(), "{answers:?}");
+    assert!(answers[3].is_ok(), "{answers:?}");
+    assert_eq!(answers[3], answers[4], "the retry answers the first result");
+    let second = state.network(variants::second()).expect("created");
+    assert_eq!(state.revision(second.network.id), 7);
+    state.check_consistency().unwrap();
 }
 
 #[test]

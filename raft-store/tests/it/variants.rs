@@ -56,6 +56,8 @@ pub const VARIANTS: &[(&str, u16)] = &[
     // Appended within version 3: log entries keep the version 3 layout (see `codec`).
     ("stage-restore", 3),
     ("commit-restore", 3),
+    // Its own schema version: only entries holding a batch are written as version 5.
+    ("batch", 5),
 ];
 
 /// The fixture name of a command's variant. Exhaustive on purpose: a new variant does not
@@ -97,6 +99,7 @@ pub fn fixture_name(c: &Command) -> &'static str {
         Command::RecordAgents { .. } => "record-agents",
         Command::StageRestore { .. } => "stage-restore",
         Command::CommitRestore { .. } => "commit-restore",
+        Command::Batch { .. } => "batch",
     }
 }
 
@@ -375,7 +378,7 @@ pub fn backup() -> State {
 // ------------------------------------------------------------------ the sequence
 
 /// The command of the idempotent write (schema version 2).
-fn bob_command() -> Command {
+pub fn bob_command() -> Command {
     peer(
         second(),
         bob(),

@@ -5,9 +5,11 @@
 //! 2. a node of this build joins it (a newer node in an older cluster) and serves what it
 //!    has caught up on, and writes through it commit;
 //! 3. the three old nodes are replaced one at a time by this build on their data dirs,
-//!    each taking writes right after its restart (the cluster is mixed all along);
-//! 4. a node of the previous release joins the upgraded cluster (an older node in a newer
-//!    cluster) and serves everything written before and after.
+//!    each taking writes right after its restart, sequential and concurrent (the cluster is
+//!    mixed all along, so its leader must not batch them);
+//! 4. the upgraded cluster batches concurrent writes; then a node of the previous release
+//!    joins it (an older node in a newer cluster) and serves everything written before and
+//!    after: it is never sent a batch entry, which it could not read.
 //!
 //! Every node answers with exactly the peers written, in every phase. The nodes of this
 //! build snapshot every 20 entries and purge their logs, so the old node joining at the end
@@ -187,6 +189,18 @@ fn write(c: &Cluster, id: u64, nid: &str, name: &str) {
     assert_eq!(created["name"], name);
 }
 
+/// Creates the peers `names` through node `id`, 16 at a time: concurrent writes the
+/// leader may batch, which it must not do while any member is of the previous release.
+fn write_concurrently(c: &Cluster, id: u64, nid: &str, names: &[String]) {
+    for chunk in names.chunks(16) {
+        std::thread::scope(|s| {
+            for name in chunk {
+                s.spawn(move || write(c, id, nid, name));
+            }
+        });
+    }
+}
+
 /// The peer names node `id` holds (a linearizable read through it).
 fn names_on(c: &Cluster, id: u64, nid: &str) -> Vec<String> {
     let a = c.api(id).get(&format!("/networks/{nid}/peers"));
@@ -201,6 +215,20 @@ fn names_on(c: &Cluster, id: u64, nid: &str) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// The value of the Prometheus counter `name` on node `id`.
+fn metric(c: &Cluster, id: u64, name: &str) -> u64 {
+    let api = c.api(id);
+    let out = Command::new("curl")
+        .args(["-sS", "-m", "20", &format!("{}/metrics", api.base)])
+        .args(["-H", &format!("Authorization: Bearer {}", api.token)])
+        .output()
+        .expect("curl runs");
+    let a = String::from_utf8_lossy(&out.stdout);
+    a.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in node {id}'s metrics:\n{a}"))
 }
 
 fn assert_every_node_holds(c: &Cluster, nid: &str, written: &[String], phase: &str) {
@@ -273,16 +301,27 @@ fn a_rolling_upgrade_from_the_previous_release_keeps_every_write_and_mixed_clust
         let name = format!("after-{id}-upgraded");
         write(&c, id, &nid, &name);
         written.push(name);
+        let burst: Vec<String> = (0..16).map(|i| format!("burst-{id}-{i}")).collect();
+        write_concurrently(&c, id, &nid, &burst);
+        written.extend(burst);
         assert_every_node_holds(&c, &nid, &written, &format!("node {id} upgraded"));
     }
 
     // More writes than two snapshot intervals: the new leader's log no longer reaches back
-    // to the start, so the old node below must install its snapshot.
+    // to the start, so the old node below must install its snapshot. Concurrent, so the
+    // upgraded cluster writes batch entries, which the old node must never be sent.
     for i in 0..45 {
         let name = format!("bulk{i}");
         write(&c, 1 + i % 4, &nid, &name);
         written.push(name);
     }
+    let batched: Vec<String> = (0..48).map(|i| format!("batched{i}")).collect();
+    write_concurrently(&c, 4, &nid, &batched);
+    written.extend(batched);
+    let batches: u64 = (1..=4)
+        .map(|id| metric(&c, id, "raftwire_write_batches_total"))
+        .sum();
+    assert!(batches > 0, "the upgraded cluster wrote no batch entry");
 
     // 4. A node of the previous release joins the upgraded cluster.
     c.start(5, &old, &[]);

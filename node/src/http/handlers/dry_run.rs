@@ -68,7 +68,10 @@ fn result_json(r: &Response) -> serde_json::Value {
         Response::Route(r) => serde_json::to_value(r),
         Response::DnsMapping(m) => serde_json::to_value(m),
         // Never shown: an admin token's answer carries its hash.
-        Response::AdminToken(_) | Response::Deleted | Response::Done => Ok(serde_json::Value::Null),
+        // A dry run is of one request's command, never of a batch.
+        Response::AdminToken(_) | Response::Deleted | Response::Done | Response::Batch(_) => {
+            Ok(serde_json::Value::Null)
+        }
     };
     v.unwrap_or(serde_json::Value::Null)
 }
