@@ -51,6 +51,35 @@ impl Run {
     }
 }
 
+/// The environment variable naming a directory to write every run's raw samples to (one
+/// CSV per run: sent, in ms since the Unix epoch; took, in ms; ok), to look at a tail in
+/// time (which requests were slow, and when).
+pub const SAMPLES_ENV: &str = "RAFTWIRE_BENCH_SAMPLES";
+
+/// Writes `run`'s samples as `<name>.csv` into the directory [`SAMPLES_ENV`] names, if set.
+pub fn save_samples(run: &Run, name: &str) -> anyhow::Result<()> {
+    let Some(dir) = std::env::var_os(SAMPLES_ENV) else {
+        return Ok(());
+    };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir)?;
+    let mut csv = String::from("sent_ms,took_ms,ok\n");
+    for s in &run.samples {
+        let sent = s
+            .sent
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        csv.push_str(&format!(
+            "{:.3},{:.3},{}\n",
+            sent.as_secs_f64() * 1e3,
+            s.took.as_secs_f64() * 1e3,
+            s.ok
+        ));
+    }
+    std::fs::write(dir.join(format!("{name}.csv")), csv)?;
+    Ok(())
+}
+
 /// When a load run stops.
 #[derive(Debug, Clone, Copy)]
 pub enum Until {

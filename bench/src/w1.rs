@@ -63,6 +63,8 @@ pub async fn run(p: Params) -> anyhow::Result<Section> {
             async move { etcd::put(&http, &url, &format!("c{clients}"), n).await }
         })
         .await?;
+        load::save_samples(&rw, &format!("w1-raftwire-{clients}"))?;
+        load::save_samples(&et, &format!("w1-etcd-{clients}"))?;
         let (rl, el) = (rw.latencies(), et.latencies());
         s.row(vec![
             clients.to_string(),
