@@ -332,7 +332,7 @@ impl Hub {
             .into_iter()
             .filter(|peer| {
                 let token = ns
-                    .and_then(|ns| ns.secrets.get(peer))
+                    .and_then(|ns| ns.secrets.get(&**peer))
                     .and_then(|s| s.agent_token_hash.as_deref());
                 let conn = inner.conns.get(peer).map(|c| c.token_hash.as_str());
                 token.is_none() || token != conn

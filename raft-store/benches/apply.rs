@@ -1,6 +1,7 @@
 //! `apply` throughput and snapshot cost at 100,000 peers (issue 3's speed goals):
 //! - creating peers in one dual-stack network growing to 100,000, without Raft;
-//! - encoding and decoding a snapshot of that state.
+//! - encoding and decoding a snapshot of that state, and a write right after the copy a
+//!   snapshot takes.
 //!
 //! Run: `cargo bench -p raftwire-raft-store --bench apply`.
 
@@ -107,6 +108,18 @@ fn bench_snapshot(c: &mut Criterion) {
     g.bench_function("build", |b| {
         b.iter(|| {
             bincode::serde::encode_to_vec(&state, bincode::config::standard()).expect("encode")
+        })
+    });
+    // A snapshot copies the state and encodes the copy while writes go on: the first write
+    // after the copy pays for whatever the copy shares (with persistent trees, its path).
+    g.bench_function("copy_then_first_write", |b| {
+        let mut s = state.clone();
+        let mut i = PEERS;
+        b.iter(|| {
+            let copy = s.clone();
+            i += 1;
+            apply(&mut s, peer_cmd(i)).expect("peer");
+            copy
         })
     });
     g.bench_function("load", |b| {

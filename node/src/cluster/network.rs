@@ -14,7 +14,7 @@ use raftwire_raft_store::types::{Node, NodeId, TypeConfig};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::client::call_with;
+use super::client::{call_with, RpcFailure};
 use super::rpc::{INTERNAL_APPEND, INTERNAL_SNAPSHOT, INTERNAL_VOTE};
 
 #[derive(Clone)]
@@ -64,12 +64,14 @@ impl HttpConnection {
             option.hard_ttl(),
         )
         .await
-        .map_err(|e| {
-            if e.is_unreachable() {
-                RPCError::Unreachable(Unreachable::new(&e))
-            } else {
-                RPCError::Network(NetworkError::new(&e))
-            }
+        .map_err(|e| match e {
+            // No connection could be made: openraft backs off (500 ms) before trying again.
+            RpcFailure::NotSent(_) => RPCError::Unreachable(Unreachable::new(&e)),
+            // A request that got no answer in time, or a broken one, is retried at once: an
+            // answer late by one heartbeat (a busy follower, a loaded machine) is no reason to
+            // stop replicating to that node for half a second, which under load stalled
+            // every write when it happened to both followers at once.
+            e => RPCError::Network(NetworkError::new(&e)),
         })?;
         answer.map_err(|e| {
             RPCError::RemoteError(RemoteError::new_with_node(

@@ -104,9 +104,7 @@ pub(super) fn delete(
     }
     let ns = network_mut(state, network_id)?;
     ns.groups.remove(id);
-    for p in ns.peers.iter_mut() {
-        p.group_ids.retain(|g| *g != id);
-    }
+    ns.peers.for_each_mut(|p| p.group_ids.retain(|g| *g != id));
     Ok(Response::Deleted)
 }
 

@@ -190,19 +190,18 @@ fn readdress(
                     )
                     .with_items(routes.into_iter().chain(mappings).collect()));
                 }
-                for p in ns.peers.iter_mut() {
-                    set_address(p, family, None);
-                }
+                ns.peers.for_each_mut(|p| set_address(p, family, None));
                 *pool_slot(ns, family) = None;
             }
             Some(cidr) => {
                 let mut pool = AddressPool::new(cidr);
-                for p in ns.peers.iter_mut() {
+                ns.peers.try_for_each_mut(|p| {
                     let a = pool
                         .allocate()
                         .map_err(|e| e.into_domain(cidr_field(family)))?;
                     set_address(p, family, Some(a));
-                }
+                    Ok::<(), DomainError>(())
+                })?;
                 *pool_slot(ns, family) = Some(pool);
                 retarget_rules(ns, old, cidr, new_rule_ids[i], at)?;
             }
@@ -227,11 +226,12 @@ fn readdress(
         )
         .with_items(affected));
     }
-    for (p, (_, old)) in ns.peers.iter_mut().zip(&before) {
-        if p.addresses() != *old {
+    let mut olds = before.iter();
+    ns.peers.for_each_mut(|p| {
+        if olds.next().is_some_and(|(_, old)| p.addresses() != *old) {
             p.touch(at);
         }
-    }
+    });
     ns.network.ip_stack_mode = mode;
     ns.network.ipv4_cidr = match cidrs[0] {
         Some(IpNet::V4(n)) => Some(n),
@@ -295,7 +295,7 @@ fn retarget_rules(
     rule_id: RuleId,
     at: Timestamp,
 ) -> DomainResult<()> {
-    for policy in ns.policies.iter_mut() {
+    ns.policies.for_each_mut(|policy| {
         let mut changed = false;
         for r in policy.rules.iter_mut() {
             if old.is_some_and(|o| r.target == RuleTarget::Cidr(o)) {
@@ -326,7 +326,7 @@ fn retarget_rules(
         if changed {
             policy.touch(at);
         }
-    }
+    });
     // The rule id handed out for a new family's default rule must be free in its policy.
     for policy in ns.policies.iter() {
         check_policy(ns, policy)?;

@@ -121,9 +121,8 @@ pub(super) fn delete(
     }
     let ns = network_mut(state, network_id)?;
     ns.policies.remove(id);
-    for g in ns.groups.iter_mut() {
-        g.policy_ids.retain(|p| *p != id);
-    }
+    ns.groups
+        .for_each_mut(|g| g.policy_ids.retain(|p| *p != id));
     Ok(Response::Deleted)
 }
 

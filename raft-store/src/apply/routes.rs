@@ -92,9 +92,7 @@ pub(super) fn delete(
     check_version(route_ref(ns, id)?.version, if_match)?;
     let ns = network_mut(state, network_id)?;
     ns.routes.remove(id);
-    for g in ns.groups.iter_mut() {
-        g.route_ids.retain(|r| *r != id);
-    }
+    ns.groups.for_each_mut(|g| g.route_ids.retain(|r| *r != id));
     let mappings: Vec<DnsMappingId> = ns
         .dns_mappings
         .iter()
