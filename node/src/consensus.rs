@@ -149,11 +149,8 @@ fn lost_while_waiting(why: String) -> ConsensusError {
 /// Translates a Raft failure that is not "forward to the leader".
 fn raft_failure<E: std::fmt::Display>(e: RaftError<NodeId, E>, what: &str) -> ConsensusError {
     match e {
-        // A node shutting down (SIGTERM) stops Raft under requests in flight: what they
-        // handed on may still commit elsewhere, and another node serves a retry.
-        RaftError::Fatal(openraft::error::Fatal::Stopped) => ConsensusError::OutcomeUnknown(
-            format!("{what}: this node is stopping; read the result back, or retry on another node under the same Idempotency-Key"),
-        ),
+        // A node shutting down (SIGTERM) stops Raft under requests in flight.
+        RaftError::Fatal(openraft::error::Fatal::Stopped) => stopping(what),
         RaftError::Fatal(f) => ConsensusError::Fatal(format!("{what}: Raft stopped: {f}")),
         RaftError::APIError(e) => ConsensusError::NoLeader(format!("{what}: {e}")),
     }
@@ -195,7 +192,7 @@ async fn write_or_forward(app: &App, cmd: &Command) -> ConsensusResult<WriteOutc
     let written = tokio::time::timeout(apply_timeout(cmd), app.batcher.write(cmd.clone()))
         .await
         .map_err(|_| not_committed_in_time())?
-        .ok_or_else(stopping)?;
+        .ok_or_else(|| stopping("write not accepted"))?;
     match written {
         Ok((index, result)) => Ok(WriteOutcome { index, result }),
         Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => match f.leader_node {
@@ -216,7 +213,7 @@ pub async fn propose_as_leader(app: &App, cmd: Command) -> ConsensusResult<Write
     };
     let written = match written {
         Ok(Some(w)) => Ok(w),
-        Ok(None) => return Err(stopping()),
+        Ok(None) => return Err(stopping("write not accepted")),
         Err(elapsed) => Err(elapsed),
     };
     match written {
@@ -230,13 +227,13 @@ pub async fn propose_as_leader(app: &App, cmd: Command) -> ConsensusResult<Write
     }
 }
 
-/// The batching task is gone: this node is shutting down under a write it took.
-fn stopping() -> ConsensusError {
-    ConsensusError::OutcomeUnknown(
-        "this node is stopping; read the result back, or retry on another node under the same \
-         Idempotency-Key"
-            .into(),
-    )
+/// This node is shutting down under a request it took (Raft or the batching task stopped):
+/// what it handed on may still commit elsewhere, and another node serves a retry.
+fn stopping(what: &str) -> ConsensusError {
+    ConsensusError::OutcomeUnknown(format!(
+        "{what}: this node is stopping; read the result back, or retry on another node under \
+         the same Idempotency-Key"
+    ))
 }
 
 fn no_leader() -> ConsensusError {

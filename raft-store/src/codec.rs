@@ -355,8 +355,17 @@ pub(crate) fn encode_versioned<T: Serialize>(
     what: &'static str,
     value: &T,
 ) -> Result<Vec<u8>, CodecError> {
+    encode_as(what, SCHEMA_VERSION, value)
+}
+
+/// `version` (big-endian) followed by the bincode of `value`.
+fn encode_as<T: Serialize>(
+    what: &'static str,
+    version: u16,
+    value: &T,
+) -> Result<Vec<u8>, CodecError> {
     let mut out = Vec::with_capacity(64);
-    out.extend_from_slice(&SCHEMA_VERSION.to_be_bytes());
+    out.extend_from_slice(&version.to_be_bytes());
     bincode_encode(what, value, &mut out)?;
     Ok(out)
 }
@@ -380,10 +389,7 @@ pub fn encode_entry(entry: &Entry) -> Result<Vec<u8>, CodecError> {
         openraft::EntryPayload::Normal(crate::Command::Batch { .. }) => BATCH_SCHEMA_VERSION,
         _ => SCHEMA_VERSION,
     };
-    let mut out = Vec::with_capacity(64);
-    out.extend_from_slice(&version.to_be_bytes());
-    bincode_encode("log entry", entry, &mut out)?;
-    Ok(out)
+    encode_as("log entry", version, entry)
 }
 
 /// Decodes a log entry written by this or an older schema version.

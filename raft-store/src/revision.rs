@@ -68,24 +68,9 @@ pub fn touched(state: &State, command: &Command) -> Touched {
             Some(_) => Touched::Nothing,
             None => touched(state, command),
         },
-        // What each command would touch on its own (an idempotent replay that an earlier
-        // command of the batch makes is still counted: more, never less).
-        Batch { commands } => {
-            commands
-                .iter()
-                .fold(Touched::Nothing, |all, c| match (all, touched(state, c)) {
-                    (Touched::All, _) | (_, Touched::All) => Touched::All,
-                    (Touched::Nothing, t) | (t, Touched::Nothing) => t,
-                    (Touched::Networks(mut a), Touched::Networks(b)) => {
-                        for id in b {
-                            if !a.contains(&id) {
-                                a.push(id);
-                            }
-                        }
-                        Touched::Networks(a)
-                    }
-                })
-        }
+        // Only ever applied through `apply_entry`, which takes it command by command; as a
+        // whole, it may touch anything.
+        Batch { .. } => Touched::All,
     }
 }
 

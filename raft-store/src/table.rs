@@ -176,11 +176,11 @@ impl<V: Keyed + PartialEq> Table<V> {
         use imbl::ordmap::DiffItem;
         self.rows
             .diff(&other.rows)
-            .filter_map(|d| match d {
-                DiffItem::Add(_, row) | DiffItem::Remove(_, row) => Some(row.key()),
-                DiffItem::Update { old, new } => {
-                    (!Arc::ptr_eq(old.1, new.1) && old.1 != new.1).then(|| new.1.key())
-                }
+            // `diff` reports an update only for rows that differ (a shared row compares by
+            // pointer first).
+            .map(|d| match d {
+                DiffItem::Add(_, row) | DiffItem::Remove(_, row) => row.key(),
+                DiffItem::Update { new: (_, row), .. } => row.key(),
             })
             .collect()
     }
