@@ -113,6 +113,9 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
 
     let (log_store, sm) =
         store::open(&raft_dir).map_err(|e| anyhow::anyhow!("opening storage: {e}"))?;
+    // While it leads, this node syncs its own log in parallel with the followers' appends;
+    // nothing applies an entry, here or on a follower, before that sync.
+    log_store.durability().count_own_appends_early(cfg.id);
     let http = crate::tls::http_client(
         cfg.tls.as_ref().map(|t| t.trust_anchor()),
         Duration::from_secs(2),
@@ -120,6 +123,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
     let network = HttpNetwork {
         http: http.clone(),
         secret: Arc::new(cluster_secret.clone()),
+        durability: log_store.durability().clone(),
     };
     let raft = Raft::new(
         cfg.id,

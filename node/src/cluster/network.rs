@@ -10,6 +10,8 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use openraft::AnyError;
+use raftwire_raft_store::store::Durability;
 use raftwire_raft_store::types::{Node, NodeId, TypeConfig};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -21,11 +23,15 @@ use super::rpc::{INTERNAL_APPEND, INTERNAL_SNAPSHOT, INTERNAL_VOTE};
 pub struct HttpNetwork {
     pub http: reqwest::Client,
     pub secret: Arc<String>,
+    /// This node's log syncs: a commit index goes out only once the entries it covers are
+    /// on this node's disk.
+    pub durability: Arc<Durability>,
 }
 
 pub struct HttpConnection {
     http: reqwest::Client,
     secret: Arc<String>,
+    durability: Arc<Durability>,
     target: NodeId,
     node: Node,
 }
@@ -37,6 +43,7 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
         HttpConnection {
             http: self.http.clone(),
             secret: self.secret.clone(),
+            durability: self.durability.clone(),
             target,
             node: node.clone(),
         }
@@ -89,6 +96,15 @@ impl RaftNetwork<TypeConfig> for HttpConnection {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
+        // A follower applies what the leader says is committed. The leader counts its own
+        // append before syncing it (`durability`), so it says so only once it has: until
+        // then the entry is on a quorum's disks only as far as openraft knows.
+        if let Some(committed) = rpc.leader_commit {
+            self.durability
+                .durable_through(committed.index)
+                .await
+                .map_err(|e| RPCError::Network(NetworkError::new(&AnyError::error(e))))?;
+        }
         self.send(INTERNAL_APPEND, &rpc, &option).await
     }
 

@@ -5,8 +5,10 @@
 //! append writes its entries at once (readable by replication straight away) without an
 //! fsync, and hands its flush callback to the log's syncer thread, which syncs the
 //! write-ahead log once for every append that arrived meanwhile and only then reports them
-//! flushed. So no entry is counted towards a quorum before it is on disk, Raft's core never
-//! waits for a disk flush, and a burst of appends shares one fsync. The committed log id is
+//! flushed. So no follower's entry is counted towards a quorum before it is on disk, and a
+//! burst of appends shares one fsync. The leader's appends of its own entries are reported
+//! flushed at once and synced in parallel with the followers' appends; nothing applies them
+//! before that sync (see `durability`). The committed log id is
 //! written without an fsync of its own: it sits in the same write-ahead log, behind the
 //! entries it refers to, and losing it only means re-applying less after a power failure.
 
@@ -20,6 +22,7 @@ use openraft::{OptionalSend, RaftLogReader};
 use rocksdb::{Direction, IteratorMode, WriteBatch, DB};
 use tokio::sync::watch;
 
+use super::durability::Durability;
 use super::{any_error, blocking, cf, sync_write, CF_LOGS, CF_META};
 use crate::codec::{self, CodecError};
 use crate::types::{Entry, LogId, LogState, StorageError, StorageIOError, TypeConfig, Vote};
@@ -89,20 +92,29 @@ pub struct LogStore {
     syncer: Arc<Syncer>,
     db: Arc<DB>,
     committed: Arc<watch::Sender<u64>>,
+    durability: Arc<Durability>,
+}
+
+/// What an append hands the syncer: a follower's flush callback, to be called once the
+/// write-ahead log is synced, or the sequence number of a leader's append counted early.
+enum Pending {
+    Callback(LogFlushed<TypeConfig>),
+    Early(u64),
 }
 
 /// The thread that makes appends durable: it syncs the write-ahead log once per group of
-/// waiting appends, then reports each of them flushed, in order. Dropping it closes its
-/// channel and waits for the thread to end.
+/// waiting appends, then reports each of them flushed, in order (and the early ones
+/// durable). Dropping it closes its channel and waits for the thread to end.
 struct Syncer {
-    tx: Option<std::sync::mpsc::Sender<LogFlushed<TypeConfig>>>,
+    tx: Option<std::sync::mpsc::Sender<Pending>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Syncer {
-    fn start(db: &Arc<DB>) -> Result<Syncer, StorageError> {
-        let (tx, rx) = std::sync::mpsc::channel::<LogFlushed<TypeConfig>>();
+    fn start(db: &Arc<DB>, durability: &Arc<Durability>) -> Result<Syncer, StorageError> {
+        let (tx, rx) = std::sync::mpsc::channel::<Pending>();
         let db = db.clone();
+        let durability = durability.clone();
         let thread = std::thread::Builder::new()
             .name("raft-log-sync".into())
             .spawn(move || {
@@ -110,8 +122,17 @@ impl Syncer {
                     let mut group = vec![first];
                     group.extend(rx.try_iter());
                     let synced = db.flush_wal(true).map_err(|e| e.to_string());
-                    for callback in group {
-                        callback.log_io_completed(synced.clone().map_err(io::Error::other));
+                    let mut early = None;
+                    for pending in group {
+                        match pending {
+                            Pending::Callback(callback) => {
+                                callback.log_io_completed(synced.clone().map_err(io::Error::other))
+                            }
+                            Pending::Early(seq) => early = Some(seq),
+                        }
+                    }
+                    if let Some(seq) = early {
+                        durability.synced(seq, synced.clone().err());
                     }
                 }
             })
@@ -122,11 +143,11 @@ impl Syncer {
         })
     }
 
-    /// Queues `callback` for the next sync; gives it back if the thread is gone.
-    fn flush(&self, callback: LogFlushed<TypeConfig>) -> Result<(), LogFlushed<TypeConfig>> {
+    /// Queues `pending` for the next sync; gives it back if the thread is gone.
+    fn flush(&self, pending: Pending) -> Result<(), Pending> {
         match &self.tx {
-            Some(tx) => tx.send(callback).map_err(|e| e.0),
-            None => Err(callback),
+            Some(tx) => tx.send(pending).map_err(|e| e.0),
+            None => Err(pending),
         }
     }
 }
@@ -143,18 +164,29 @@ impl Drop for Syncer {
 
 impl LogStore {
     /// Wraps the shared database and repairs a torn log tail (see [`super::open`]).
-    pub fn open(db: Arc<DB>) -> Result<LogStore, StorageError> {
+    pub fn open(db: Arc<DB>, durability: Arc<Durability>) -> Result<LogStore, StorageError> {
         let (committed, _) = watch::channel(0);
-        let syncer = Arc::new(Syncer::start(&db)?);
+        let syncer = Arc::new(Syncer::start(&db, &durability)?);
         let store = LogStore {
             syncer,
             db,
             committed: Arc::new(committed),
+            durability,
         };
         store.repair_tail()?;
         let saved = store.read_committed_sync()?;
         store.committed.send_replace(saved.map_or(0, |c| c.index));
+        let vote = store
+            .get_meta::<Vote>(KEY_VOTE, "vote")
+            .map_err(|e| e.into_storage(read_err))?;
+        store.durability.set_vote(vote);
         Ok(store)
+    }
+
+    /// Which of this log's appends were counted as flushed before their sync (shared with
+    /// the state machine and the network, which wait for them).
+    pub fn durability(&self) -> &Arc<Durability> {
+        &self.durability
     }
 
     /// The shared database (diagnostics and tests).
@@ -367,7 +399,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             db.write_opt(batch, &sync_write())
                 .map_err(|e| StorageIOError::write_vote(any_error(e)).into())
         })
-        .await
+        .await?;
+        self.durability.set_vote(Some(*vote));
+        Ok(())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
@@ -402,20 +436,44 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        let early = match entries.first() {
+            Some(first) if self.durability.counts_early(&entries) => Some(first.log_id.index),
+            _ => None,
+        };
         let batch = self.append_batch(entries)?;
         // Written now (a memtable insert and a write-ahead log append, no fsync), durable
         // once the syncer has synced the write-ahead log: only then does the callback tell
-        // openraft the entries may be counted toward a quorum.
+        // openraft a follower's entries may be counted toward a quorum. The leader's own
+        // are reported at once, and held back from taking effect until that sync.
         if let Err(e) = self.db.write(batch).map_err(write_err) {
             callback.log_io_completed(Err(io::Error::other(e.to_string())));
             return Err(e);
         }
-        if let Err(callback) = self.syncer.flush(callback) {
-            let e = write_err("the log's sync thread has stopped");
-            callback.log_io_completed(Err(io::Error::other(e.to_string())));
-            return Err(e);
+        let stopped = || write_err("the log's sync thread has stopped");
+        match early {
+            Some(first) => {
+                let seq = self.durability.record_early(first);
+                if self.syncer.flush(Pending::Early(seq)).is_err() {
+                    let e = stopped();
+                    self.durability.synced(seq, Some(e.to_string()));
+                    callback.log_io_completed(Err(io::Error::other(e.to_string())));
+                    return Err(e);
+                }
+                callback.log_io_completed(Ok(()));
+                Ok(())
+            }
+            None => match self.syncer.flush(Pending::Callback(callback)) {
+                Ok(()) => Ok(()),
+                Err(pending) => {
+                    let e = stopped();
+                    if let Pending::Callback(callback) = pending {
+                        callback.log_io_completed(Err(io::Error::other(e.to_string())));
+                    }
+                    Err(e)
+                }
+            },
         }
-        Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {

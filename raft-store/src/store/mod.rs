@@ -17,6 +17,7 @@
 // rather than boxing and unboxing at every trait method.
 #![allow(clippy::result_large_err)]
 
+pub mod durability;
 pub mod log;
 pub mod state_machine;
 
@@ -26,6 +27,7 @@ use std::sync::Arc;
 use openraft::AnyError;
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, WriteOptions, DB};
 
+pub use self::durability::Durability;
 pub use self::log::LogStore;
 pub use self::state_machine::{StateMachineData, StateMachineStore};
 use crate::types::{StorageError, StorageIOError};
@@ -46,8 +48,9 @@ pub const COLUMN_FAMILIES: [&str; 3] = [CF_LOGS, CF_META, CF_SNAPSHOT];
 /// acknowledged) and loads the state machine from the last snapshot.
 pub fn open(dir: &Path) -> Result<(LogStore, StateMachineStore), StorageError> {
     let db = Arc::new(open_db(dir)?);
-    let log = LogStore::open(db.clone())?;
-    let sm = StateMachineStore::open(db)?;
+    let durability = Arc::new(Durability::default());
+    let log = LogStore::open(db.clone(), durability.clone())?;
+    let sm = StateMachineStore::open(db, durability)?;
     Ok((log, sm))
 }
 

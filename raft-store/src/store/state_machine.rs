@@ -23,6 +23,7 @@ use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
 use rocksdb::{WriteBatch, DB};
 use tokio::sync::watch;
 
+use super::durability::Durability;
 use super::{any_error, blocking, cf, sync_write, CF_SNAPSHOT};
 use crate::codec;
 use crate::command::{ApplyResult, Response};
@@ -64,6 +65,9 @@ pub struct StateMachineStore {
     snapshot_counter: Arc<AtomicU64>,
     /// Serialises writes of the current snapshot (a build racing an install).
     snapshot_write: Arc<Mutex<()>>,
+    /// Which of the leader's own log entries are not on its disk yet: they are applied
+    /// only once they are.
+    durability: Arc<Durability>,
 }
 
 fn poisoned(what: &str) -> StorageError {
@@ -116,7 +120,10 @@ fn replaces(stored: &SnapshotMeta, new: &SnapshotMeta) -> bool {
 
 impl StateMachineStore {
     /// Wraps the shared database and loads the state machine from the stored snapshot.
-    pub fn open(db: Arc<DB>) -> Result<StateMachineStore, StorageError> {
+    pub fn open(
+        db: Arc<DB>,
+        durability: Arc<Durability>,
+    ) -> Result<StateMachineStore, StorageError> {
         let (data, counter) = match read_stored_snapshot(&db)? {
             None => (StateMachineData::default(), 0),
             Some((meta, bytes)) => {
@@ -150,6 +157,7 @@ impl StateMachineStore {
             applied: Arc::new(applied),
             snapshot_counter: Arc::new(AtomicU64::new(counter)),
             snapshot_write: Arc::new(Mutex::new(())),
+            durability,
         })
     }
 
@@ -363,6 +371,15 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        // Nothing takes effect before this node's copy is on disk (the leader reports its
+        // own appends flushed before they are).
+        if let Some(last) = entries.last() {
+            self.durability
+                .durable_through(last.log_id.index)
+                .await
+                .map_err(|e| StorageIOError::write_logs(any_error(e)))?;
+        }
         self.apply_entries(entries)
     }
 
@@ -491,6 +508,37 @@ mod tests {
         let (last, mem) = sm.applied_state().await.unwrap();
         assert_eq!(last, Some(log_id(1, 3)));
         assert_eq!(mem, StoredMembership::new(Some(log_id(1, 0)), membership()));
+        assert_eq!(sm.read(|d| d.state.admin_tokens().count()).unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_entry_the_leader_counted_before_its_sync_is_applied_only_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, sm) = open(dir.path()).unwrap();
+        let durability = log.durability().clone();
+        durability.count_own_appends_early(1);
+        durability.set_vote(Some(crate::types::Vote::new_committed(1, 1)));
+        // Entries 0..=1 were synced; 2..=3 were appended, counted at once, not synced yet.
+        let seq = durability.record_early(2);
+        let mut all = entries();
+        let late = all.split_off(2);
+        let mut sm1 = sm.clone();
+        sm1.apply(all).await.unwrap();
+        assert_eq!(*sm.subscribe_applied().borrow(), 1);
+
+        let applying = {
+            let mut sm = sm.clone();
+            tokio::spawn(async move { sm.apply(late).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(!applying.is_finished(), "applied before the leader's sync");
+        assert_eq!(*sm.subscribe_applied().borrow(), 1);
+        assert_eq!(sm.read(|d| d.state.admin_tokens().count()).unwrap(), 0);
+
+        durability.synced(seq, None);
+        let replies = applying.await.unwrap().unwrap();
+        assert_eq!(replies.len(), 2);
+        assert_eq!(*sm.subscribe_applied().borrow(), 3);
         assert_eq!(sm.read(|d| d.state.admin_tokens().count()).unwrap(), 1);
     }
 
