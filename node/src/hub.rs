@@ -377,6 +377,12 @@ impl Hub {
         due
     }
 
+    /// Whether any agent is connected, or registered since the last round.
+    fn has_agents(&self) -> bool {
+        let inner = self.lock();
+        !inner.by_network.is_empty() || !inner.fresh.is_empty()
+    }
+
     /// The connected agents of `network`.
     fn peers_of(&self, network: NetworkId) -> Vec<PeerId> {
         self.lock()
@@ -652,8 +658,17 @@ pub async fn run(app: App) {
             }
         }
         applied.borrow_and_update();
-        let seen = applied.clone();
         let Some(mut p) = pusher.take() else { return };
+        if !app.hub.has_agents() {
+            // Nobody to push to (a round would find no network and drop its copies): no
+            // trip to a blocking thread for every applied entry. An agent that registers
+            // meanwhile wakes the task again.
+            p.cache.clear();
+            pusher = Some(p);
+            more = false;
+            continue;
+        }
+        let seen = applied.clone();
         let round_app = app.clone();
         match tokio::task::spawn_blocking(move || {
             p.round(&round_app, &|| seen.has_changed().unwrap_or(true));
