@@ -75,6 +75,12 @@ fn entry_at(key: &[u8], value: &[u8]) -> Result<Entry, BadEntry> {
     Ok(entry)
 }
 
+/// Reports `e` to openraft through an append's `callback`, and gives it back.
+fn failed(callback: LogFlushed<TypeConfig>, e: StorageError) -> StorageError {
+    callback.log_io_completed(Err(io::Error::other(e.to_string())));
+    e
+}
+
 fn read_err(e: impl std::fmt::Display) -> StorageError {
     StorageIOError::read_logs(any_error(e)).into()
 }
@@ -176,10 +182,7 @@ impl LogStore {
         store.repair_tail()?;
         let saved = store.read_committed_sync()?;
         store.committed.send_replace(saved.map_or(0, |c| c.index));
-        let vote = store
-            .get_meta::<Vote>(KEY_VOTE, "vote")
-            .map_err(|e| e.into_storage(read_err))?;
-        store.durability.set_vote(vote);
+        store.durability.set_vote(store.read_vote_sync()?);
         Ok(store)
     }
 
@@ -272,6 +275,11 @@ impl LogStore {
     fn read_last_purged(&self) -> Result<Option<LogId>, StorageError> {
         self.get_meta::<LogId>(KEY_LAST_PURGED, "last purged log id")
             .map_err(|e| e.into_storage(read_err))
+    }
+
+    fn read_vote_sync(&self) -> Result<Option<Vote>, StorageError> {
+        self.get_meta::<Vote>(KEY_VOTE, "vote")
+            .map_err(|e| e.into_storage(|m| StorageIOError::read_vote(any_error(m)).into()))
     }
 
     fn read_committed_sync(&self) -> Result<Option<LogId>, StorageError> {
@@ -405,8 +413,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
-        self.get_meta::<Vote>(KEY_VOTE, "vote")
-            .map_err(|e| e.into_storage(|m| StorageIOError::read_vote(any_error(m)).into()))
+        self.read_vote_sync()
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
@@ -447,8 +454,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // openraft a follower's entries may be counted toward a quorum. The leader's own
         // are reported at once, and held back from taking effect until that sync.
         if let Err(e) = self.db.write(batch).map_err(write_err) {
-            callback.log_io_completed(Err(io::Error::other(e.to_string())));
-            return Err(e);
+            return Err(failed(callback, e));
         }
         let stopped = || write_err("the log's sync thread has stopped");
         match early {
@@ -457,21 +463,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 if self.syncer.flush(Pending::Early(seq)).is_err() {
                     let e = stopped();
                     self.durability.synced(seq, Some(e.to_string()));
-                    callback.log_io_completed(Err(io::Error::other(e.to_string())));
-                    return Err(e);
+                    return Err(failed(callback, e));
                 }
                 callback.log_io_completed(Ok(()));
                 Ok(())
             }
             None => match self.syncer.flush(Pending::Callback(callback)) {
                 Ok(()) => Ok(()),
-                Err(pending) => {
-                    let e = stopped();
-                    if let Pending::Callback(callback) = pending {
-                        callback.log_io_completed(Err(io::Error::other(e.to_string())));
-                    }
-                    Err(e)
-                }
+                Err(Pending::Callback(callback)) => Err(failed(callback, stopped())),
+                Err(Pending::Early(_)) => Err(stopped()),
             },
         }
     }

@@ -516,8 +516,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (log, sm) = open(dir.path()).unwrap();
         let durability = log.durability().clone();
-        durability.count_own_appends_early(1);
-        durability.set_vote(Some(crate::types::Vote::new_committed(1, 1)));
         // Entries 0..=1 were synced; 2..=3 were appended, counted at once, not synced yet.
         let seq = durability.record_early(2);
         let mut all = entries();

@@ -40,6 +40,12 @@ const CATCH_UP_GRACE: std::time::Duration = std::time::Duration::from_millis(500
 )]
 pub async fn readyz(State(app): State<App>) -> impl IntoResponse {
     let leader = app.raft.metrics().borrow().current_leader;
+    if let Some(why) = crate::consensus::leader_unreachable(&app) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        );
+    }
     let committed = app.committed_index();
     // An entry committed a moment ago is applied a moment later (on the leader after its
     // own log sync): a node is catching up only if it does not apply what it knew to be
@@ -47,12 +53,6 @@ pub async fn readyz(State(app): State<App>) -> impl IntoResponse {
     let mut applied = app.applied.clone();
     let _ = tokio::time::timeout(CATCH_UP_GRACE, applied.wait_for(|a| *a >= committed)).await;
     let applied = app.applied_index();
-    if let Some(why) = crate::consensus::leader_unreachable(&app) {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: {why}\n"),
-        );
-    }
     match leader {
         Some(leader) if applied >= committed => (
             StatusCode::OK,
