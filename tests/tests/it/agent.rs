@@ -205,8 +205,11 @@ fn a_dual_stack_jump_gets_both_families_in_the_kernel_and_repairs_drift() {
             && s6.contains("-j RAFTWIRE_JUMP")
             && s4.contains("-j RAFTWIRE_INPUT")
     });
-    assert_eq!(j.host.sysctl("net.ipv4.ip_forward"), "1");
-    assert_eq!(j.host.sysctl("net.ipv6.conf.all.forwarding"), "1");
+    // Forwarding is converged after the firewall: wait for it, then check both families.
+    j.eventually("forwarding in both families", |j| {
+        j.host.sysctl("net.ipv4.ip_forward") == "1"
+            && j.host.sysctl("net.ipv6.conf.all.forwarding") == "1"
+    });
 
     // DNS on the overlay addresses, UDP and TCP, with the zone's semantics.
     j.eventually("DNS answers on the overlay address", |j| {
@@ -268,11 +271,13 @@ fn an_ipv4_only_jump_leaves_ipv6_alone_and_an_ipv6_only_change_removes_ipv4() {
     let ip6_before = j.save("ip6tables-save");
     let server = j.server.clone();
     j.start_agent(vec![server]);
-    j.eventually("the IPv4 chain and address", |j| {
+    // Forwarding is converged after the firewall (a jump never forwards before its chains
+    // exist): wait for the whole round, not its first half.
+    j.eventually("the IPv4 chain, address and forwarding", |j| {
         j.addrs().contains("10.11.0.1/32")
             && chain_rules(&j.save("iptables-save"), "RAFTWIRE_JUMP") > 0
+            && j.host.sysctl("net.ipv4.ip_forward") == "1"
     });
-    assert_eq!(j.host.sysctl("net.ipv4.ip_forward"), "1");
     assert_eq!(
         j.host.sysctl("net.ipv6.conf.all.forwarding"),
         v6_forwarding_before
