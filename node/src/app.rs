@@ -49,6 +49,8 @@ pub struct AppInner {
     pub leader_contact: LeaderContact,
     /// The web UI's sign-in sessions on this node.
     pub ui: crate::ui::Sessions,
+    /// Becomes true when the node stops: long-lived connections (Raft streams) end then.
+    pub stopping: watch::Receiver<bool>,
 }
 
 /// When a follower last heard from a leader: openraft 0.9 shows a leader how long ago a

@@ -120,9 +120,15 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         cfg.tls.as_ref().map(|t| t.trust_anchor()),
         Duration::from_secs(2),
     )?;
+    let secret = Arc::new(cluster_secret.clone());
+    let stream_tls = match &cfg.tls {
+        Some(tls) => Some(crate::tls::client_config(tls.trust_anchor())?),
+        None => None,
+    };
     let network = HttpNetwork {
         http: http.clone(),
-        secret: Arc::new(cluster_secret.clone()),
+        streams: crate::cluster::stream::Streams::new(secret.clone(), stream_tls),
+        secret,
         durability: log_store.durability().clone(),
     };
     let raft = Raft::new(
@@ -139,6 +145,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
     let (agent_status, status_queue) = crate::agent_status::StatusWriter::new();
     let (batcher, batch_queue) = crate::batcher::Batcher::new();
     let features = Arc::new(crate::cluster::features::Features::new(cfg.id));
+    let (stop, stopped) = watch::channel(false);
     let app = App::new(AppInner {
         id: cfg.id,
         advertise: cfg.advertise.clone(),
@@ -159,9 +166,9 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         metrics,
         token_catch_up: Default::default(),
         leader_contact: Default::default(),
+        stopping: stopped.clone(),
     });
 
-    let (stop, stopped) = watch::channel(false);
     let router = crate::http::router(app.clone());
     let server = match &cfg.tls {
         None => tokio::spawn(serve_http(listener, router, stopped)),

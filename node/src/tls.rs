@@ -28,6 +28,32 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// The TLS client side of the node's own connections to other nodes (Raft streams): it
+/// trusts exactly the certificates in `ca` (PEM).
+pub fn client_config(ca: &Path) -> anyhow::Result<std::sync::Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+
+    let pem =
+        std::fs::read(ca).with_context(|| format!("reading CA certificates {}", ca.display()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.with_context(|| format!("parsing CA certificates {}", ca.display()))?;
+        roots
+            .add(cert)
+            .with_context(|| format!("a CA certificate in {} is not usable", ca.display()))?;
+    }
+    anyhow::ensure!(!roots.is_empty(), "no certificate in {}", ca.display());
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("TLS protocol versions")?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(std::sync::Arc::new(config))
+}
+
 /// An HTTP(S) client that trusts exactly the certificates in `ca` (PEM) when given, and the
 /// platform's roots otherwise.
 pub fn http_client(

@@ -5,8 +5,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
+use openraft::error::RaftError;
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse};
 use raftwire_raft_store::types::{NodeId, TypeConfig};
 use raftwire_raft_store::Command;
 use serde::de::DeserializeOwned;
@@ -45,17 +47,22 @@ fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, Refusal> {
     decode(bytes).map_err(|e| (StatusCode::BAD_REQUEST, e))
 }
 
+/// Hands a leader's append-entries (or heartbeat) to Raft, by POST or on a stream.
+pub(super) async fn answer_append(
+    app: &App,
+    req: AppendEntriesRequest<TypeConfig>,
+) -> Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>> {
+    let resp = app.raft.append_entries(req).await;
+    // Any answer but "your term is old" means the sender is this node's leader.
+    if matches!(&resp, Ok(r) if !matches!(r, AppendEntriesResponse::HigherVote(_))) {
+        app.leader_contact.heard();
+    }
+    resp
+}
+
 async fn append(State(app): State<App>, bytes: Bytes) -> Response {
-    match body::<openraft::raft::AppendEntriesRequest<TypeConfig>>(&bytes) {
-        Ok(req) => {
-            let resp = app.raft.append_entries(req).await;
-            // Any answer but "your term is old" means the sender is this node's leader.
-            if matches!(&resp, Ok(r) if !matches!(r, openraft::raft::AppendEntriesResponse::HigherVote(_)))
-            {
-                app.leader_contact.heard();
-            }
-            reply(&resp)
-        }
+    match body::<AppendEntriesRequest<TypeConfig>>(&bytes) {
+        Ok(req) => reply(&answer_append(&app, req).await),
         Err(refusal) => refusal.into_response(),
     }
 }
@@ -122,6 +129,7 @@ pub fn routes(app: App) -> Router<App> {
     Router::new()
         .route(INTERNAL_APPEND, post(append))
         .route(INTERNAL_VOTE, post(vote))
+        .route(INTERNAL_STREAM, get(super::stream::serve))
         .route(INTERNAL_SNAPSHOT, post(snapshot))
         .route(INTERNAL_WRITE, post(write))
         .route(INTERNAL_READ_INDEX, post(read_index))

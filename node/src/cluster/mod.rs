@@ -8,3 +8,4 @@ pub mod internal;
 pub mod membership;
 pub mod network;
 pub mod rpc;
+pub mod stream;

@@ -1,4 +1,5 @@
-//! openraft's network: Raft RPCs to other nodes over HTTP (see `rpc.rs`).
+//! openraft's network: Raft RPCs to other nodes, append-entries and votes over persistent
+//! streams (`stream.rs`), snapshots and any node without streams by POST (`rpc.rs`).
 
 use std::sync::Arc;
 
@@ -18,10 +19,14 @@ use serde::Serialize;
 
 use super::client::{call_with, RpcFailure};
 use super::rpc::{INTERNAL_APPEND, INTERNAL_SNAPSHOT, INTERNAL_VOTE};
+use super::stream::{Kind, Streams};
 
 #[derive(Clone)]
 pub struct HttpNetwork {
     pub http: reqwest::Client,
+    /// Persistent connections to the other nodes, shared by every replication stream,
+    /// election and heartbeat round.
+    pub streams: Streams,
     pub secret: Arc<String>,
     /// This node's log syncs: a commit index goes out only once the entries it covers are
     /// on this node's disk.
@@ -30,6 +35,7 @@ pub struct HttpNetwork {
 
 pub struct HttpConnection {
     http: reqwest::Client,
+    streams: Streams,
     secret: Arc<String>,
     durability: Arc<Durability>,
     target: NodeId,
@@ -42,6 +48,7 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
     async fn new_client(&mut self, target: NodeId, node: &Node) -> HttpConnection {
         HttpConnection {
             http: self.http.clone(),
+            streams: self.streams.clone(),
             secret: self.secret.clone(),
             durability: self.durability.clone(),
             target,
@@ -51,8 +58,10 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
 }
 
 impl HttpConnection {
+    /// Calls the node on a stream when it serves them, else by POST to `path`.
     async fn send<Req, Resp, E>(
         &self,
+        stream: Option<Kind>,
         path: &str,
         req: &Req,
         option: &RPCOption,
@@ -62,16 +71,27 @@ impl HttpConnection {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
-        let answer: Result<Resp, RaftError<NodeId, E>> = call_with(
-            &self.http,
-            &self.secret,
-            &self.node.addr,
-            path,
-            req,
-            option.hard_ttl(),
-        )
-        .await
-        .map_err(|e| match e {
+        let timeout = option.hard_ttl();
+        let streamed = match stream {
+            Some(kind) => self.streams.call(&self.node.addr, kind, req, timeout).await,
+            None => Ok(None),
+        };
+        let answer: Result<Result<Resp, RaftError<NodeId, E>>, RpcFailure> = match streamed {
+            Ok(Some(answer)) => Ok(answer),
+            Ok(None) => {
+                call_with(
+                    &self.http,
+                    &self.secret,
+                    &self.node.addr,
+                    path,
+                    req,
+                    timeout,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        let answer = answer.map_err(|e| match e {
             // No connection could be made: openraft backs off (500 ms) before trying again.
             RpcFailure::NotSent(_) => RPCError::Unreachable(Unreachable::new(&e)),
             // A request that got no answer in time, or a broken one, is retried at once: an
@@ -105,7 +125,8 @@ impl RaftNetwork<TypeConfig> for HttpConnection {
                 .await
                 .map_err(|e| RPCError::Network(NetworkError::new(&AnyError::error(e))))?;
         }
-        self.send(INTERNAL_APPEND, &rpc, &option).await
+        self.send(Some(Kind::Append), INTERNAL_APPEND, &rpc, &option)
+            .await
     }
 
     async fn install_snapshot(
@@ -116,7 +137,7 @@ impl RaftNetwork<TypeConfig> for HttpConnection {
         InstallSnapshotResponse<NodeId>,
         RPCError<NodeId, Node, RaftError<NodeId, InstallSnapshotError>>,
     > {
-        self.send(INTERNAL_SNAPSHOT, &rpc, &option).await
+        self.send(None, INTERNAL_SNAPSHOT, &rpc, &option).await
     }
 
     async fn vote(
@@ -124,6 +145,7 @@ impl RaftNetwork<TypeConfig> for HttpConnection {
         rpc: VoteRequest<NodeId>,
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
-        self.send(INTERNAL_VOTE, &rpc, &option).await
+        self.send(Some(Kind::Vote), INTERNAL_VOTE, &rpc, &option)
+            .await
     }
 }

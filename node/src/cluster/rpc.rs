@@ -1,5 +1,5 @@
-//! The wire format of node-to-node RPC over HTTP, shared by the calling side (`client.rs`)
-//! and the answering side (`internal.rs`): the paths, and bincode bodies.
+//! The wire format of node-to-node RPC over HTTP, shared by the calling side (`client.rs`,
+//! `stream.rs`) and the answering side (`internal.rs`): the paths, and bincode bodies.
 //!
 //! Bodies are bincode (snapshots and log entries are binary), and every call carries the
 //! cluster secret as a bearer token: nothing a cluster says to itself is unauthenticated.
@@ -14,6 +14,9 @@ use serde::Serialize;
 pub const INTERNAL_APPEND: &str = "/internal/raft/append";
 pub const INTERNAL_VOTE: &str = "/internal/raft/vote";
 pub const INTERNAL_SNAPSHOT: &str = "/internal/raft/snapshot";
+/// Append-entries and votes over a persistent WebSocket (`stream.rs`); nodes of earlier
+/// releases answer 404.
+pub const INTERNAL_STREAM: &str = "/internal/raft/stream";
 pub const INTERNAL_WRITE: &str = "/internal/write";
 pub const INTERNAL_READ_INDEX: &str = "/internal/read-index";
 pub const INTERNAL_MEMBERSHIP: &str = "/internal/membership";

@@ -162,6 +162,65 @@ async fn concurrent_peer_creation_through_every_node_never_duplicates_an_address
     c.shutdown().await;
 }
 
+/// How many requests node `id` answered on `route` (from its `/metrics`).
+fn requests_on(c: &Cluster, id: u64, route: &str) -> u64 {
+    let label = format!("route=\"{route}\"");
+    c.node(id)
+        .handle
+        .app
+        .metrics
+        .render()
+        .lines()
+        .filter(|l| {
+            l.starts_with("raftwire_http_request_duration_seconds_count") && l.contains(&label)
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replication_and_heartbeats_run_over_a_few_persistent_streams_not_a_request_each() {
+    let c = three_nodes().await;
+    let leader = c.leader().await;
+    let (status, net) = c
+        .post(
+            leader,
+            "/networks",
+            json!({"name": "streams", "ipv4_cidr": V4}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let nid = net["id"].as_str().unwrap().to_string();
+    for i in 0..60 {
+        let (status, body) = c
+            .post(
+                leader,
+                &format!("/networks/{nid}/peers"),
+                json!({"name": format!("s{i}")}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    same_state_everywhere(&c, &[1, 2, 3]).await;
+    for id in [1, 2, 3] {
+        assert_eq!(
+            requests_on(&c, id, "/internal/raft/append"),
+            0,
+            "node {id} was sent append-entries by POST"
+        );
+    }
+    // Every follower got 60 entries and their commit indexes (and heartbeats) on a handful
+    // of connections opened once.
+    for id in [1, 2, 3].into_iter().filter(|id| *id != leader) {
+        let opened = requests_on(&c, id, "/internal/raft/stream");
+        assert!(
+            (1..=8).contains(&opened),
+            "node {id}: {opened} streams opened"
+        );
+    }
+    c.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writes_share_batch_entries_and_each_gets_its_own_answer() {
     let c = three_nodes().await;
