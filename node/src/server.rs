@@ -116,18 +116,17 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
     // While it leads, this node syncs its own log in parallel with the followers' appends;
     // nothing applies an entry, here or on a follower, before that sync.
     log_store.durability().count_own_appends_early(cfg.id);
-    let http = crate::tls::http_client(
-        cfg.tls.as_ref().map(|t| t.trust_anchor()),
-        Duration::from_secs(2),
-    )?;
+    // What this node trusts when it calls other nodes, by HTTP and on Raft streams.
+    let node_tls = cfg
+        .tls
+        .as_ref()
+        .map(|t| crate::tls::client_config(t.trust_anchor()))
+        .transpose()?;
+    let http = crate::tls::http_client_with(node_tls.as_deref(), Duration::from_secs(2))?;
     let secret = Arc::new(cluster_secret.clone());
-    let stream_tls = match &cfg.tls {
-        Some(tls) => Some(crate::tls::client_config(tls.trust_anchor())?),
-        None => None,
-    };
     let network = HttpNetwork {
         http: http.clone(),
-        streams: crate::cluster::stream::Streams::new(secret.clone(), stream_tls),
+        streams: crate::cluster::stream::Streams::new(secret.clone(), node_tls),
         secret,
         durability: log_store.durability().clone(),
     };

@@ -28,8 +28,8 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// The TLS client side of the node's own connections to other nodes (Raft streams): it
-/// trusts exactly the certificates in `ca` (PEM).
+/// The TLS client side of the node's calls to other nodes (its HTTP client and its Raft
+/// streams): it trusts exactly the certificates in `ca` (PEM).
 pub fn client_config(ca: &Path) -> anyhow::Result<std::sync::Arc<rustls::ClientConfig>> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::CertificateDer;
@@ -60,15 +60,20 @@ pub fn http_client(
     ca: Option<&Path>,
     connect_timeout: Duration,
 ) -> anyhow::Result<reqwest::Client> {
+    let tls = ca.map(client_config).transpose()?;
+    http_client_with(tls.as_deref(), connect_timeout)
+}
+
+/// An HTTP(S) client that trusts what `tls` trusts (from [`client_config`]), or the
+/// platform's roots without it.
+pub fn http_client_with(
+    tls: Option<&rustls::ClientConfig>,
+    connect_timeout: Duration,
+) -> anyhow::Result<reqwest::Client> {
     install_crypto_provider();
     let mut builder = reqwest::Client::builder().connect_timeout(connect_timeout);
-    if let Some(ca) = ca {
-        let pem = std::fs::read(ca)
-            .with_context(|| format!("reading CA certificates {}", ca.display()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .with_context(|| format!("parsing CA certificates {}", ca.display()))?;
-        anyhow::ensure!(!certs.is_empty(), "no certificate in {}", ca.display());
-        builder = builder.tls_certs_only(certs);
+    if let Some(tls) = tls {
+        builder = builder.use_preconfigured_tls(tls.clone());
     }
     builder.build().context("building the HTTP client")
 }
