@@ -95,8 +95,49 @@ fn line_starts_at(text: &[u8], at: usize) -> bool {
     at == 0 || text[at - 1] == b'\n'
 }
 
+/// The length of the blocks [`common_prefix`] and [`common_suffix`] compare whole: each
+/// comparison is one `memcmp`, and a jump's texts are megabytes.
+const BLOCK: usize = 256;
+
+/// How many bytes `a` and `b` share at the start: whole blocks first, then byte by byte
+/// within the first block that differs.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + BLOCK <= n && a[i..i + BLOCK] == b[i..i + BLOCK] {
+        i += BLOCK;
+    }
+    i + a[i..n]
+        .iter()
+        .zip(&b[i..n])
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
+/// How many bytes `a` and `b` share at the end, at most `limit`.
+fn common_suffix(a: &[u8], b: &[u8], limit: usize) -> usize {
+    let n = limit.min(a.len()).min(b.len());
+    let (a, b) = (&a[a.len() - n..], &b[b.len() - n..]);
+    let mut i = 0;
+    while i + BLOCK <= n && a[n - i - BLOCK..n - i] == b[n - i - BLOCK..n - i] {
+        i += BLOCK;
+    }
+    i + a[..n - i]
+        .iter()
+        .rev()
+        .zip(b[..n - i].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
 fn count_lines(text: &[u8]) -> usize {
-    let newlines = text.iter().filter(|&&c| c == b'\n').count();
+    // Summed in bytes over blocks of 255, which the compiler turns into vector code.
+    let mut blocks = text.chunks_exact(255);
+    let mut newlines = 0;
+    for block in &mut blocks {
+        newlines += usize::from(block.iter().map(|&c| u8::from(c == b'\n')).sum::<u8>());
+    }
+    newlines += blocks.remainder().iter().filter(|&&c| c == b'\n').count();
     newlines + usize::from(text.last().is_some_and(|&c| c != b'\n'))
 }
 
@@ -111,19 +152,13 @@ impl TextSplice {
             return None;
         }
         let (a, b) = (old.as_bytes(), new.as_bytes());
-        let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        let prefix = common_prefix(a, b);
         let head_bytes = a[..prefix]
             .iter()
             .rposition(|&c| c == b'\n')
             .map_or(0, |i| i + 1);
         let room = a.len().min(b.len()) - head_bytes;
-        let suffix = a[head_bytes..]
-            .iter()
-            .rev()
-            .zip(b[head_bytes..].iter().rev())
-            .take(room)
-            .take_while(|(x, y)| x == y)
-            .count();
+        let suffix = common_suffix(a, b, room);
         // The tail starts at the first line start (in both texts) of the common suffix.
         let common = &a[a.len() - suffix..];
         let skip = if line_starts_at(a, a.len() - suffix) && line_starts_at(b, b.len() - suffix) {
@@ -406,6 +441,30 @@ mod tests {
             if let Some(s) = s {
                 prop_assert_eq!((s.head, s.tail), (head, tail));
                 prop_assert_eq!(s.middle, b[head..b.len() - tail].concat());
+            }
+        }
+
+        #[test]
+        fn the_text_splice_of_long_texts_keeps_exactly_the_lines_a_line_by_line_comparison_keeps(
+            filler in "([ab]{0,7}\n){1,6}",
+            reps in 0usize..120,
+            old_mid in "([ab]{0,2}\n?){0,6}",
+            new_mid in "([ab]{0,2}\n?){0,6}",
+            tail_reps in 0usize..120,
+        ) {
+            // Long common ends, so the block-wise comparison is what finds them.
+            let old = format!("{}{old_mid}{}", filler.repeat(reps), filler.repeat(tail_reps));
+            let new = format!("{}{new_mid}{}", filler.repeat(reps), filler.repeat(tail_reps));
+            let a: Vec<&str> = old.split_inclusive('\n').collect();
+            let b: Vec<&str> = new.split_inclusive('\n').collect();
+            let (head, tail) = common_ends(&a, &b);
+            match TextSplice::between(&old, &new) {
+                Some(s) => {
+                    prop_assert_eq!((s.head, s.tail), (head, tail));
+                    prop_assert_eq!(&s.middle, &b[head..b.len() - tail].concat());
+                    prop_assert_eq!(s.apply(&old).unwrap(), new);
+                }
+                None => prop_assert_eq!(old, new),
             }
         }
 

@@ -381,8 +381,10 @@ fn push_ipv6(out: &mut String, a: Ipv6Addr) {
     }
 }
 
-/// Appends the prefix as `IpNet`'s `Display` writes it: `addr/len`.
-fn push_net(out: &mut String, net: &IpNet) {
+/// Appends the prefix as `IpNet`'s `Display` writes it: `addr/len`. Written by hand: the
+/// prefixes are most of a large jump's rules and WireGuard config, and the formatting
+/// machinery would cost more than everything else.
+pub(crate) fn push_net(out: &mut String, net: &IpNet) {
     match net {
         IpNet::V4(n) => push_ipv4(out, n.addr()),
         IpNet::V6(n) => push_ipv6(out, n.addr()),

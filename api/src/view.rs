@@ -76,6 +76,7 @@ impl<'a> NetworkView<'a> {
             }
         }
         ViewIndex {
+            jumps: self.jumps().collect(),
             peers: self.peers.iter().map(|p| (p.id, *p)).collect(),
             groups: self.groups.iter().map(|g| (g.id, *g)).collect(),
             policies: self.policies.iter().map(|p| (p.id, *p)).collect(),
@@ -89,6 +90,9 @@ impl<'a> NetworkView<'a> {
 /// Id lookups and group membership for one view.
 #[derive(Debug, Clone)]
 pub struct ViewIndex<'a> {
+    /// The view's jumps, in creation order: a regular peer's config is derived from them,
+    /// and finding them among 10,000 peers for each of 10,000 configs is what cost.
+    jumps: Vec<&'a Peer>,
     peers: FastMap<PeerId, &'a Peer>,
     groups: FastMap<GroupId, &'a Group>,
     policies: FastMap<PolicyId, &'a Policy>,
@@ -98,6 +102,16 @@ pub struct ViewIndex<'a> {
 }
 
 impl<'a> ViewIndex<'a> {
+    /// The view's jumps in creation order ([`NetworkView::jumps`]).
+    pub fn jumps(&self) -> &[&'a Peer] {
+        &self.jumps
+    }
+
+    /// The view's primary jump ([`NetworkView::primary_jump`]).
+    pub fn primary_jump(&self) -> Option<&'a Peer> {
+        self.jumps.iter().copied().find(|j| j.public_key.is_some())
+    }
+
     pub fn peer(&self, id: PeerId) -> Option<&'a Peer> {
         self.peers.get(&id).copied()
     }

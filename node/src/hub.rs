@@ -624,21 +624,30 @@ fn render_jumps(hub: &Hub, view: &NetworkView, idx: &ViewIndex, jumps: &[PeerId]
     }
     let records: Arc<[DnsRecord]> = records.into();
     let records = &records;
-    std::thread::scope(|s| {
-        for bucket in buckets {
-            s.spawn(move || {
-                let mut replaced = Vec::new();
-                for (peer, w, f) in bucket {
-                    if let Some(cfg) = assemble(view, idx, peer, w, Some(f), Some(records.clone()))
-                    {
-                        replaced.extend(hub.offer(peer, cfg, revision));
+    let replaced: Vec<Arc<AgentConfig>> = std::thread::scope(|s| {
+        let threads: Vec<_> = buckets
+            .into_iter()
+            .map(|bucket| {
+                s.spawn(move || {
+                    let mut replaced = Vec::new();
+                    for (peer, w, f) in bucket {
+                        let cfg = assemble(view, idx, peer, w, Some(f), Some(records.clone()));
+                        if let Some(cfg) = cfg {
+                            replaced.extend(hub.offer(peer, cfg, revision));
+                        }
                     }
-                }
-                // The old configs go only once this thread's jumps hold their new ones.
-                drop(replaced);
-            });
-        }
+                    replaced
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
     });
+    // The old configs (~10 MB of small allocations each) go only once every jump was
+    // offered its new one: freeing them would compete with the last jumps' work.
+    drop(replaced);
 }
 
 /// Pushes changed configurations after every applied change and to every new connection,
