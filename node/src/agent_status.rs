@@ -12,7 +12,8 @@
 //! connected to this node through a session it does not hold — after a restart, the
 //! sessions of its previous run, including reports that reach its state only once it has
 //! caught up with the leader (a report about an old session changes nothing if the agent
-//! has connected anew since).
+//! has connected anew since). The leader also marks disconnected the agents shown connected
+//! to a node removed from the cluster, which never comes back to sweep its own.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -198,9 +199,13 @@ pub async fn mark_stale_disconnected(app: App) {
     let mut reported: HashSet<(PeerId, u64)> = HashSet::new();
     loop {
         tokio::time::sleep(SWEEP_EVERY).await;
-        if app.raft.metrics().borrow().current_leader.is_none() {
-            continue;
-        }
+        let members = {
+            let m = app.raft.metrics().borrow().clone();
+            if m.current_leader.is_none() {
+                continue;
+            }
+            members_if_judge(&app, &m)
+        };
         let live = app.agent_status.live().clone();
         let stale = app
             .with_state(|s| {
@@ -209,9 +214,11 @@ pub async fn mark_stale_disconnected(app: App) {
                     .iter()
                     .filter(|(peer, a)| {
                         a.status.connected
-                            && a.status.node_id == app.id
-                            && !live.contains(&a.session)
                             && !reported.contains(&(**peer, a.session))
+                            && ((a.status.node_id == app.id && !live.contains(&a.session))
+                                || members
+                                    .as_ref()
+                                    .is_some_and(|m| !m.contains(&a.status.node_id)))
                     })
                     .map(|(peer, a)| AgentReport {
                         peer_id: *peer,
@@ -237,6 +244,27 @@ pub async fn mark_stale_disconnected(app: App) {
             app.agent_status.report(r);
         }
     }
+}
+
+/// On the leader, once its membership is committed: the cluster's nodes (voters and
+/// learners). An agent shown connected to a node outside them went with that node's removal,
+/// which can write nothing once it is out, so the leader marks it disconnected. `None`
+/// elsewhere: one node judges, and never on a membership that may still roll back.
+fn members_if_judge(
+    app: &App,
+    m: &raftwire_raft_store::types::RaftMetrics,
+) -> Option<HashSet<u64>> {
+    let committed = m
+        .membership_config
+        .log_id()
+        .is_none_or(|l| l.index <= app.committed_index());
+    (m.current_leader == Some(app.id) && committed).then(|| {
+        m.membership_config
+            .membership()
+            .nodes()
+            .map(|(id, _)| *id)
+            .collect()
+    })
 }
 
 #[cfg(test)]

@@ -897,8 +897,9 @@ async fn identical_status_messages_are_written_once() {
     c.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_restarted_node_marks_the_agents_it_lost_disconnected() {
+/// Three nodes and a jump whose agent connected to node 3, which then stopped (writing
+/// nothing of the connection's end).
+async fn jump_agent_on_stopped_node_3() -> (Cluster, Net) {
     let mut c = three_nodes().await;
     let n = jump_network(&c).await;
     let mut ws = connect_to(&c, 3, &n.token).await;
@@ -911,6 +912,12 @@ async fn a_restarted_node_marks_the_agents_it_lost_disconnected() {
 
     c.stop(3).await;
     drop(ws);
+    (c, n)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restarted_node_marks_the_agents_it_lost_disconnected() {
+    let (mut c, n) = jump_agent_on_stopped_node_3().await;
     let (_, peer) = c
         .get(1, &format!("/networks/{}/peers/{}", n.nid, n.jump))
         .await;
@@ -921,6 +928,17 @@ async fn a_restarted_node_marks_the_agents_it_lost_disconnected() {
     c.start(3).await;
     let agent = agent_on(&c, 1, &n.nid, &n.jump, |a| a["connected"] == false).await;
     assert_eq!(agent["node_id"], 3);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn removing_a_stopped_node_marks_its_agents_disconnected() {
+    let (c, n) = jump_agent_on_stopped_node_3().await;
+    let (status, body) = c.delete(1, "/cluster/members/3").await;
+    assert!((200..300).contains(&status), "{status} {body}");
+    // Node 3 never comes back to sweep its sessions: the cluster does it on its behalf.
+    let agent = agent_on(&c, 2, &n.nid, &n.jump, |a| a["connected"] == false).await;
+    assert_eq!(agent["node_id"], 3, "{agent}");
     c.shutdown().await;
 }
 
