@@ -56,13 +56,23 @@ impl Run {
 /// time (which requests were slow, and when).
 pub const SAMPLES_ENV: &str = "RAFTWIRE_BENCH_SAMPLES";
 
-/// Writes `run`'s samples as `<name>.csv` into the directory [`SAMPLES_ENV`] names, if set.
-pub fn save_samples(run: &Run, name: &str) -> anyhow::Result<()> {
+/// Writes `text` as `name` into the directory [`SAMPLES_ENV`] names, if set (the nodes' logs
+/// beside the samples, to match a slow request with what the nodes did then).
+pub fn save_beside_samples(name: &str, text: &str) -> anyhow::Result<()> {
     let Some(dir) = std::env::var_os(SAMPLES_ENV) else {
         return Ok(());
     };
     let dir = std::path::PathBuf::from(dir);
     std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join(name), text)?;
+    Ok(())
+}
+
+/// Writes `run`'s samples as `<name>.csv` into the directory [`SAMPLES_ENV`] names, if set.
+pub fn save_samples(run: &Run, name: &str) -> anyhow::Result<()> {
+    if std::env::var_os(SAMPLES_ENV).is_none() {
+        return Ok(());
+    }
     let mut csv = String::from("sent_ms,took_ms,ok\n");
     for s in &run.samples {
         let sent = s
@@ -76,8 +86,7 @@ pub fn save_samples(run: &Run, name: &str) -> anyhow::Result<()> {
             s.ok
         ));
     }
-    std::fs::write(dir.join(format!("{name}.csv")), csv)?;
-    Ok(())
+    save_beside_samples(&format!("{name}.csv"), &csv)
 }
 
 /// When a load run stops.

@@ -90,6 +90,9 @@ pub async fn run(p: Params) -> anyhow::Result<Section> {
             }
         }
     }
+    for id in cluster.running() {
+        load::save_beside_samples(&format!("w1-node-{id}.log"), &cluster.log(id)?)?;
+    }
     Ok(s)
 }
 
