@@ -56,23 +56,30 @@ impl Run {
 /// time (which requests were slow, and when).
 pub const SAMPLES_ENV: &str = "RAFTWIRE_BENCH_SAMPLES";
 
-/// Writes `text` as `name` into the directory [`SAMPLES_ENV`] names, if set (the nodes' logs
-/// beside the samples, to match a slow request with what the nodes did then).
-pub fn save_beside_samples(name: &str, text: &str) -> anyhow::Result<()> {
+/// The directory [`SAMPLES_ENV`] names, created, if it is set.
+fn samples_dir() -> anyhow::Result<Option<std::path::PathBuf>> {
     let Some(dir) = std::env::var_os(SAMPLES_ENV) else {
-        return Ok(());
+        return Ok(None);
     };
     let dir = std::path::PathBuf::from(dir);
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join(name), text)?;
+    Ok(Some(dir))
+}
+
+/// Writes `text` as `name` into the directory [`SAMPLES_ENV`] names, if set (the nodes' logs
+/// beside the samples, to match a slow request with what the nodes did then).
+pub fn save_beside_samples(name: &str, text: &str) -> anyhow::Result<()> {
+    if let Some(dir) = samples_dir()? {
+        std::fs::write(dir.join(name), text)?;
+    }
     Ok(())
 }
 
 /// Writes `run`'s samples as `<name>.csv` into the directory [`SAMPLES_ENV`] names, if set.
 pub fn save_samples(run: &Run, name: &str) -> anyhow::Result<()> {
-    if std::env::var_os(SAMPLES_ENV).is_none() {
+    let Some(dir) = samples_dir()? else {
         return Ok(());
-    }
+    };
     let mut csv = String::from("sent_ms,took_ms,ok\n");
     for s in &run.samples {
         let sent = s
@@ -86,7 +93,8 @@ pub fn save_samples(run: &Run, name: &str) -> anyhow::Result<()> {
             s.ok
         ));
     }
-    save_beside_samples(&format!("{name}.csv"), &csv)
+    std::fs::write(dir.join(format!("{name}.csv")), csv)?;
+    Ok(())
 }
 
 /// When a load run stops.

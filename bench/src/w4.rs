@@ -223,7 +223,7 @@ pub async fn run(p: Params) -> anyhow::Result<Section> {
     ]);
     s.notes.push(
         "Memory per peer is the growth of VmRSS over the node's own after the network was created, divided by the peers. \
-         A write \"in flight while a snapshot was built\" was sent before and answered after the moment the leader logged a built snapshot (the end of encoding, under which applies wait)."
+         A write \"in flight while a snapshot was built\" was sent before and answered after the moment the leader logged a built snapshot (the end of encoding, which runs on a thread of its own at a lowered priority while applies go on)."
             .into(),
     );
     s.notes.push(

@@ -200,7 +200,8 @@ pub async fn mark_stale_disconnected(app: App) {
     loop {
         tokio::time::sleep(SWEEP_EVERY).await;
         let members = {
-            let m = app.raft.metrics().borrow().clone();
+            let metrics = app.raft.metrics();
+            let m = metrics.borrow();
             if m.current_leader.is_none() {
                 continue;
             }

@@ -202,8 +202,8 @@ impl StateMachineStore {
             let d = self.read_guard()?;
             (d.state.clone(), d.last_applied, d.last_membership.clone())
         };
-        let bytes = codec::encode_snapshot(&last_applied, &last_membership, &state)
-            .map_err(|e| StorageError::from(StorageIOError::write_snapshot(None, any_error(e))))?;
+        let bytes =
+            codec::encode_snapshot(&last_applied, &last_membership, &state).map_err(encode_err)?;
         Ok((bytes, last_applied, last_membership))
     }
 
@@ -223,9 +223,8 @@ impl StateMachineStore {
                 lower_this_threads_priority();
                 let _ = tx.send(this.encode_current());
             })
-            .map_err(|e| StorageError::from(StorageIOError::write_snapshot(None, any_error(e))))?;
-        rx.await
-            .map_err(|e| StorageError::from(StorageIOError::write_snapshot(None, any_error(e))))?
+            .map_err(encode_err)?;
+        rx.await.map_err(encode_err)?
     }
 
     /// Writes `meta` and `bytes` as the current snapshot (synced). With `only_if_newer`, a
@@ -337,6 +336,11 @@ impl StateMachineStore {
         d.state = next;
         Ok(reply)
     }
+}
+
+/// A snapshot that could not be encoded (or whose encoding thread failed).
+fn encode_err(e: impl std::fmt::Display) -> StorageError {
+    StorageError::from(StorageIOError::write_snapshot(None, any_error(e)))
 }
 
 /// The nice value of a snapshot's encoding thread: the write path's threads (nice 0) get
