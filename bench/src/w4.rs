@@ -171,19 +171,20 @@ pub async fn run(p: Params) -> anyhow::Result<Section> {
     let log = cluster.log(leader)?;
     let builds = snapshot_builds(&log, measured_from);
     let during = in_flight(&[&empty, &fill, &full], &builds);
-    let last_size = builds.last().map(|b| b.1).unwrap_or(0);
+    let last_size = builds.last().map(|b| b.size).unwrap_or(0);
     s.row(vec![
         format!(
-            "writes in flight while the leader built one of its {} snapshots (p50 / max)",
+            "writes in flight while the leader encoded one of its {} snapshots (p50 / p99 / max)",
             builds.len()
         ),
         if during.len() == 0 {
             "none overlapped".into()
         } else {
             format!(
-                "{} writes ({} / {})",
+                "{} writes ({} / {} / {})",
                 during.len(),
                 ms(during.p50()),
+                ms(during.p99()),
                 ms(during.max())
             )
         },
@@ -223,7 +224,7 @@ pub async fn run(p: Params) -> anyhow::Result<Section> {
     ]);
     s.notes.push(
         "Memory per peer is the growth of VmRSS over the node's own after the network was created, divided by the peers. \
-         A write \"in flight while a snapshot was built\" was sent before and answered after the moment the leader logged a built snapshot (the end of encoding, which runs on a thread of its own at a lowered priority while applies go on)."
+         A write \"in flight while a snapshot was encoded\" was in flight at some moment between the start and the end of the encoding the leader logged (on a thread of its own at a lowered priority, while applies go on)."
             .into(),
     );
     s.notes.push(
@@ -334,34 +335,45 @@ fn in_process(peers: usize) -> anyhow::Result<Local> {
     })
 }
 
-/// When the node logged "built snapshot … (N bytes)" after `from`, and N.
-fn snapshot_builds(log: &str, from: SystemTime) -> Vec<(SystemTime, usize)> {
+/// A snapshot the node built: when encoding began and ended, and its size.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Build {
+    started: SystemTime,
+    finished: SystemTime,
+    size: usize,
+}
+
+/// The snapshots the node logged as built ("built snapshot … (N bytes) in X ms") after
+/// `from`; the log line is written when encoding ends, and X is how long it took.
+fn snapshot_builds(log: &str, from: SystemTime) -> Vec<Build> {
     log.lines()
         .filter(|l| l.contains("built snapshot"))
         .filter_map(|l| {
-            let at = humantime::parse_rfc3339(l.split_whitespace().next()?).ok()?;
-            let size = l
-                .rsplit_once('(')?
-                .1
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()?;
-            Some((at, size))
+            let finished = humantime::parse_rfc3339(l.split_whitespace().next()?).ok()?;
+            let (before, after) = l.split_once(" bytes) in ")?;
+            let size = before.rsplit_once('(')?.1.parse().ok()?;
+            let took: f64 = after.split_whitespace().next()?.parse().ok()?;
+            let started = finished.checked_sub(Duration::from_secs_f64(took / 1e3))?;
+            Some(Build {
+                started,
+                finished,
+                size,
+            })
         })
-        .filter(|(at, _)| *at >= from)
+        .filter(|b| b.started >= from)
         .collect()
 }
 
-/// Latencies of the successful writes sent before and answered after one of `builds`.
-fn in_flight(runs: &[&Run], builds: &[(SystemTime, usize)]) -> Latencies {
+/// Latencies of the successful writes in flight at some moment while one of `builds` was
+/// being encoded.
+fn in_flight(runs: &[&Run], builds: &[Build]) -> Latencies {
     Latencies::new(
         runs.iter()
             .flat_map(|r| r.samples.iter())
             .filter(|s| {
                 s.ok && builds
                     .iter()
-                    .any(|(at, _)| s.sent <= *at && *at <= s.sent + s.took)
+                    .any(|b| s.sent <= b.finished && b.started <= s.sent + s.took)
             })
             .map(|s| s.took)
             .collect(),
@@ -374,13 +386,19 @@ mod tests {
 
     #[test]
     fn snapshot_builds_are_read_from_the_node_log_after_a_moment() {
-        let log = "2025-12-01T21:38:25.123456Z  INFO raftwire_raft_store::store::state_machine: built snapshot 1-10000-1 (1234 bytes)\n\
+        let log = "2025-12-01T21:38:25.123456Z  INFO raftwire_raft_store::store::state_machine: built snapshot {snapshot_id: 1-10000-1, last_log:T1-N1-10000, last_membership: {log_id:T1-N1-8, {voters:[{1:Basic}]}}} (1234 bytes) in 20.0 ms, the state copied in 0.01 ms\n\
                    2025-12-01T21:38:27.000000Z  INFO raftwire_node: other line\n\
-                   2025-12-01T21:39:00.5Z  INFO raftwire_raft_store::store::state_machine: built snapshot 1-20000-2 (99 bytes)\n";
+                   2025-12-01T21:39:00.5Z  INFO raftwire_raft_store::store::state_machine: built snapshot {snapshot_id: 1-20000-2} (99 bytes) in 250.0 ms, the state copied in 0.01 ms\n";
         let from = humantime::parse_rfc3339("2025-12-01T21:38:30Z").expect("time");
         let builds = snapshot_builds(log, from);
-        assert_eq!(builds.len(), 1);
-        assert_eq!(builds[0].1, 99);
+        assert_eq!(
+            builds,
+            vec![Build {
+                started: humantime::parse_rfc3339("2025-12-01T21:39:00.25Z").expect("time"),
+                finished: humantime::parse_rfc3339("2025-12-01T21:39:00.5Z").expect("time"),
+                size: 99,
+            }]
+        );
         assert_eq!(snapshot_builds(log, SystemTime::UNIX_EPOCH).len(), 2);
     }
 }
