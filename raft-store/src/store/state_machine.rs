@@ -366,8 +366,9 @@ fn encode_err(e: impl std::fmt::Display) -> StorageError {
 }
 
 /// The nice value of a snapshot's encoding thread: the write path's threads (nice 0) get
-/// about ten times its share of a contended core. (SCHED_IDLE, tried, starved it: under a
-/// sustained full load the leader finished no snapshot in 25 s and its log kept growing.)
+/// about ten times its share of a contended core. (SCHED_IDLE, tried, did not shorten the
+/// write path's tail on this machine, and under a sustained full load it could starve the
+/// build while the log grows.)
 const SNAPSHOT_NICE: i32 = 10;
 
 /// Lowers the calling thread's priority to [`SNAPSHOT_NICE`] (on Linux the nice value is
