@@ -43,8 +43,10 @@ pub struct NodeArgs {
     /// Certificates (PEM) trusted when calling other nodes over HTTPS; default: --tls-cert.
     #[arg(long, env = "RAFTWIRE_TLS_CA")]
     pub tls_ca: Option<PathBuf>,
-    /// Take a Raft snapshot (and purge the log before it) after this many entries since the
-    /// last one. Fewer means smaller logs and faster restarts, more snapshot work.
+    /// Take a Raft snapshot (and purge the log before it) once every this many entries, at a
+    /// log index of this node's own (staggered by a third of the interval per node id modulo
+    /// 3, so that members do not all encode at once). Fewer means smaller logs and faster
+    /// restarts, more snapshot work.
     #[arg(long, env = "RAFTWIRE_SNAPSHOT_EVERY", default_value_t = RaftTiming::default().snapshot_every,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub snapshot_every: u64,

@@ -15,6 +15,7 @@ pub mod hub;
 pub mod metrics;
 pub mod secrets;
 pub mod server;
+pub mod snapshots;
 pub mod tls;
 pub mod ui;
 

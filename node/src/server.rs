@@ -70,7 +70,8 @@ fn raft_config(cfg: &NodeConfig) -> anyhow::Result<openraft::Config> {
         heartbeat_interval: cfg.raft.heartbeat_ms,
         election_timeout_min: cfg.raft.election_min_ms,
         election_timeout_max: cfg.raft.election_max_ms,
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.raft.snapshot_every),
+        // Built at a phase of this node's own instead: `crate::snapshots`.
+        snapshot_policy: SnapshotPolicy::Never,
         max_in_snapshot_log_to_keep: 1000.min(cfg.raft.snapshot_every),
         install_snapshot_timeout: 10_000,
         ..Default::default()
@@ -193,6 +194,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
             batch_queue,
         )),
         tokio::spawn(crate::cluster::features::watch(app.clone())),
+        tokio::spawn(crate::snapshots::run(app.clone(), cfg.raft.snapshot_every)),
     ];
     if bootstrap {
         let members = BTreeMap::from([(cfg.id, Node::new(cfg.advertise.clone()))]);

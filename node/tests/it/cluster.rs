@@ -26,6 +26,27 @@ async fn start_three(mut c: Cluster) -> Cluster {
     c
 }
 
+/// Creates an IPv4 network named `name` and `peers` peers in it, one write at a time through
+/// nodes 1, 2 and 3 in turn; the network's id.
+async fn network_with_peers(c: &Cluster, name: &str, peers: u64) -> String {
+    let (status, net) = c
+        .post(1, "/networks", json!({"name": name, "ipv4_cidr": V4}))
+        .await;
+    assert_eq!(status, 201);
+    let nid = net["id"].as_str().unwrap().to_string();
+    for i in 0..peers {
+        let (status, body) = c
+            .post(
+                1 + i % 3,
+                &format!("/networks/{nid}/peers"),
+                json!({"name": format!("p{i}")}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    nid
+}
+
 fn state_bytes(c: &Cluster, id: u64) -> Vec<u8> {
     c.node(id)
         .handle
@@ -298,24 +319,40 @@ async fn concurrent_writes_share_batch_entries_and_each_gets_its_own_answer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_three_nodes_build_their_snapshots_at_staggered_log_indexes() {
+    let c = three_nodes().await;
+    // One write at a time, so every node applies the entries nearly one by one.
+    network_with_peers(&c, "stagger", 50).await;
+    // Every 20 entries (the test timing), node 1 at 6 modulo 20, node 2 at 12, node 3 at 0:
+    // each snapshot lies within a few entries after its node's own index, so no two nodes
+    // build at the same one.
+    let every = 20;
+    let snapshots = wait_for(Duration::from_secs(10), || async {
+        let at: Vec<u64> = [1, 2, 3]
+            .iter()
+            .filter_map(|&id| c.node(id).handle.app.raft.metrics().borrow().snapshot)
+            .map(|s| s.index)
+            .collect();
+        (at.len() == 3 && at.iter().all(|&i| i >= 20)).then_some(at)
+    })
+    .await;
+    for (id, index) in [1u64, 2, 3].into_iter().zip(&snapshots) {
+        let phase = raftwire_node::snapshots::phase(id, every);
+        let after = (index + every - phase) % every;
+        assert!(
+            after < every / 3,
+            "node {id} built its snapshot at {index}, not just after {phase} modulo {every}: {snapshots:?}"
+        );
+    }
+    let distinct: HashSet<u64> = snapshots.iter().copied().collect();
+    assert_eq!(distinct.len(), 3, "{snapshots:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn node_added_after_log_purge_catches_up_by_snapshot_and_nodes_can_be_removed() {
     let mut c = three_nodes().await;
-    let (status, net) = c
-        .post(1, "/networks", json!({"name": "snap", "ipv4_cidr": V4}))
-        .await;
-    assert_eq!(status, 201);
-    let nid = net["id"].as_str().unwrap().to_string();
     // Enough writes for several snapshots (every 20 entries) and a purge of the early log.
-    for i in 0..70 {
-        let (status, body) = c
-            .post(
-                1 + i % 3,
-                &format!("/networks/{nid}/peers"),
-                json!({"name": format!("p{i}")}),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-    }
+    let nid = network_with_peers(&c, "snap", 70).await;
     let leader = c.leader().await;
     wait_for(Duration::from_secs(10), || async {
         c.node(leader)
