@@ -333,7 +333,7 @@ async fn the_three_nodes_build_their_snapshots_at_staggered_log_indexes() {
             .filter_map(|&id| c.node(id).handle.app.raft.metrics().borrow().snapshot)
             .map(|s| s.index)
             .collect();
-        (at.len() == 3 && at.iter().all(|&i| i >= 20)).then_some(at)
+        (at.len() == 3 && at.iter().all(|&i| i >= every)).then_some(at)
     })
     .await;
     for (id, index) in [1u64, 2, 3].into_iter().zip(&snapshots) {

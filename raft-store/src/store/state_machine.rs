@@ -169,6 +169,13 @@ impl StateMachineStore {
         self.data.clone()
     }
 
+    /// A copy of the state and the meta a snapshot of it carries, taken under the read lock
+    /// (cheap: the rows are shared) so that it can be encoded outside it: `apply` waits for
+    /// the lock, and encoding a large state takes hundreds of milliseconds.
+    pub fn copy(&self) -> Result<(Option<LogId>, StoredMembership, State), StorageError> {
+        self.read(|d| (d.last_applied, d.last_membership.clone(), d.state.clone()))
+    }
+
     /// Runs `f` on a consistent view of the state machine (under the read lock).
     pub fn read<R>(&self, f: impl FnOnce(&StateMachineData) -> R) -> Result<R, StorageError> {
         Ok(f(&*self.read_guard()?))
@@ -198,8 +205,7 @@ impl StateMachineStore {
         self.data.write().map_err(|_| poisoned("write"))
     }
 
-    /// Copies the state under the read lock (its rows are shared, so the copy is cheap) and
-    /// encodes the copy outside it, on a thread of its own at a lowered priority: encoding a
+    /// Copies the state ([`Self::copy`]) and encodes the copy on a thread of its own at a lowered priority: encoding a
     /// large state takes hundreds of milliseconds of CPU, which neither holds a runtime
     /// worker nor competes on equal terms with the write path (on a small machine, with
     /// every node building its snapshot at the same log index, it did both: writes in
@@ -210,10 +216,7 @@ impl StateMachineStore {
     /// busy machine stalled every write for 30–40 ms.
     async fn encode_in_background(&self) -> Result<Encoded, StorageError> {
         let started = std::time::Instant::now();
-        let (state, last_applied, last_membership) = {
-            let d = self.read_guard()?;
-            (d.state.clone(), d.last_applied, d.last_membership.clone())
-        };
+        let (last_applied, last_membership, state) = self.copy()?;
         let copied = started.elapsed();
         let membership = last_membership.clone();
         let last_len = self.last_snapshot_len.clone();
